@@ -1,0 +1,72 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using PretrainedKit.Data;
+using PretrainedKit.Evaluation;
+using PretrainedKit.Training;
+
+namespace PretrainedKit.Cli;
+
+/// <summary>The metrics file written by <c>train --metrics</c> and <c>evaluate --metrics</c>.</summary>
+internal sealed record MetricsDocument(
+    string MetricsOn,
+    double MicroAccuracy,
+    double MacroAccuracy,
+    double LogLoss,
+    IReadOnlyList<double> TopKAccuracy,
+    IReadOnlyList<string> Classes,
+    IReadOnlyList<PerClassDocument> PerClass,
+    IReadOnlyList<IReadOnlyList<int>> ConfusionMatrix,
+    IReadOnlyList<SkippedDocument> Skipped,
+    int IgnoredFiles,
+    int ImagesUsed,
+    int ImagesEvaluated,
+    IReadOnlyDictionary<string, double> SecondsByPhase)
+{
+    public static MetricsDocument Create(string on, ClassificationMetrics m, IEnumerable<SkippedImage> skipped, int ignored, int imagesUsed, IReadOnlyDictionary<string, double> seconds) =>
+        new(
+            on,
+            m.MicroAccuracy,
+            m.MacroAccuracy,
+            m.LogLoss,
+            m.TopKAccuracy,
+            m.Classes,
+            m.PerClass.Select(c => new PerClassDocument(c.Label, c.Precision, c.Recall, c.F1, c.Support)).ToList(),
+            m.ConfusionMatrix,
+            skipped.Select(s => new SkippedDocument(s.Path, s.Reason.ToString(), s.Message)).ToList(),
+            ignored,
+            imagesUsed,
+            m.Count,
+            seconds);
+
+    public static IReadOnlyDictionary<string, double> Seconds(IReadOnlyDictionary<TrainingPhase, TimeSpan> phases) =>
+        phases.ToDictionary(p => JsonNamingPolicy.CamelCase.ConvertName(p.Key.ToString()), p => Math.Round(p.Value.TotalSeconds, 3));
+}
+
+internal sealed record PerClassDocument(string Label, double Precision, double Recall, double F1, int Support);
+
+internal sealed record SkippedDocument(string Path, string Reason, string Message);
+
+internal sealed record PredictionDocument(string Path, IReadOnlyList<LabelDocument>? Predictions, string? Error = null);
+
+internal sealed record LabelDocument(string Label, double Probability);
+
+internal static class JsonOutput
+{
+    public static readonly JsonSerializerOptions Indented = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public static readonly JsonSerializerOptions Line = new(Indented) { WriteIndented = false };
+
+    /// <summary>Writes a JSON file atomically (temporary file, then rename).</summary>
+    public static void WriteFile(string path, object value)
+    {
+        var full = Path.GetFullPath(path);
+        var temp = full + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(value, value.GetType(), Indented));
+        File.Move(temp, full, overwrite: true);
+    }
+}

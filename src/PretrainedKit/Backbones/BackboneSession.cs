@@ -1,0 +1,111 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.ML.OnnxRuntime;
+
+namespace PretrainedKit.Backbones;
+
+/// <summary>
+/// One ONNX Runtime session over a backbone. The preprocessing (colour order and mean subtraction) is done in C#
+/// with the mean read once from the backbone's preprocessing model, so each image costs exactly one ONNX run.
+/// </summary>
+/// <threadsafety><see cref="Run"/> and <see cref="Preprocess"/> are safe from many threads at once; ONNX Runtime sessions are thread-safe.</threadsafety>
+internal sealed class BackboneSession : IDisposable
+{
+    private static readonly ConcurrentDictionary<(string Path, long Length, DateTime Modified), string> HashCache = new();
+
+    private readonly InferenceSession _session;
+    private readonly float[] _negativeMean; // CHW, in the backbone's channel order (BGR), already negated.
+    private readonly long[] _inputShape;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+
+    private BackboneSession(Backbone backbone, string modelPath, string weightsSha256, InferenceSession session, float[] negativeMean)
+    {
+        Backbone = backbone;
+        ModelPath = modelPath;
+        WeightsSha256 = weightsSha256;
+        _session = session;
+        _negativeMean = negativeMean;
+        _inputShape = [1, 3, backbone.InputHeight, backbone.InputWidth];
+        _inputNames = [backbone.InputName];
+        _outputNames = [backbone.OutputName];
+    }
+
+    public Backbone Backbone { get; }
+
+    public string ModelPath { get; }
+
+    public string WeightsSha256 { get; }
+
+    public int TensorLength => 3 * Backbone.InputWidth * Backbone.InputHeight;
+
+    public static BackboneSession Open(Backbone backbone)
+    {
+        var modelPath = backbone.ResolveModelPath();
+        var preprocessPath = backbone.ResolvePreprocessPath();
+        var hash = ComputeWeightsHash(modelPath);
+        var negativeMean = ReadNegativeMean(backbone, preprocessPath);
+
+        using var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = Environment.ProcessorCount,
+            InterOpNumThreads = 1,
+        };
+        var session = new InferenceSession(modelPath, options);
+        return new BackboneSession(backbone, modelPath, hash, session, negativeMean);
+    }
+
+    /// <summary>The SHA-256 of a backbone file, cached per path, size and time stamp.</summary>
+    public static string ComputeWeightsHash(string modelPath)
+    {
+        var info = new FileInfo(modelPath);
+        return HashCache.GetOrAdd((info.FullName, info.Length, info.LastWriteTimeUtc), key =>
+        {
+            using var stream = File.OpenRead(key.Path);
+            return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+        });
+    }
+
+    /// <summary>Converts interleaved RGB bytes (HWC) to the backbone's input tensor (CHW, BGR, mean subtracted).</summary>
+    public void Preprocess(ReadOnlySpan<byte> rgb, Span<float> tensor)
+    {
+        var plane = Backbone.InputWidth * Backbone.InputHeight;
+        var mean = _negativeMean.AsSpan();
+        for (var p = 0; p < plane; p++)
+        {
+            var src = p * 3;
+            tensor[p] = rgb[src + 2] + mean[p];                       // B
+            tensor[plane + p] = rgb[src + 1] + mean[plane + p];       // G
+            tensor[(2 * plane) + p] = rgb[src] + mean[(2 * plane) + p]; // R
+        }
+    }
+
+    /// <summary>Runs the backbone on one preprocessed tensor and writes the features.</summary>
+    public void Run(float[] tensor, Span<float> features)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(tensor, _inputShape);
+        using var runOptions = new RunOptions();
+        using var outputs = _session.Run(runOptions, _inputNames, [input], _outputNames);
+        var span = outputs[0].GetTensorDataAsSpan<float>();
+        span[..Backbone.FeatureSize].CopyTo(features);
+    }
+
+    public void Dispose() => _session.Dispose();
+
+    private static float[] ReadNegativeMean(Backbone backbone, string preprocessPath)
+    {
+        // The package's preprocessing model is Split -> Concat(B, G, R) -> Sub(MeanImage). Running it once on a zero
+        // image yields -MeanImage in BGR order, which is all the C# preprocessing needs.
+        using var session = new InferenceSession(preprocessPath);
+        var length = 3 * backbone.InputWidth * backbone.InputHeight;
+        var zeros = new float[length];
+        using var input = OrtValue.CreateTensorValueFromMemory(zeros, [1, 3, backbone.InputHeight, backbone.InputWidth]);
+        var inputName = session.InputMetadata.Keys.Single();
+        var outputName = session.OutputMetadata.Keys.Single();
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, [inputName], [input], [outputName]);
+        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+}

@@ -1,0 +1,88 @@
+using PretrainedKit.Imaging;
+
+namespace PretrainedKit.Data;
+
+/// <summary>What a folder scan found: images with labels, and every file that was not an image candidate.</summary>
+internal sealed record FolderScan(string Root, IReadOnlyList<string> Classes, IReadOnlyList<LabeledImage> Images, IReadOnlyList<string> IgnoredFiles);
+
+/// <summary>Lists a folder with one sub-folder per class; images may sit in nested folders below a class folder.</summary>
+internal static class DatasetScanner
+{
+    public static FolderScan ScanFolder(string folder)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        var root = Path.GetFullPath(folder);
+        if (!Directory.Exists(root))
+        {
+            throw new DirectoryNotFoundException(
+                File.Exists(root)
+                    ? $"'{root}' is a file, not a folder. Give a folder with one sub-folder per class."
+                    : $"The folder '{root}' does not exist. Give a folder with one sub-folder per class, for example data/cats and data/dogs.");
+        }
+
+        var ignored = new List<string>();
+        var images = new List<LabeledImage>();
+        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = 0, MatchType = MatchType.Simple };
+
+        foreach (var file in Directory.EnumerateFiles(root, "*", new EnumerationOptions { AttributesToSkip = 0 }))
+        {
+            ignored.Add(file); // Files directly in the root belong to no class.
+        }
+
+        var classes = Directory.EnumerateDirectories(root, "*", new EnumerationOptions { AttributesToSkip = 0 })
+            .Select(d => Path.GetFileName(d))
+            .Where(n => !n.StartsWith('.'))
+            .OrderBy(n => n, StringComparer.Ordinal)
+            .ToList();
+
+        foreach (var label in classes)
+        {
+            var classDir = Path.Combine(root, label);
+            foreach (var file in Directory.EnumerateFiles(classDir, "*", options).OrderBy(f => f, StringComparer.Ordinal))
+            {
+                if (ImageFormatSniffer.HasImageExtension(file))
+                {
+                    images.Add(new LabeledImage(file, label));
+                }
+                else
+                {
+                    ignored.Add(file);
+                }
+            }
+        }
+
+        return new FolderScan(root, classes, images, ignored);
+    }
+
+    /// <summary>Normalises an explicit list: absolute paths, labels checked, order kept.</summary>
+    public static FolderScan FromList(IEnumerable<LabeledImage> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var list = new List<LabeledImage>();
+        var problems = new List<DatasetProblem>();
+        foreach (var image in images)
+        {
+            if (image is null || string.IsNullOrWhiteSpace(image.Path))
+            {
+                throw new ArgumentException("The image list contains a null entry or an empty path.", nameof(images));
+            }
+
+            var path = Path.GetFullPath(image.Path);
+            if (string.IsNullOrWhiteSpace(image.Label))
+            {
+                problems.Add(new DatasetProblem(path, DatasetProblemKind.InvalidLabel, $"'{path}' has an empty label. Give every image a class name."));
+                continue;
+            }
+
+            list.Add(new LabeledImage(path, image.Label));
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new InvalidDatasetException(problems);
+        }
+
+        var classes = list.Select(i => i.Label).Distinct(StringComparer.Ordinal).OrderBy(l => l, StringComparer.Ordinal).ToList();
+        return new FolderScan(string.Empty, classes, list, []);
+    }
+}

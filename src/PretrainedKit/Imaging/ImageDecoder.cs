@@ -1,0 +1,224 @@
+using SkiaSharp;
+
+namespace PretrainedKit.Imaging;
+
+/// <summary>
+/// The one place where images are decoded and normalised, at training and at prediction time alike:
+/// format by content, pixel limit from the header, EXIF orientation, alpha onto the background, any
+/// colour type to 8-bit RGB, then resize to the backbone's input.
+/// </summary>
+/// <threadsafety>Stateless; safe to call from many threads at once.</threadsafety>
+internal static class ImageDecoder
+{
+    /// <summary>Reads a whole file, mapping every I/O failure to an <see cref="InvalidImageException"/> that names it.</summary>
+    public static byte[] ReadFile(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                throw new InvalidImageException(path, BadImageReason.Unreadable, "this is a folder, not an image file. Move it out of the class folder or give a file path.");
+            }
+
+            var info = new FileInfo(path);
+            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { Exists: false })
+            {
+                throw new InvalidImageException(path, BadImageReason.Unreadable, $"this is a symbolic link to '{info.LinkTarget}', which does not exist. Fix or remove the link.");
+            }
+
+            return File.ReadAllBytes(path);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new InvalidImageException(path, BadImageReason.Unreadable, "the file cannot be read: permission denied. Give the current user read access or remove the file.", ex);
+        }
+        catch (FileNotFoundException ex)
+        {
+            throw new InvalidImageException(path, BadImageReason.Unreadable, "the file does not exist (it may have been moved or deleted, or be a dangling link).", ex);
+        }
+        catch (DirectoryNotFoundException ex)
+        {
+            throw new InvalidImageException(path, BadImageReason.Unreadable, "the folder of this file does not exist.", ex);
+        }
+        catch (IOException ex)
+        {
+            throw new InvalidImageException(path, BadImageReason.Unreadable, $"the file cannot be read: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Checks the format and the declared size from the header without decoding pixels.</summary>
+    /// <returns>The declared width and height.</returns>
+    public static (int Width, int Height) Probe(byte[] bytes, string? path, ImagePreprocessingOptions options)
+    {
+        using var codec = OpenCodec(bytes, path, options);
+        return (codec.Info.Width, codec.Info.Height);
+    }
+
+    /// <summary>Decodes and normalises an image into <paramref name="rgb"/>: interleaved 8-bit RGB, <paramref name="width"/> x <paramref name="height"/>.</summary>
+    public static void DecodeNormalized(byte[] bytes, string? path, ImagePreprocessingOptions options, int width, int height, Span<byte> rgb)
+    {
+        if (rgb.Length < width * height * 3)
+        {
+            throw new ArgumentException("The output buffer is too small.", nameof(rgb));
+        }
+
+        using var codec = OpenCodec(bytes, path, options);
+        using var decoded = DecodeFirstFrame(codec, bytes, path, width, height);
+        var origin = codec.EncodedOrigin;
+        Render(decoded, origin, options, width, height, rgb);
+    }
+
+    private static SKCodec OpenCodec(byte[] bytes, string? path, ImagePreprocessingOptions options)
+    {
+        if (bytes.Length == 0)
+        {
+            throw new InvalidImageException(path, BadImageReason.Empty, "the file is empty (0 bytes). Remove it or replace it with a real image.");
+        }
+
+        var format = ImageFormatSniffer.Sniff(bytes.AsSpan(0, Math.Min(bytes.Length, ImageFormatSniffer.HeaderLength)));
+        if (format == SniffedFormat.Unknown)
+        {
+            throw new InvalidImageException(
+                path,
+                BadImageReason.NotAnImage,
+                $"the content is not a JPEG, PNG, BMP, GIF or WebP image ({ImageFormatSniffer.Describe(bytes.AsSpan(0, Math.Min(bytes.Length, 16)))}), whatever its extension says. Remove it or convert it to one of those formats.");
+        }
+
+        SKCodec? codec;
+        SKCodecResult result;
+        var stream = new SKMemoryStream(bytes);
+        codec = SKCodec.Create(stream, out result); // The codec owns the stream from here on.
+        if (codec is null)
+        {
+            stream.Dispose();
+        }
+
+        if (codec is null)
+        {
+            var reason = result == SKCodecResult.IncompleteInput ? BadImageReason.Truncated : BadImageReason.Undecodable;
+            var what = reason == BadImageReason.Truncated ? "the file ends inside the image header (truncated)" : $"the {format} header cannot be read ({result})";
+            throw new InvalidImageException(path, reason, what + ". Re-export or re-download the image.");
+        }
+
+        var info = codec.Info;
+        var pixels = (long)info.Width * info.Height;
+        if (info.Width <= 0 || info.Height <= 0)
+        {
+            codec.Dispose();
+            throw new InvalidImageException(path, BadImageReason.Undecodable, $"the header declares an empty image ({info.Width}x{info.Height}).");
+        }
+
+        if (pixels > options.MaxPixels)
+        {
+            codec.Dispose();
+            throw new InvalidImageException(
+                path,
+                BadImageReason.TooLarge,
+                $"the header declares {info.Width}x{info.Height} = {pixels:N0} pixels, more than the limit of {options.MaxPixels:N0}. Downscale the image, or raise MaxPixels if you trust it.");
+        }
+
+        return codec;
+    }
+
+    private static SKBitmap DecodeFirstFrame(SKCodec codec, byte[] bytes, string? path, int targetWidth, int targetHeight)
+    {
+        // Decode-time downscaling (JPEG and WebP support it) keeps big photos cheap, but never below twice the target,
+        // so the final resize still has detail to average.
+        var info = codec.Info;
+        var shortSide = Math.Min(info.Width, info.Height);
+        var wanted = 2f * Math.Max(targetWidth, targetHeight) / shortSide;
+        var size = wanted < 1f ? codec.GetScaledDimensions(wanted) : new SKSizeI(info.Width, info.Height);
+        var decodeInfo = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var bitmap = new SKBitmap();
+        try
+        {
+            if (!bitmap.TryAllocPixels(decodeInfo))
+            {
+                throw new InvalidImageException(path, BadImageReason.TooLarge, $"there is not enough memory to decode {size.Width}x{size.Height} pixels.");
+            }
+
+            var result = codec.GetPixels(decodeInfo, bitmap.GetPixels(), new SKCodecOptions(0));
+            switch (result)
+            {
+                case SKCodecResult.Success:
+                    return bitmap;
+                case SKCodecResult.IncompleteInput:
+                    throw new InvalidImageException(path, BadImageReason.Truncated, $"the file ends before the image data does (truncated after {bytes.Length:N0} bytes). Re-export or re-download the image.");
+                default:
+                    throw new InvalidImageException(path, BadImageReason.Undecodable, $"the image data cannot be decoded ({result}). Re-export the image as PNG or JPEG.");
+            }
+        }
+        catch
+        {
+            bitmap.Dispose();
+            throw;
+        }
+    }
+
+    private static void Render(SKBitmap decoded, SKEncodedOrigin origin, ImagePreprocessingOptions options, int width, int height, Span<byte> rgb)
+    {
+        var w = (float)decoded.Width;
+        var h = (float)decoded.Height;
+        var swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        var orientedWidth = swap ? h : w;
+        var orientedHeight = swap ? w : h;
+
+        // Maps stored pixels to upright ones (x' = scaleX*x + skewX*y + transX, y' = skewY*x + scaleY*y + transY).
+        var orient = origin switch
+        {
+            SKEncodedOrigin.TopRight => new SKMatrix(-1, 0, w, 0, 1, 0, 0, 0, 1),
+            SKEncodedOrigin.BottomRight => new SKMatrix(-1, 0, w, 0, -1, h, 0, 0, 1),
+            SKEncodedOrigin.BottomLeft => new SKMatrix(1, 0, 0, 0, -1, h, 0, 0, 1),
+            SKEncodedOrigin.LeftTop => new SKMatrix(0, 1, 0, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightTop => new SKMatrix(0, -1, h, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightBottom => new SKMatrix(0, -1, h, -1, 0, w, 0, 0, 1),
+            SKEncodedOrigin.LeftBottom => new SKMatrix(0, 1, 0, -1, 0, w, 0, 0, 1),
+            _ => SKMatrix.Identity,
+        };
+
+        float scaleX, scaleY, offsetX = 0, offsetY = 0;
+        switch (options.ResizeMode)
+        {
+            case ResizeMode.CenterCrop:
+                scaleX = scaleY = Math.Max(width / orientedWidth, height / orientedHeight);
+                offsetX = (width - (orientedWidth * scaleX)) / 2;
+                offsetY = (height - (orientedHeight * scaleY)) / 2;
+                break;
+            case ResizeMode.Pad:
+                scaleX = scaleY = Math.Min(width / orientedWidth, height / orientedHeight);
+                offsetX = (width - (orientedWidth * scaleX)) / 2;
+                offsetY = (height - (orientedHeight * scaleY)) / 2;
+                break;
+            default:
+                scaleX = width / orientedWidth;
+                scaleY = height / orientedHeight;
+                break;
+        }
+
+        var matrix = new SKMatrix(scaleX, 0, offsetX, 0, scaleY, offsetY, 0, 0, 1).PreConcat(orient);
+        var sampling = scaleX < 1f || scaleY < 1f
+            ? new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear)
+            : new SKSamplingOptions(SKCubicResampler.Mitchell);
+
+        var targetInfo = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
+        using var target = new SKBitmap(targetInfo);
+        using (var canvas = new SKCanvas(target))
+        using (var image = SKImage.FromBitmap(decoded))
+        using (var paint = new SKPaint { BlendMode = SKBlendMode.SrcOver })
+        {
+            var bg = options.Background;
+            canvas.Clear(new SKColor(bg.R, bg.G, bg.B, 255));
+            canvas.SetMatrix(matrix);
+            canvas.DrawImage(image, 0, 0, sampling, paint);
+            canvas.Flush();
+        }
+
+        var rgba = target.GetPixelSpan();
+        for (int i = 0, j = 0; j < width * height * 3; i += 4, j += 3)
+        {
+            rgb[j] = rgba[i];
+            rgb[j + 1] = rgba[i + 1];
+            rgb[j + 2] = rgba[i + 2];
+        }
+    }
+}

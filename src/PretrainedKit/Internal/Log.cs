@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Logging;
+using PretrainedKit.Training;
+
+namespace PretrainedKit.Internal;
+
+/// <summary>The library's log messages (source-generated, free when logging is off).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Skipped {Path}: {Reason}")]
+    public static partial void Skipped(ILogger logger, string path, string reason);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "{Warning}")]
+    public static partial void Warning(ILogger logger, string warning);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Ignored {Count} files without an image extension or outside class folders")]
+    public static partial void Ignored(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "{Phase} took {Elapsed}")]
+    public static partial void PhaseDone(ILogger logger, TrainingPhase phase, TimeSpan elapsed);
+}

@@ -1,0 +1,317 @@
+using System.Diagnostics;
+using System.Reflection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using PretrainedKit.Backbones;
+using PretrainedKit.Data;
+using PretrainedKit.Evaluation;
+using PretrainedKit.Imaging;
+using PretrainedKit.Internal;
+using PretrainedKit.Serialization;
+using PretrainedKit.Training;
+
+namespace PretrainedKit.Prediction;
+
+/// <summary>
+/// A trained image classifier: the pretrained backbone plus the retrained final layer. Immutable once built; keeps no
+/// reference to the builder that made it. Save it with <see cref="Save"/> and read it back with <see cref="Load"/>.
+/// </summary>
+/// <threadsafety>
+/// Every member is safe to call from many threads at once: the backbone session is thread-safe and each call uses its own
+/// buffers. <see cref="Dispose"/> waits for calls in flight; calls that start after it throw <see cref="ObjectDisposedException"/>.
+/// </threadsafety>
+public sealed class ImageClassifierModel : IDisposable
+{
+    /// <summary>The default number of classes returned by <c>Predict</c>.</summary>
+    public const int DefaultTopK = 5;
+
+    private readonly BackboneSession _session;
+    private readonly LinearHead _head;
+    private readonly UsageGuard _guard = new();
+    private readonly ILogger _logger;
+
+    internal ImageClassifierModel(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, TrainingReport? report, ILogger? logger)
+    {
+        _session = session;
+        _head = head;
+        Classes = classes.ToArray();
+        ImageOptions = image;
+        TrainingReport = report;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Gets the class names, in the order of <see cref="Prediction.Probabilities"/>.</summary>
+    public IReadOnlyList<string> Classes { get; }
+
+    /// <summary>Gets the backbone the model was trained with.</summary>
+    public Backbone Backbone => _session.Backbone;
+
+    /// <summary>Gets the SHA-256 of the backbone weights the model was trained with.</summary>
+    public string BackboneWeightsSha256 => _session.WeightsSha256;
+
+    /// <summary>Gets how images are normalised before the backbone (saved with the model).</summary>
+    public ImagePreprocessingOptions ImageOptions { get; }
+
+    /// <summary>Gets the report of the training run, or <see langword="null"/> for a model read with <see cref="Load"/>.</summary>
+    public TrainingReport? TrainingReport { get; }
+
+    internal LinearHead Head => _head;
+
+    /// <summary>Reads a model file written by <see cref="Save"/>, checking its format version, backbone, weights hash and classes.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file.</param>
+    /// <param name="logger">Where to log; by default nowhere.</param>
+    /// <returns>The model.</returns>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone or other weights.</exception>
+    /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
+    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null)
+    {
+        var (manifest, head) = ModelFile.Load(path);
+        var full = Path.GetFullPath(path);
+        backbone ??= KnownBackbones.FindById(manifest.Backbone.Id)
+            ?? throw new ModelFormatException(full, $"the model was made with the backbone '{manifest.Backbone.Id}', which this version of PretrainedKit does not know (known: {string.Join(", ", KnownBackbones.All.Select(b => b.Id))}).", null);
+        if (backbone.Id != manifest.Backbone.Id)
+        {
+            throw new ModelFormatException(full, $"the model was made with the backbone '{manifest.Backbone.Id}', not '{backbone.Id}'.", null);
+        }
+
+        if (backbone.FeatureSize != manifest.Backbone.FeatureSize || backbone.InputWidth != manifest.Backbone.InputWidth || backbone.InputHeight != manifest.Backbone.InputHeight)
+        {
+            throw new ModelFormatException(full, "the backbone's input or feature size in the file does not match the installed backbone.", null);
+        }
+
+        ImagePreprocessingOptions image;
+        try
+        {
+            image = new ImagePreprocessingOptions { Background = RgbColor.Parse(manifest.Image.Background), ResizeMode = manifest.Image.ResizeMode, MaxPixels = manifest.Image.MaxPixels };
+            image.Validate();
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        {
+            throw new ModelFormatException(full, $"the image settings are invalid: {ex.Message}", ex);
+        }
+
+        var session = BackboneSession.Open(backbone);
+        if (!string.Equals(session.WeightsSha256, manifest.Backbone.WeightsSha256, StringComparison.OrdinalIgnoreCase))
+        {
+            var installed = session.ModelPath;
+            session.Dispose();
+            throw new ModelFormatException(
+                full,
+                $"the model was trained with backbone weights {manifest.Backbone.WeightsSha256[..Math.Min(12, manifest.Backbone.WeightsSha256.Length)]}…, but '{installed}' has {BackboneSession.ComputeWeightsHash(installed)[..12]}…. Install {backbone.PackageId} {backbone.PackageVersion}, or re-train the model.",
+                null);
+        }
+
+        return new ImageClassifierModel(session, head, manifest.Classes, image, null, logger);
+    }
+
+    /// <summary>Classifies an image file.</summary>
+    /// <param name="path">The image (JPEG, PNG, BMP, GIF or WebP, recognised by content).</param>
+    /// <param name="topK">How many classes to return, most probable first; capped at the number of classes.</param>
+    /// <returns>The prediction.</returns>
+    /// <exception cref="InvalidImageException">The file cannot be read or is not a usable image; the message names it.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public Prediction Predict(string path, int topK = DefaultTopK)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var full = Path.GetFullPath(path);
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        return PredictCore(ImageDecoder.ReadFile(full), full, topK);
+    }
+
+    /// <summary>Classifies an image read from a stream (read to its end; not closed).</summary>
+    /// <param name="stream">The image bytes.</param>
+    /// <param name="topK">How many classes to return.</param>
+    /// <returns>The prediction.</returns>
+    /// <exception cref="InvalidImageException">The bytes are not a usable image.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public Prediction Predict(Stream stream, int topK = DefaultTopK)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        return PredictCore(buffer.ToArray(), null, topK);
+    }
+
+    /// <summary>Classifies an image held in memory.</summary>
+    /// <param name="bytes">The encoded image.</param>
+    /// <param name="topK">How many classes to return.</param>
+    /// <returns>The prediction.</returns>
+    /// <exception cref="InvalidImageException">The bytes are not a usable image.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public Prediction Predict(byte[] bytes, int topK = DefaultTopK)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        return PredictCore(bytes, null, topK);
+    }
+
+    /// <summary>Classifies many image files; decoding overlaps with the backbone.</summary>
+    /// <param name="paths">The image files.</param>
+    /// <param name="topK">How many classes to return per image.</param>
+    /// <param name="cancellationToken">Stops the batch between images.</param>
+    /// <returns>One prediction per path, in order.</returns>
+    /// <exception cref="InvalidImageException">An image cannot be used; the first bad one is named.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public IReadOnlyList<Prediction> PredictBatch(IEnumerable<string> paths, int topK = DefaultTopK, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        var list = paths.Select(Path.GetFullPath).ToList();
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        var result = FeaturePipeline.RunAsync(_session, list, ImageOptions, null, cancellationToken).GetAwaiter().GetResult();
+        if (result.Errors.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(result.Errors[0]);
+        }
+
+        return list.Select((p, i) => MakePrediction(p, _head.Probabilities(result.Features[i]!), topK)).ToList();
+    }
+
+    /// <summary>Evaluates the model on a labelled folder (one sub-folder per class, names as in <see cref="Classes"/>).</summary>
+    /// <param name="folder">The folder.</param>
+    /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops the evaluation within one image.</param>
+    /// <returns>The metrics and the files that were skipped or ignored.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDatasetException">A class folder names a class the model does not know, or no image is usable.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public async Task<EvaluationReport> EvaluateAsync(string folder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var scan = DatasetScanner.ScanFolder(folder);
+        var unknown = scan.Classes.Where(c => !Classes.Contains(c, StringComparer.Ordinal)).ToList();
+        if (unknown.Count > 0 || scan.Images.Count == 0)
+        {
+            var problems = unknown.Select(c => new DatasetProblem(
+                Path.Combine(scan.Root, c),
+                DatasetProblemKind.UnknownClass,
+                $"The class folder '{Path.Combine(scan.Root, c)}' is not one of the model's classes ({string.Join(", ", Classes)}). Rename or remove it.")).ToList();
+            if (scan.Images.Count == 0)
+            {
+                problems.Add(new DatasetProblem(scan.Root, DatasetProblemKind.EmptyClass, $"'{scan.Root}' holds no image in any class folder."));
+            }
+
+            throw new InvalidDatasetException(problems);
+        }
+
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        var paths = scan.Images.Select(i => i.Path).ToList();
+        var features = await FeaturePipeline.RunAsync(
+            _session,
+            paths,
+            ImageOptions,
+            (done, total, eta) => progress?.Report(new TrainingProgress(TrainingPhase.Featurizing, done, total, stopwatch.Elapsed, eta)),
+            cancellationToken).ConfigureAwait(false);
+
+        foreach (var skipped in features.Skipped)
+        {
+            Log.Skipped(_logger, skipped.Path, skipped.Message);
+        }
+
+        progress?.Report(new TrainingProgress(TrainingPhase.Evaluating, 0, 1, stopwatch.Elapsed, null));
+        var actual = new List<int>();
+        var probabilities = new List<IReadOnlyList<float>>();
+        for (var i = 0; i < paths.Count; i++)
+        {
+            if (features.Features[i] is { } f)
+            {
+                actual.Add(IndexOf(scan.Images[i].Label));
+                probabilities.Add(_head.Probabilities(f));
+            }
+        }
+
+        if (actual.Count == 0)
+        {
+            throw new InvalidDatasetException([new DatasetProblem(scan.Root, DatasetProblemKind.EmptyClass, $"No image in '{scan.Root}' could be used; see the skipped files.")]);
+        }
+
+        var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
+        progress?.Report(new TrainingProgress(TrainingPhase.Completed, 1, 1, stopwatch.Elapsed, TimeSpan.Zero));
+        return new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = stopwatch.Elapsed };
+    }
+
+    /// <summary>Evaluates the model on a labelled folder; see <see cref="EvaluateAsync"/>.</summary>
+    /// <param name="folder">The folder.</param>
+    /// <returns>The metrics and the files that were skipped or ignored.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="InvalidDatasetException">A class folder names an unknown class, or no image is usable.</exception>
+    public EvaluationReport Evaluate(string folder) => EvaluateAsync(folder).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Writes the model to one file, atomically: the file is written next to the target under a temporary name and then
+    /// renamed over it, so a failed save leaves any previous file intact.
+    /// </summary>
+    /// <param name="path">The model file to write (by convention <c>*.pkmodel</c>).</param>
+    /// <exception cref="IOException">The file cannot be written (read-only folder, full disk, a folder in the way); the old file is unchanged.</exception>
+    /// <exception cref="DirectoryNotFoundException">The target's folder does not exist.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public void Save(string path)
+    {
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        var manifest = new ModelManifest
+        {
+            LibraryVersion = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion,
+            CreatedUtc = DateTimeOffset.UtcNow,
+            Backbone = new BackboneManifest(Backbone.Id, _session.WeightsSha256, Backbone.FeatureSize, Backbone.InputWidth, Backbone.InputHeight),
+            Image = new ImageManifest(ImageOptions.Background.ToString(), ImageOptions.ResizeMode, ImageOptions.MaxPixels),
+            Classes = Classes,
+            Head = new HeadManifest(ModelFile.LinearHeadKind, ModelFile.HeadEntry, string.Empty),
+        };
+        ModelFile.Save(path, manifest, _head);
+    }
+
+    /// <summary>Frees the backbone session after waiting for calls in flight. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        if (_guard.Close())
+        {
+            _session.Dispose();
+        }
+    }
+
+    internal float[] ExtractFeatures(byte[] bytes, string? path)
+    {
+        var backbone = _session.Backbone;
+        var rgb = new byte[backbone.InputWidth * backbone.InputHeight * 3];
+        ImageDecoder.DecodeNormalized(bytes, path, ImageOptions, backbone.InputWidth, backbone.InputHeight, rgb);
+        var tensor = new float[_session.TensorLength];
+        _session.Preprocess(rgb, tensor);
+        var features = new float[backbone.FeatureSize];
+        _session.Run(tensor, features);
+        return features;
+    }
+
+    private Prediction PredictCore(byte[] bytes, string? path, int topK)
+    {
+        var features = ExtractFeatures(bytes, path);
+        return MakePrediction(path, _head.Probabilities(features), topK);
+    }
+
+    private Prediction MakePrediction(string? path, float[] probabilities, int topK)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(topK, 1);
+        var top = Enumerable.Range(0, probabilities.Length)
+            .OrderByDescending(c => probabilities[c])
+            .ThenBy(c => c)
+            .Take(Math.Min(topK, probabilities.Length))
+            .Select(c => new LabelProbability(Classes[c], probabilities[c]))
+            .ToArray();
+        return new Prediction { Path = path, TopK = top, Probabilities = probabilities };
+    }
+
+    private int IndexOf(string label)
+    {
+        for (var i = 0; i < Classes.Count; i++)
+        {
+            if (string.Equals(Classes[i], label, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        throw new InvalidOperationException($"Unknown class '{label}'.");
+    }
+}

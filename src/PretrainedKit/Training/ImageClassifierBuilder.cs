@@ -1,0 +1,172 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using PretrainedKit.Backbones;
+using PretrainedKit.Data;
+using PretrainedKit.Imaging;
+using PretrainedKit.Prediction;
+
+namespace PretrainedKit.Training;
+
+/// <summary>
+/// Configures and trains an <see cref="ImageClassifierModel"/>. Each <c>With*</c> method is a shortcut for
+/// <c>Options with { ... }</c>; <c>From*</c> chooses the data.
+/// </summary>
+/// <remarks>
+/// The builder is reusable: every <see cref="TrainAsync"/> call takes a snapshot of the options and data source, and the
+/// model it returns keeps no reference to the builder. Changing the builder afterwards does not change trained models.
+/// </remarks>
+/// <threadsafety>Configure it from one thread. Concurrent <see cref="TrainAsync"/> calls on an unchanging builder are safe; each run has its own MLContext.</threadsafety>
+public sealed class ImageClassifierBuilder
+{
+    private Func<FolderScan>? _source;
+    private ILoggerFactory _loggerFactory = NullLoggerFactory.Instance;
+
+    internal ImageClassifierBuilder()
+    {
+    }
+
+    /// <summary>Gets the options the next <see cref="TrainAsync"/> call will use.</summary>
+    public ImageClassifierOptions Options { get; private set; } = ImageClassifierOptions.Default;
+
+    /// <summary>Trains on a folder with one sub-folder per class (images may sit in nested folders below a class folder).</summary>
+    /// <param name="folder">The dataset folder.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder FromFolder(string folder)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        _source = () => DatasetScanner.ScanFolder(folder);
+        return this;
+    }
+
+    /// <summary>Trains on an explicit list of image files and labels.</summary>
+    /// <param name="images">The images; the list is copied now.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder FromImages(IEnumerable<LabeledImage> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var copy = images.ToList();
+        _source = () => DatasetScanner.FromList(copy);
+        return this;
+    }
+
+    /// <summary>Replaces all options at once.</summary>
+    /// <param name="options">The options.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithOptions(ImageClassifierOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
+        return this;
+    }
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.Backbone"/>.</summary>
+    /// <param name="backbone">The backbone, usually from <see cref="KnownBackbones"/>.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithBackbone(Backbone backbone)
+    {
+        ArgumentNullException.ThrowIfNull(backbone);
+        return WithOptions(Options with { Backbone = backbone });
+    }
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.Image"/>.</summary>
+    /// <param name="image">How images are normalised.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithImageOptions(ImagePreprocessingOptions image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        return WithOptions(Options with { Image = image });
+    }
+
+    /// <summary>Sets the colour that transparent pixels are composited onto (<see cref="ImagePreprocessingOptions.Background"/>).</summary>
+    /// <param name="background">The colour.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithBackground(RgbColor background) => WithImageOptions(Options.Image with { Background = background });
+
+    /// <summary>Sets how non-square images are fitted (<see cref="ImagePreprocessingOptions.ResizeMode"/>).</summary>
+    /// <param name="mode">The mode.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithResizeMode(ResizeMode mode) => WithImageOptions(Options.Image with { ResizeMode = mode });
+
+    /// <summary>Sets the largest image accepted, in pixels (<see cref="ImagePreprocessingOptions.MaxPixels"/>).</summary>
+    /// <param name="maxPixels">The limit.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithMaxPixels(long maxPixels) => WithImageOptions(Options.Image with { MaxPixels = maxPixels });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.Seed"/>.</summary>
+    /// <param name="seed">The seed.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithSeed(int seed) => WithOptions(Options with { Seed = seed });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.ValidationFraction"/> (and clears any validation folder).</summary>
+    /// <param name="fraction">The fraction of each class to hold out, from 0 (none) to below 1.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithValidationSplit(double fraction) => WithOptions(Options with { ValidationFraction = fraction, ValidationFolder = null });
+
+    /// <summary>Validates on a separate folder (one sub-folder per class) instead of splitting the training data.</summary>
+    /// <param name="folder">The validation folder.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithValidationFolder(string folder)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        return WithOptions(Options with { ValidationFolder = folder });
+    }
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.Strict"/>: fail on any bad image, naming all of them.</summary>
+    /// <param name="strict">Whether bad images fail training.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithStrictMode(bool strict = true) => WithOptions(Options with { Strict = strict });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.L2Regularization"/>.</summary>
+    /// <param name="l2">The L2 weight.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithL2Regularization(float l2) => WithOptions(Options with { L2Regularization = l2 });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.MaximumIterations"/>.</summary>
+    /// <param name="iterations">The iteration limit.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithMaximumIterations(int iterations) => WithOptions(Options with { MaximumIterations = iterations });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.ClassWeighting"/>.</summary>
+    /// <param name="weighting">The weighting.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithClassWeighting(ClassWeighting weighting) => WithOptions(Options with { ClassWeighting = weighting });
+
+    /// <summary>Logs warnings (skipped images, small classes) and phase timings through <paramref name="loggerFactory"/>.</summary>
+    /// <param name="loggerFactory">The logger factory; by default nothing is logged.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithLogger(ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        _loggerFactory = loggerFactory;
+        return this;
+    }
+
+    /// <summary>Validates the data, computes the backbone's features and trains the final layer.</summary>
+    /// <param name="progress">Receives progress (phase, images done of total, elapsed, ETA); may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels within one image.</param>
+    /// <returns>The trained model, with its <see cref="ImageClassifierModel.TrainingReport"/>.</returns>
+    /// <exception cref="InvalidOperationException">No data source was chosen (call <see cref="FromFolder"/> or <see cref="FromImages"/>).</exception>
+    /// <exception cref="DirectoryNotFoundException">The dataset or validation folder does not exist; the message names its absolute path.</exception>
+    /// <exception cref="InvalidDatasetException">The data is unusable (fewer than two classes, a class without usable images, or bad images in strict mode); every problem is listed.</exception>
+    /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<ImageClassifierModel> TrainAsync(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var source = _source ?? throw new InvalidOperationException("Choose the data first: call FromFolder(path) or FromImages(list).");
+        var options = Options;
+        options.Validate();
+        var logger = _loggerFactory.CreateLogger("PretrainedKit.Training");
+        return TrainingRun.RunAsync(source, options, logger, progress, cancellationToken);
+    }
+
+    /// <summary>Trains synchronously; see <see cref="TrainAsync"/>.</summary>
+    /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels within one image.</param>
+    /// <returns>The trained model.</returns>
+    /// <exception cref="InvalidOperationException">No data source was chosen.</exception>
+    /// <exception cref="DirectoryNotFoundException">The dataset or validation folder does not exist.</exception>
+    /// <exception cref="InvalidDatasetException">The data is unusable; every problem is listed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public ImageClassifierModel Train(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        TrainAsync(progress, cancellationToken).GetAwaiter().GetResult();
+}

@@ -1,0 +1,45 @@
+using PretrainedKit.Data;
+using PretrainedKit.Evaluation;
+
+namespace PretrainedKit.Training;
+
+/// <summary>How many images of one class were used for training and for validation.</summary>
+/// <param name="Label">The class.</param>
+/// <param name="Training">Images used to train.</param>
+/// <param name="Validation">Images used to validate.</param>
+public sealed record ClassCount(string Label, int Training, int Validation);
+
+/// <summary>What happened during training: data used, files left out and why, time per phase, validation metrics.</summary>
+/// <threadsafety>Immutable; safe to share between threads.</threadsafety>
+public sealed record TrainingReport
+{
+    /// <summary>Gets the classes, in the model's order.</summary>
+    public required IReadOnlyList<string> Classes { get; init; }
+
+    /// <summary>Gets the number of images per class used for training and for validation.</summary>
+    public required IReadOnlyList<ClassCount> Counts { get; init; }
+
+    /// <summary>Gets every image that could not be used, with its path and reason.</summary>
+    public required IReadOnlyList<SkippedImage> Skipped { get; init; }
+
+    /// <summary>Gets the number of files ignored because they do not have an image extension (or sit outside any class folder).</summary>
+    public required int IgnoredFileCount { get; init; }
+
+    /// <summary>Gets the ignored files themselves.</summary>
+    public required IReadOnlyList<string> IgnoredFiles { get; init; }
+
+    /// <summary>Gets warnings, such as classes with fewer than <see cref="ImageClassifierOptions.FewImagesWarningThreshold"/> images.</summary>
+    public required IReadOnlyList<string> Warnings { get; init; }
+
+    /// <summary>Gets the time spent in each phase.</summary>
+    public required IReadOnlyDictionary<TrainingPhase, TimeSpan> PhaseDurations { get; init; }
+
+    /// <summary>Gets the metrics on the validation images, or <see langword="null"/> when there were none.</summary>
+    public ClassificationMetrics? ValidationMetrics { get; init; }
+
+    /// <summary>Gets the options the model was trained with.</summary>
+    public required ImageClassifierOptions Options { get; init; }
+
+    /// <summary>Gets the number of images used for training and validation together.</summary>
+    public int ImagesUsed => Counts.Sum(c => c.Training + c.Validation);
+}

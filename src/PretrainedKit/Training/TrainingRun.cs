@@ -1,0 +1,266 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using PretrainedKit.Backbones;
+using PretrainedKit.Data;
+using PretrainedKit.Evaluation;
+using PretrainedKit.Imaging;
+using PretrainedKit.Internal;
+using PretrainedKit.Prediction;
+
+namespace PretrainedKit.Training;
+
+/// <summary>One training run: scan, validate everything, split, featurise, train the head, evaluate.</summary>
+internal static class TrainingRun
+{
+    public static async Task<ImageClassifierModel> RunAsync(
+        Func<FolderScan> source,
+        ImageClassifierOptions options,
+        ILogger logger,
+        IProgress<TrainingProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        var total = Stopwatch.StartNew();
+        var phase = Stopwatch.StartNew();
+        var durations = new Dictionary<TrainingPhase, TimeSpan>();
+        void EndPhase(TrainingPhase p)
+        {
+            durations[p] = phase.Elapsed;
+            Log.PhaseDone(logger, p, phase.Elapsed);
+            phase.Restart();
+        }
+
+        void Report(TrainingPhase p, int done, int count, TimeSpan? eta) =>
+            progress?.Report(new TrainingProgress(p, done, count, total.Elapsed, eta));
+
+        // Scanning.
+        Report(TrainingPhase.Scanning, 0, 0, null);
+        var scan = source();
+        FolderScan? validationScan = options.ValidationFolder is { } vf ? DatasetScanner.ScanFolder(vf) : null;
+        var classes = scan.Classes;
+        EndPhase(TrainingPhase.Scanning);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        // Validating: every problem is collected and reported at once, before any expensive work.
+        var all = scan.Images.Concat(validationScan?.Images ?? []).ToList();
+        var bad = await CheckImagesAsync(all, options, (d, n) => Report(TrainingPhase.Validating, d, n, null), cancellationToken).ConfigureAwait(false);
+        var problems = new List<DatasetProblem>();
+        if (classes.Count < 2)
+        {
+            var where = scan.Root.Length > 0 ? $"'{scan.Root}' has" : "The image list has";
+            problems.Add(new DatasetProblem(
+                scan.Root,
+                DatasetProblemKind.TooFewClasses,
+                $"{where} {classes.Count} class{(classes.Count == 1 ? $" ('{classes[0]}')" : "es")}; at least 2 are needed. Put each class's images in its own sub-folder, for example data/cats and data/dogs."));
+        }
+
+        if (options.Strict)
+        {
+            problems.AddRange(bad.Values.OrderBy(b => b.Path, StringComparer.Ordinal).Select(b => new DatasetProblem(b.Path!, DatasetProblemKind.BadImage, b.Message)));
+        }
+
+        foreach (var label in classes)
+        {
+            var usable = scan.Images.Count(i => i.Label == label && !bad.ContainsKey(i.Path));
+            if (usable == 0)
+            {
+                var folder = scan.Root.Length > 0 ? Path.Combine(scan.Root, label) : label;
+                var unusable = scan.Images.Count(i => i.Label == label);
+                problems.Add(new DatasetProblem(
+                    folder,
+                    DatasetProblemKind.EmptyClass,
+                    unusable == 0
+                        ? $"The class '{label}' ('{folder}') has no image file. Add images (JPEG, PNG, BMP, GIF or WebP) or remove the folder."
+                        : $"The class '{label}' ('{folder}') has no usable image: all {unusable} were bad (see the other problems or the log). Replace them or remove the folder."));
+            }
+        }
+
+        if (validationScan is not null)
+        {
+            foreach (var label in validationScan.Classes.Where(c => !classes.Contains(c, StringComparer.Ordinal)))
+            {
+                var folder = Path.Combine(validationScan.Root, label);
+                problems.Add(new DatasetProblem(folder, DatasetProblemKind.UnknownClass, $"The validation class folder '{folder}' has no counterpart in the training data. Rename or remove it."));
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new InvalidDatasetException(problems);
+        }
+
+        var warnings = new List<string>();
+        foreach (var label in classes)
+        {
+            var usable = scan.Images.Count(i => i.Label == label && !bad.ContainsKey(i.Path));
+            if (usable < ImageClassifierOptions.FewImagesWarningThreshold)
+            {
+                var warning = $"The class '{label}' has only {usable} usable image{(usable == 1 ? string.Empty : "s")}; {ImageClassifierOptions.FewImagesWarningThreshold} or more give more reliable results.";
+                warnings.Add(warning);
+                Log.Warning(logger, warning);
+            }
+        }
+
+        if (scan.IgnoredFiles.Count > 0)
+        {
+            Log.Ignored(logger, scan.IgnoredFiles.Count);
+        }
+
+        EndPhase(TrainingPhase.Validating);
+
+        // Split (or take the validation folder).
+        var classIndex = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
+        var usableTrain = scan.Images.Where(i => !bad.ContainsKey(i.Path)).ToList();
+        List<LabeledImage> trainImages;
+        List<LabeledImage> validationImages;
+        if (validationScan is not null)
+        {
+            trainImages = usableTrain;
+            validationImages = validationScan.Images.Where(i => !bad.ContainsKey(i.Path)).ToList();
+        }
+        else
+        {
+            var (trainIdx, valIdx) = StratifiedSplit.Split(usableTrain.Select(i => classIndex[i.Label]).ToList(), classes.Count, options.ValidationFraction, options.Seed);
+            trainImages = trainIdx.Select(i => usableTrain[i]).ToList();
+            validationImages = valIdx.Select(i => usableTrain[i]).ToList();
+        }
+
+        // Featurizing.
+        var session = BackboneSession.Open(options.Backbone);
+        try
+        {
+            var paths = trainImages.Concat(validationImages).Select(i => i.Path).ToList();
+            var features = await FeaturePipeline.RunAsync(
+                session,
+                paths,
+                options.Image,
+                (d, n, eta) => Report(TrainingPhase.Featurizing, d, n, eta),
+                cancellationToken).ConfigureAwait(false);
+            EndPhase(TrainingPhase.Featurizing);
+
+            var skipped = bad.Values.Select(b => new SkippedImage(b.Path!, b.Reason, b.Message)).Concat(features.Skipped).OrderBy(s => s.Path, StringComparer.Ordinal).ToList();
+            foreach (var s in skipped)
+            {
+                Log.Skipped(logger, s.Path, s.Message);
+            }
+
+            if (options.Strict && features.Skipped.Count > 0)
+            {
+                throw new InvalidDatasetException(features.Skipped.Select(s => new DatasetProblem(s.Path, DatasetProblemKind.BadImage, s.Message)).ToList());
+            }
+
+            var trainFeatures = new List<float[]>();
+            var trainLabels = new List<int>();
+            for (var i = 0; i < trainImages.Count; i++)
+            {
+                if (features.Features[i] is { } f)
+                {
+                    trainFeatures.Add(f);
+                    trainLabels.Add(classIndex[trainImages[i].Label]);
+                }
+            }
+
+            var lost = classes.Where((c, i) => !trainLabels.Contains(i)).ToList();
+            if (lost.Count > 0)
+            {
+                throw new InvalidDatasetException(lost.Select(c => new DatasetProblem(
+                    scan.Root.Length > 0 ? Path.Combine(scan.Root, c) : c,
+                    DatasetProblemKind.EmptyClass,
+                    $"The class '{c}' has no image left for training: its images failed to decode (see the skipped files).")).ToList());
+            }
+
+            // Training the head.
+            Report(TrainingPhase.Training, 0, 1, null);
+            var (head, _, _) = HeadTrainer.Train(trainFeatures, trainLabels, classes.Count, options, cancellationToken);
+            EndPhase(TrainingPhase.Training);
+            Report(TrainingPhase.Training, 1, 1, TimeSpan.Zero);
+
+            // Evaluating on the validation images.
+            ClassificationMetrics? metrics = null;
+            var valActual = new List<int>();
+            var valProbabilities = new List<IReadOnlyList<float>>();
+            for (var i = 0; i < validationImages.Count; i++)
+            {
+                if (features.Features[trainImages.Count + i] is { } f)
+                {
+                    valActual.Add(classIndex[validationImages[i].Label]);
+                    valProbabilities.Add(head.Probabilities(f));
+                }
+            }
+
+            if (valActual.Count > 0)
+            {
+                Report(TrainingPhase.Evaluating, 0, 1, null);
+                metrics = ClassificationMetrics.Compute(classes, valActual, valProbabilities);
+                EndPhase(TrainingPhase.Evaluating);
+            }
+
+            var counts = classes.Select((c, i) => new ClassCount(
+                c,
+                trainLabels.Count(l => l == i),
+                valActual.Count(l => l == i))).ToList();
+
+            var ignored = scan.IgnoredFiles.Concat(validationScan?.IgnoredFiles ?? []).ToList();
+            var report = new TrainingReport
+            {
+                Classes = classes,
+                Counts = counts,
+                Skipped = skipped,
+                IgnoredFileCount = ignored.Count,
+                IgnoredFiles = ignored,
+                Warnings = warnings,
+                PhaseDurations = durations,
+                ValidationMetrics = metrics,
+                Options = options,
+            };
+            Report(TrainingPhase.Completed, 1, 1, TimeSpan.Zero);
+            return new ImageClassifierModel(session, head, classes, options.Image, report, logger);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads every image's header (and in strict mode decodes it fully), in parallel. Returns the bad ones by path.
+    /// </summary>
+    private static async Task<IReadOnlyDictionary<string, InvalidImageException>> CheckImagesAsync(
+        List<LabeledImage> images,
+        ImageClassifierOptions options,
+        Action<int, int> progress,
+        CancellationToken cancellationToken)
+    {
+        var bad = new ConcurrentDictionary<string, InvalidImageException>(StringComparer.Ordinal);
+        var done = 0;
+        var backbone = options.Backbone;
+        await Parallel.ForEachAsync(
+            images,
+            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
+            (image, _) =>
+            {
+                try
+                {
+                    var bytes = ImageDecoder.ReadFile(image.Path);
+                    if (options.Strict)
+                    {
+                        var rgb = new byte[backbone.InputWidth * backbone.InputHeight * 3];
+                        ImageDecoder.DecodeNormalized(bytes, image.Path, options.Image, backbone.InputWidth, backbone.InputHeight, rgb);
+                    }
+                    else
+                    {
+                        ImageDecoder.Probe(bytes, image.Path, options.Image);
+                    }
+                }
+                catch (InvalidImageException ex)
+                {
+                    bad[image.Path] = ex;
+                }
+
+                progress(Interlocked.Increment(ref done), images.Count);
+                return ValueTask.CompletedTask;
+            }).ConfigureAwait(false);
+        return bad;
+    }
+}
