@@ -84,6 +84,19 @@ internal static class ImageDecoder
                 $"the content is not a JPEG, PNG, BMP, GIF or WebP image ({ImageFormatSniffer.Describe(bytes.AsSpan(0, Math.Min(bytes.Length, 16)))}), whatever its extension says. Remove it or convert it to one of those formats.");
         }
 
+        if (ImageHeader.TryReadSize(bytes, format) is var (declaredWidth, declaredHeight) && declaredWidth * declaredHeight > options.MaxPixels)
+        {
+            throw new InvalidImageException(
+                path,
+                BadImageReason.TooLarge,
+                $"the header declares {declaredWidth}x{declaredHeight} = {declaredWidth * declaredHeight:N0} pixels, more than the limit of {options.MaxPixels:N0}. Downscale the image, or raise MaxPixels if you trust it.");
+        }
+
+        if (format == SniffedFormat.Png && !ImageHeader.PngHasEnd(bytes))
+        {
+            throw new InvalidImageException(path, BadImageReason.Truncated, $"the PNG has no closing IEND chunk: the file was cut short after {bytes.Length:N0} bytes. Re-export or re-download the image.");
+        }
+
         SKCodec? codec;
         SKCodecResult result;
         var stream = new SKMemoryStream(bytes);

@@ -248,7 +248,9 @@ public sealed class ImageClassifierModel : IDisposable
     /// <exception cref="IOException">The file cannot be written (read-only folder, full disk, a folder in the way); the old file is unchanged.</exception>
     /// <exception cref="DirectoryNotFoundException">The target's folder does not exist.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
-    public void Save(string path)
+    public void Save(string path) => SaveCore(path, null);
+
+    internal void SaveCore(string path, Action<string>? beforeCommit)
     {
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
         var manifest = new ModelManifest
@@ -260,7 +262,7 @@ public sealed class ImageClassifierModel : IDisposable
             Classes = Classes,
             Head = new HeadManifest(ModelFile.LinearHeadKind, ModelFile.HeadEntry, string.Empty),
         };
-        ModelFile.Save(path, manifest, _head);
+        ModelFile.Save(path, manifest, _head, beforeCommit);
     }
 
     /// <summary>Frees the backbone session after waiting for calls in flight. Later calls throw <see cref="ObjectDisposedException"/>.</summary>

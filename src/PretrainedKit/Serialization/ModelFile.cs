@@ -57,7 +57,7 @@ internal static class ModelFile
     };
 
     /// <summary>Writes the model to a temporary file next to <paramref name="path"/>, then renames it over the target.</summary>
-    public static void Save(string path, ModelManifest manifest, LinearHead head)
+    public static void Save(string path, ModelManifest manifest, LinearHead head, Action<string>? beforeCommit = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var target = Path.GetFullPath(path);
@@ -97,6 +97,7 @@ internal static class ModelFile
                 stream.Flush(flushToDisk: true);
             }
 
+            beforeCommit?.Invoke(temp); // Lets tests fail a save at its most delicate point.
             File.Move(temp, target, overwrite: true);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
