@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace PretrainedKit.Tests.Cli;
+
+/// <summary>Runs the real CLI as a separate process, the way a user does.</summary>
+[Category("Slow")]
+public class CliTests
+{
+    private string _data = null!;
+    private string _work = null!;
+
+    [OneTimeSetUp]
+    public void CreateData()
+    {
+        _data = SmallDataset.Create(6);
+        _work = TestPaths.NewTempFolder("cli");
+    }
+
+    private static string CliDll
+    {
+        get
+        {
+            // tests/PretrainedKit.Tests/bin/<Configuration>/net10.0/ -> src/PretrainedKit.Cli/bin/<Configuration>/net10.0/
+            var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+            return Path.Combine(TestPaths.RepositoryRoot, "src", "PretrainedKit.Cli", "bin", configuration, "net10.0", "PretrainedKit.Cli.dll");
+        }
+    }
+
+    private static (int ExitCode, string Out, string Err) Run(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(CliDll);
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(3)), Is.True, "the CLI finished");
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    [Test]
+    public void Train_MissingFolder_ExitsWith2AndNoStackTrace()
+    {
+        var missing = Path.Combine(_work, "does-not-exist");
+        var (code, _, err) = Run("train", missing, "--model", Path.Combine(_work, "x.pkmodel"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(2));
+            Assert.That(err, Does.Contain(missing));
+            Assert.That(err, Does.Not.Contain("   at "));
+        });
+    }
+
+    [Test]
+    public void Train_BadUsage_ExitsWith2()
+    {
+        var (code, _, err) = Run("train", _data);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("--model"));
+    }
+
+    [Test]
+    public void Predict_CorruptModel_ExitsWith2NamingTheFile()
+    {
+        var model = Path.Combine(_work, "corrupt.pkmodel");
+        File.WriteAllText(model, "garbage");
+        var (code, _, err) = Run("predict", model, _data);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain(model).And.Not.Contain("   at "));
+    }
+
+    [Test]
+    public void TrainEvaluatePredict_WriteTheDocumentedOutputs()
+    {
+        var model = Path.Combine(_work, "colours.pkmodel");
+        var metrics = Path.Combine(_work, "metrics.json");
+        File.WriteAllText(Path.Combine(_data, "red", "readme.txt"), "not an image");
+        using (var pattern = TestImages.Pattern(40, 40))
+        {
+            var png = TestImages.Png(pattern);
+            File.WriteAllBytes(Path.Combine(_data, "red", "broken.png"), png[..(png.Length / 2)]);
+        }
+
+
+        var train = Run("train", _data, "--model", model, "--metrics", metrics, "--seed", "4", "--validation-split", "0.3");
+        Assert.That(train.ExitCode, Is.EqualTo(0), train.Err);
+        Assert.That(train.Out, Does.Contain("micro accuracy").And.Contain("broken.png"));
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
+        var root = doc.RootElement;
+        foreach (var key in new[] { "microAccuracy", "macroAccuracy", "logLoss", "topKAccuracy", "classes", "perClass", "confusionMatrix", "skipped", "ignoredFiles", "imagesUsed", "secondsByPhase" })
+        {
+            Assert.That(root.TryGetProperty(key, out _), Is.True, key);
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(root.GetProperty("classes").EnumerateArray().Select(e => e.GetString()), Is.EqualTo(SmallDataset.Classes));
+            Assert.That(root.GetProperty("topKAccuracy").GetArrayLength(), Is.EqualTo(3));
+            Assert.That(root.GetProperty("confusionMatrix").GetArrayLength(), Is.EqualTo(3));
+            Assert.That(root.GetProperty("perClass")[0].GetProperty("label").GetString(), Is.EqualTo("blue"));
+            Assert.That(root.GetProperty("perClass")[0].TryGetProperty("f1", out _), Is.True);
+            Assert.That(root.GetProperty("skipped")[0].GetProperty("path").GetString(), Does.EndWith("broken.png"));
+            Assert.That(root.GetProperty("skipped")[0].GetProperty("reason").GetString(), Is.EqualTo("Truncated"));
+            Assert.That(root.GetProperty("ignoredFiles").GetInt32(), Is.EqualTo(1));
+            Assert.That(root.GetProperty("imagesUsed").GetInt32(), Is.EqualTo(18));
+            Assert.That(root.GetProperty("secondsByPhase").TryGetProperty("featurizing", out _), Is.True);
+        });
+
+        var evaluate = Run("evaluate", model, _data, "--metrics", Path.Combine(_work, "eval.json"));
+        Assert.That(evaluate.ExitCode, Is.EqualTo(0), evaluate.Err);
+
+        var image = Directory.GetFiles(Path.Combine(_data, "green"), "*.png").Order(StringComparer.Ordinal).First();
+        var predict = Run("predict", model, image, "--top", "2", "--json");
+        Assert.That(predict.ExitCode, Is.EqualTo(0), predict.Err);
+        var lines = predict.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1));
+        using var line = JsonDocument.Parse(lines[0]);
+        Assert.That(line.RootElement.GetProperty("path").GetString(), Is.EqualTo(image));
+        var predictions = line.RootElement.GetProperty("predictions");
+        Assert.That(predictions.GetArrayLength(), Is.EqualTo(2));
+        Assert.That(predictions[0].GetProperty("label").GetString(), Is.EqualTo("green"));
+        Assert.That(predictions[0].GetProperty("probability").GetDouble(), Is.GreaterThan(predictions[1].GetProperty("probability").GetDouble()));
+
+        var folder = Run("predict", model, Path.Combine(_data, "red"), "--json");
+        Assert.That(folder.ExitCode, Is.EqualTo(2), "one bad image in the folder");
+        Assert.That(folder.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(7), "six predictions and one error line");
+        Assert.That(folder.Err, Does.Contain("broken.png"));
+    }
+}

@@ -1,0 +1,16 @@
+namespace PretrainedKit.Tests;
+
+/// <summary>Removes the run's temporary folders when every test is done.</summary>
+[SetUpFixture]
+public sealed class TempCleanup
+{
+    [OneTimeTearDown]
+    public void RemoveTempFolders()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "pretrainedkit-tests");
+        if (Directory.Exists(root))
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+}
