@@ -53,7 +53,9 @@ internal sealed class BackboneSession : IDisposable
             IntraOpNumThreads = Environment.ProcessorCount,
             InterOpNumThreads = 1,
         };
-        var session = new InferenceSession(modelPath, options);
+        // The package's model has a fixed batch of 1; a symbolic batch dimension lets one Run take many images.
+        var model = Onnx.OnnxModelEditor.MakeBatchDynamic(Onnx.OnnxModelEditor.Read(modelPath));
+        var session = new InferenceSession(Onnx.OnnxModelEditor.ToBytes(model), options);
         return new BackboneSession(backbone, modelPath, hash, session, negativeMean);
     }
 
@@ -83,13 +85,18 @@ internal sealed class BackboneSession : IDisposable
     }
 
     /// <summary>Runs the backbone on one preprocessed tensor and writes the features.</summary>
-    public void Run(float[] tensor, Span<float> features)
+    public void Run(float[] tensor, Span<float> features) => RunBatch(tensor, 1, features);
+
+    /// <summary>Runs the backbone on <paramref name="count"/> preprocessed tensors laid end to end and writes their features end to end.</summary>
+    public void RunBatch(float[] tensors, int count, Span<float> features)
     {
-        using var input = OrtValue.CreateTensorValueFromMemory(tensor, _inputShape);
+        var shape = (long[])_inputShape.Clone();
+        shape[0] = count;
+        using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tensors.AsMemory(0, count * TensorLength), shape);
         using var runOptions = new RunOptions();
         using var outputs = _session.Run(runOptions, _inputNames, [input], _outputNames);
         var span = outputs[0].GetTensorDataAsSpan<float>();
-        span[..Backbone.FeatureSize].CopyTo(features);
+        span[..(count * Backbone.FeatureSize)].CopyTo(features);
     }
 
     public void Dispose() => _session.Dispose();

@@ -76,3 +76,28 @@ public class BackboneTests
         Assert.That(KnownBackbones.FindById("resnet50"), Is.Null);
     }
 }
+
+public class BackboneBatchTests
+{
+    [Test]
+    public void RunBatch_EqualsOneImageAtATime()
+    {
+        using var session = BackboneSession.Open(KnownBackbones.ResNet18);
+        var random = new Random(3);
+        const int count = 3;
+        var tensors = new float[count * session.TensorLength];
+        for (var i = 0; i < tensors.Length; i++)
+        {
+            tensors[i] = (float)((random.NextDouble() * 255) - 120);
+        }
+
+        var batch = new float[count * 512];
+        session.RunBatch(tensors, count, batch);
+        for (var i = 0; i < count; i++)
+        {
+            var single = new float[512];
+            session.Run(tensors.AsSpan(i * session.TensorLength, session.TensorLength).ToArray(), single);
+            Assert.That(batch.AsSpan(i * 512, 512).ToArray(), Is.EqualTo(single).Within(1e-4f), $"image {i}");
+        }
+    }
+}
