@@ -22,10 +22,13 @@ internal static class TestPaths
 
     public static string PreprocessOnnx => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNetPrepOnnx", "ResNetPreprocess.onnx");
 
-    /// <summary>A fresh empty folder under the test run's temp folder, removed by the caller's TearDown or left to the OS.</summary>
+    /// <summary>This test run's own temporary folder (other runs on the machine have their own), removed at the end of the run.</summary>
+    public static string RunTempRoot { get; } = Path.Combine(Path.GetTempPath(), "pretrainedkit-tests", $"run-{Environment.ProcessId}-{Guid.NewGuid():N}");
+
+    /// <summary>A fresh empty folder under this run's temporary folder.</summary>
     public static string NewTempFolder(string name = "pk")
     {
-        var path = Path.Combine(Path.GetTempPath(), "pretrainedkit-tests", $"{name}-{Guid.NewGuid():N}");
+        var path = Path.Combine(RunTempRoot, $"{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(path);
         return path;
     }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PretrainedKit.Backbones;
+using PretrainedKit.Caching;
 using PretrainedKit.Data;
 using PretrainedKit.Imaging;
 using PretrainedKit.Prediction;
@@ -130,6 +131,24 @@ public sealed class ImageClassifierBuilder
     /// <param name="weighting">The weighting.</param>
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithClassWeighting(ClassWeighting weighting) => WithOptions(Options with { ClassWeighting = weighting });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.FeatureCache"/>.</summary>
+    /// <param name="cache">The cache options; <see cref="FeatureCacheOptions.Disabled"/> turns the cache off.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithFeatureCache(FeatureCacheOptions cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        return WithOptions(Options with { FeatureCache = cache });
+    }
+
+    /// <summary>Caches features in <paramref name="directory"/> instead of the default per-user folder.</summary>
+    /// <param name="directory">The cache folder (created when needed).</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithFeatureCacheDirectory(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        return WithFeatureCache(Options.FeatureCache with { Enabled = true, Directory = directory });
+    }
 
     /// <summary>Logs warnings (skipped images, small classes) and phase timings through <paramref name="loggerFactory"/>.</summary>
     /// <param name="loggerFactory">The logger factory; by default nothing is logged.</param>

@@ -1,4 +1,5 @@
 using PretrainedKit.Backbones;
+using PretrainedKit.Caching;
 using PretrainedKit.Imaging;
 
 namespace PretrainedKit.Training;
@@ -70,6 +71,10 @@ public sealed record ImageClassifierOptions
     /// <value>The default is <see cref="ClassWeighting.Balanced"/>.</value>
     public ClassWeighting ClassWeighting { get; init; } = ClassWeighting.Balanced;
 
+    /// <summary>Gets where computed features are cached on disk, so that retraining on the same images skips the backbone.</summary>
+    /// <value>The default is <see cref="FeatureCacheOptions.Default"/>: enabled, per-user folder, 1 GiB.</value>
+    public FeatureCacheOptions FeatureCache { get; init; } = FeatureCacheOptions.Default;
+
     /// <summary>Gets the default options.</summary>
     public static ImageClassifierOptions Default { get; } = new();
 
@@ -81,6 +86,8 @@ public sealed record ImageClassifierOptions
         ArgumentNullException.ThrowIfNull(Backbone);
         ArgumentNullException.ThrowIfNull(Image);
         Image.Validate();
+        ArgumentNullException.ThrowIfNull(FeatureCache);
+        FeatureCache.Validate();
         if (double.IsNaN(ValidationFraction) || ValidationFraction < 0 || ValidationFraction >= 1)
         {
             throw new ArgumentOutOfRangeException(nameof(ValidationFraction), ValidationFraction, "The validation fraction must be at least 0 and below 1.");

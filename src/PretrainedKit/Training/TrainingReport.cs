@@ -40,6 +40,9 @@ public sealed record TrainingReport
     /// <summary>Gets the options the model was trained with.</summary>
     public required ImageClassifierOptions Options { get; init; }
 
+    /// <summary>Gets how many images' features came from the feature cache instead of the backbone.</summary>
+    public int FeatureCacheHits { get; init; }
+
     /// <summary>Gets the number of images used for training and validation together.</summary>
     public int ImagesUsed => Counts.Sum(c => c.Training + c.Validation);
 }

@@ -130,12 +130,14 @@ internal static class TrainingRun
         try
         {
             var paths = trainImages.Concat(validationImages).Select(i => i.Path).ToList();
+            var cache = options.FeatureCache.Enabled ? new Caching.FeatureCache(options.FeatureCache) : null;
             var features = await FeaturePipeline.RunAsync(
                 session,
                 paths,
                 options.Image,
                 (d, n, eta) => Report(TrainingPhase.Featurizing, d, n, eta),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken,
+                cache).ConfigureAwait(false);
             EndPhase(TrainingPhase.Featurizing);
 
             var skipped = bad.Values.Select(b => new SkippedImage(b.Path!, b.Reason, b.Message)).Concat(features.Skipped).OrderBy(s => s.Path, StringComparer.Ordinal).ToList();
@@ -212,6 +214,7 @@ internal static class TrainingRun
                 PhaseDurations = durations,
                 ValidationMetrics = metrics,
                 Options = options,
+                FeatureCacheHits = features.CacheHits,
             };
             Report(TrainingPhase.Completed, 1, 1, TimeSpan.Zero);
             return new ImageClassifierModel(session, head, classes, options.Image, report, logger);

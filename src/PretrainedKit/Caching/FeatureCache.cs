@@ -1,0 +1,208 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace PretrainedKit.Caching;
+
+/// <summary>
+/// A content-addressed, size-bounded store of feature vectors on disk. Entries are written atomically (temporary file,
+/// then rename), so readers in this or another process never see a torn entry; each entry carries a checksum, and a
+/// corrupt one is deleted and recomputed.
+/// </summary>
+/// <threadsafety>Safe from many threads and processes at once.</threadsafety>
+public sealed class FeatureCache
+{
+    private const int HeaderLength = 8 + 4;
+    private const int ChecksumLength = 32;
+    private static readonly byte[] Magic = "PKFC0001"u8.ToArray();
+
+    /// <summary>Initializes a new instance of the <see cref="FeatureCache"/> class.</summary>
+    /// <param name="options">Where the cache lives and how big it may grow.</param>
+    public FeatureCache(FeatureCacheOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Options = options;
+        Directory = options.ResolveDirectory();
+    }
+
+    /// <summary>Gets the options.</summary>
+    public FeatureCacheOptions Options { get; }
+
+    /// <summary>Gets the absolute cache folder.</summary>
+    public string Directory { get; }
+
+    /// <summary>Computes the key of an image: its bytes plus everything that decides its features.</summary>
+    /// <param name="imageBytes">The encoded image file.</param>
+    /// <param name="context">The backbone id, weights hash and preprocessing settings, as one string.</param>
+    /// <returns>A 64-character hexadecimal key.</returns>
+    public static string ComputeKey(ReadOnlySpan<byte> imageBytes, string context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(imageBytes);
+        hash.AppendData(Encoding.UTF8.GetBytes("\n" + context));
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    /// <summary>Reads an entry.</summary>
+    /// <param name="key">The key from <see cref="ComputeKey"/>.</param>
+    /// <param name="length">The expected number of features.</param>
+    /// <returns>The features, or <see langword="null"/> when absent or corrupt (a corrupt entry is deleted).</returns>
+    public float[]? TryRead(string key, int length)
+    {
+        var path = PathOf(key);
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (IOException)
+        {
+            return null; // Being replaced by another process right now: recompute.
+        }
+
+        var expected = HeaderLength + (4 * length) + ChecksumLength;
+        if (bytes.Length != expected
+            || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic)
+            || BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(Magic.Length)) != length
+            || !SHA256.HashData(bytes.AsSpan(0, expected - ChecksumLength)).AsSpan().SequenceEqual(bytes.AsSpan(expected - ChecksumLength)))
+        {
+            TryDelete(path);
+            return null;
+        }
+
+        var features = new float[length];
+        for (var i = 0; i < length; i++)
+        {
+            features[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(HeaderLength + (4 * i)));
+        }
+
+        try
+        {
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow); // Recently used: evicted last.
+        }
+        catch (IOException)
+        {
+            // Not worth failing a read over; the entry may just be evicted sooner.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Same: a read-only cache still serves reads.
+        }
+
+        return features;
+    }
+
+    /// <summary>Writes an entry atomically. Failures (full disk, read-only folder) are swallowed into a <see langword="false"/> result: the cache is an optimisation.</summary>
+    /// <param name="key">The key from <see cref="ComputeKey"/>.</param>
+    /// <param name="features">The features.</param>
+    /// <returns>Whether the entry was written.</returns>
+    public bool TryWrite(string key, ReadOnlySpan<float> features)
+    {
+        var path = PathOf(key);
+        var bytes = new byte[HeaderLength + (4 * features.Length) + ChecksumLength];
+        Magic.CopyTo(bytes, 0);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(Magic.Length), features.Length);
+        for (var i = 0; i < features.Length; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(HeaderLength + (4 * i)), features[i]);
+        }
+
+        SHA256.HashData(bytes.AsSpan(0, bytes.Length - ChecksumLength), bytes.AsSpan(bytes.Length - ChecksumLength));
+        var temp = $"{path}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllBytes(temp, bytes);
+            File.Move(temp, path, overwrite: true);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            return false;
+        }
+    }
+
+    /// <summary>Gets the total size of the entries, in bytes.</summary>
+    /// <returns>The size.</returns>
+    public long GetSize() => Entries().Sum(f => f.Length);
+
+    /// <summary>Deletes the least recently used entries until the cache is within <see cref="FeatureCacheOptions.MaxBytes"/>.</summary>
+    /// <returns>The number of entries deleted.</returns>
+    public int Trim()
+    {
+        var entries = Entries().ToList();
+        var total = entries.Sum(f => f.Length);
+        var deleted = 0;
+        foreach (var entry in entries.OrderBy(f => f.LastWriteTimeUtc))
+        {
+            if (total <= Options.MaxBytes)
+            {
+                break;
+            }
+
+            if (TryDelete(entry.FullName))
+            {
+                total -= entry.Length;
+                deleted++;
+            }
+        }
+
+        return deleted;
+    }
+
+    /// <summary>Deletes every entry (and leftover temporary files) in the cache folder.</summary>
+    /// <returns>The number of files deleted.</returns>
+    public int Clear()
+    {
+        if (!System.IO.Directory.Exists(Directory))
+        {
+            return 0;
+        }
+
+        var deleted = 0;
+        foreach (var file in System.IO.Directory.EnumerateFiles(Directory, "*", SearchOption.AllDirectories))
+        {
+            if ((file.EndsWith(".bin", StringComparison.Ordinal) || file.EndsWith(".tmp", StringComparison.Ordinal)) && TryDelete(file))
+            {
+                deleted++;
+            }
+        }
+
+        return deleted;
+    }
+
+    internal string PathOf(string key) => Path.Combine(Directory, key[..2], key + ".bin");
+
+    private IEnumerable<FileInfo> Entries() =>
+        System.IO.Directory.Exists(Directory)
+            ? new DirectoryInfo(Directory).EnumerateFiles("*.bin", SearchOption.AllDirectories)
+            : [];
+
+    private static bool TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+}
