@@ -39,7 +39,7 @@ internal sealed class BackboneSession : IDisposable
 
     public int TensorLength => 3 * Backbone.InputWidth * Backbone.InputHeight;
 
-    public static BackboneSession Open(Backbone backbone)
+    public static BackboneSession Open(Backbone backbone, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         var modelPath = backbone.ResolveModelPath();
         var preprocessPath = backbone.ResolvePreprocessPath();
@@ -53,6 +53,8 @@ internal sealed class BackboneSession : IDisposable
             IntraOpNumThreads = Environment.ProcessorCount,
             InterOpNumThreads = 1,
         };
+        ExecutionProviders.TryAddCuda(options, logger);
+
         // The package's model has a fixed batch of 1; a symbolic batch dimension lets one Run take many images.
         var model = Onnx.OnnxModelEditor.MakeBatchDynamic(Onnx.OnnxModelEditor.Read(modelPath));
         var session = new InferenceSession(Onnx.OnnxModelEditor.ToBytes(model), options);

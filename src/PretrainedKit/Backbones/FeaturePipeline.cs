@@ -49,7 +49,7 @@ internal static class FeaturePipeline
         var backbone = session.Backbone;
         var tensorLength = session.TensorLength;
         var context = cache is null ? string.Empty : CacheContext(session, image);
-        var workers = Math.Max(1, Environment.ProcessorCount / 2);
+        var workers = Environment.ProcessorCount; // Decoding is a small fraction of the backbone's work; cache hits need only I/O and hashing.
         var queue = Channel.CreateBounded<Item>(new BoundedChannelOptions(2 * batchSize) { SingleReader = true, SingleWriter = workers == 1 });
         var pool = ArrayPool<float>.Shared;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -141,6 +141,7 @@ internal static class FeaturePipeline
             {
                 while (reader.TryRead(out var item))
                 {
+                    token.ThrowIfCancellationRequested();
                     if (item.Error is not null)
                     {
                         errors.Add(item.Error);

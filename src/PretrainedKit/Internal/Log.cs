@@ -15,6 +15,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Ignored {Count} files without an image extension or outside class folders")]
     public static partial void Ignored(ILogger logger, int count);
 
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Backbone runs on {Device}")]
+    public static partial void Device(ILogger logger, string device);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "No usable CUDA execution provider ({Reason}); the backbone runs on the CPU")]
+    public static partial void CpuFallback(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "{Phase} took {Elapsed}")]
     public static partial void PhaseDone(ILogger logger, TrainingPhase phase, TimeSpan elapsed);
 }

@@ -92,7 +92,7 @@ public sealed class ImageClassifierModel : IDisposable
             throw new ModelFormatException(full, $"the image settings are invalid: {ex.Message}", ex);
         }
 
-        var session = BackboneSession.Open(backbone);
+        var session = BackboneSession.Open(backbone, logger);
         if (!string.Equals(session.WeightsSha256, manifest.Backbone.WeightsSha256, StringComparison.OrdinalIgnoreCase))
         {
             var installed = session.ModelPath;

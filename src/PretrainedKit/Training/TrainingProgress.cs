@@ -9,6 +9,9 @@ public enum TrainingPhase
     /// <summary>Checking every image's header (and, in strict mode, decoding it) before any expensive work.</summary>
     Validating,
 
+    /// <summary>Loading the backbone (ONNX Runtime session, weights hash); timed apart from featurising so throughput figures are honest.</summary>
+    LoadingBackbone,
+
     /// <summary>Running the backbone on every image.</summary>
     Featurizing,
 

@@ -125,10 +125,12 @@ internal static class TrainingRun
             validationImages = valIdx.Select(i => usableTrain[i]).ToList();
         }
 
-        // Featurizing.
-        var session = BackboneSession.Open(options.Backbone);
+        Report(TrainingPhase.LoadingBackbone, 0, 1, null);
+        var session = BackboneSession.Open(options.Backbone, logger);
+        EndPhase(TrainingPhase.LoadingBackbone);
         try
         {
+            // Featurizing.
             var paths = trainImages.Concat(validationImages).Select(i => i.Path).ToList();
             var cache = options.FeatureCache.Enabled ? new Caching.FeatureCache(options.FeatureCache) : null;
             var features = await FeaturePipeline.RunAsync(

@@ -31,7 +31,7 @@ public class TrainingTests
         using var model = await ImageClassifier.Create().FromFolder(_data).TrainAsync(progress);
         Assert.Multiple(() =>
         {
-            Assert.That(reports.Select(r => r.Phase).Distinct(), Is.EqualTo(new[] { TrainingPhase.Scanning, TrainingPhase.Validating, TrainingPhase.Featurizing, TrainingPhase.Training, TrainingPhase.Evaluating, TrainingPhase.Completed }));
+            Assert.That(reports.Select(r => r.Phase).Distinct(), Is.EqualTo(new[] { TrainingPhase.Scanning, TrainingPhase.Validating, TrainingPhase.LoadingBackbone, TrainingPhase.Featurizing, TrainingPhase.Training, TrainingPhase.Evaluating, TrainingPhase.Completed }));
             var featurizing = reports.Where(r => r.Phase == TrainingPhase.Featurizing).ToList();
             Assert.That(featurizing.Select(r => r.Completed), Is.EqualTo(Enumerable.Range(1, 24)));
             Assert.That(featurizing.All(r => r.Total == 24 && r.EstimatedRemaining is not null));
@@ -41,23 +41,28 @@ public class TrainingTests
     }
 
     [Test]
-    public void TrainAsync_Cancelled_StopsWithinOneImage()
+    public void TrainAsync_Cancelled_StopsWithinOneBatch()
     {
         using var cts = new CancellationTokenSource();
-        var featurized = 0;
+        int? cancelledAt = null;
+        var last = 0;
         var progress = new SynchronousProgress(p =>
         {
             if (p.Phase == TrainingPhase.Featurizing)
             {
-                featurized = p.Completed;
-                if (p.Completed == 3)
+                last = p.Completed;
+                if (cancelledAt is null)
                 {
+                    cancelledAt = p.Completed;
                     cts.Cancel();
                 }
             }
         });
-        Assert.That(() => ImageClassifier.Create().FromFolder(_data).TrainAsync(progress, cts.Token), Throws.InstanceOf<OperationCanceledException>());
-        Assert.That(featurized, Is.EqualTo(3));
+        var builder = ImageClassifier.Create().FromFolder(_data).WithFeatureCache(PretrainedKit.Caching.FeatureCacheOptions.Disabled);
+        Assert.That(() => builder.TrainAsync(progress, cts.Token), Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(cancelledAt, Is.Not.Null);
+        Assert.That(last, Is.LessThanOrEqualTo(cancelledAt!.Value + PretrainedKit.Backbones.FeaturePipeline.DefaultBatchSize));
+        Assert.That(last, Is.LessThan(24), "not every image was featurised");
     }
 
     [Test]
