@@ -21,8 +21,10 @@ public sealed class Backbone
         int featureSize,
         string packageId,
         string packageVersion,
+        IReadOnlyList<BackboneStage>? stages = null,
         string? modelDirectory = null)
     {
+        Stages = stages ?? [];
         Id = id;
         DisplayName = displayName;
         ModelFile = modelFile;
@@ -70,6 +72,9 @@ public sealed class Backbone
     /// <summary>Gets the version of <see cref="PackageId"/> that this library was built against.</summary>
     public string PackageVersion { get; }
 
+    /// <summary>Gets the activations that close each stage, used for multi-stage features (empty when the backbone declares none).</summary>
+    public IReadOnlyList<BackboneStage> Stages { get; }
+
     /// <summary>Gets the folder searched first for the model files, or <see langword="null"/> to use only the default search.</summary>
     public string? ModelDirectory { get; }
 
@@ -79,7 +84,7 @@ public sealed class Backbone
     public Backbone WithModelDirectory(string directory)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
-        return new Backbone(Id, DisplayName, ModelFile, PreprocessFile, InputName, OutputName, InputWidth, FeatureSize, PackageId, PackageVersion, Path.GetFullPath(directory));
+        return new Backbone(Id, DisplayName, ModelFile, PreprocessFile, InputName, OutputName, InputWidth, FeatureSize, PackageId, PackageVersion, Stages, Path.GetFullPath(directory));
     }
 
     /// <summary>Gets the folders searched for the model files, in order.</summary>

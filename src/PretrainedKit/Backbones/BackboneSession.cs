@@ -19,7 +19,7 @@ internal sealed class BackboneSession : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
-    private BackboneSession(Backbone backbone, string modelPath, string weightsSha256, InferenceSession session, float[] negativeMean)
+    private BackboneSession(Backbone backbone, string modelPath, string weightsSha256, InferenceSession session, float[] negativeMean, FeatureLayout layout)
     {
         Backbone = backbone;
         ModelPath = modelPath;
@@ -28,8 +28,16 @@ internal sealed class BackboneSession : IDisposable
         _negativeMean = negativeMean;
         _inputShape = [1, 3, backbone.InputHeight, backbone.InputWidth];
         _inputNames = [backbone.InputName];
-        _outputNames = [backbone.OutputName];
+        Layout = layout;
+        _outputNames = layout == FeatureLayout.MultiStage ? backbone.Stages.Select(s => s.OutputName).ToArray() : [backbone.OutputName];
+        FeatureSize = layout == FeatureLayout.MultiStage ? MultiStagePooling.FeatureSize(backbone.Stages) : backbone.FeatureSize;
     }
+
+    /// <summary>Gets which features the session computes.</summary>
+    public FeatureLayout Layout { get; }
+
+    /// <summary>Gets the length of one image's feature vector in <see cref="Layout"/>.</summary>
+    public int FeatureSize { get; }
 
     public Backbone Backbone { get; }
 
@@ -39,7 +47,7 @@ internal sealed class BackboneSession : IDisposable
 
     public int TensorLength => 3 * Backbone.InputWidth * Backbone.InputHeight;
 
-    public static BackboneSession Open(Backbone backbone, Microsoft.Extensions.Logging.ILogger? logger = null)
+    public static BackboneSession Open(Backbone backbone, Microsoft.Extensions.Logging.ILogger? logger = null, FeatureLayout layout = FeatureLayout.Pooled)
     {
         var modelPath = backbone.ResolveModelPath();
         var preprocessPath = backbone.ResolvePreprocessPath();
@@ -57,8 +65,18 @@ internal sealed class BackboneSession : IDisposable
 
         // The package's model has a fixed batch of 1; a symbolic batch dimension lets one Run take many images.
         var model = Onnx.OnnxModelEditor.MakeBatchDynamic(Onnx.OnnxModelEditor.Read(modelPath));
+        if (layout == FeatureLayout.MultiStage)
+        {
+            if (backbone.Stages.Count == 0)
+            {
+                throw new NotSupportedException($"The backbone {backbone} declares no stage outputs, so multi-stage features are not available.");
+            }
+
+            model = Onnx.OnnxModelEditor.AddOutputs(model, backbone.Stages.Select(s => s.OutputName));
+        }
+
         var session = new InferenceSession(Onnx.OnnxModelEditor.ToBytes(model), options);
-        return new BackboneSession(backbone, modelPath, hash, session, negativeMean);
+        return new BackboneSession(backbone, modelPath, hash, session, negativeMean, layout);
     }
 
     /// <summary>The SHA-256 of a backbone file, cached per path, size and time stamp.</summary>
@@ -97,6 +115,12 @@ internal sealed class BackboneSession : IDisposable
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tensors.AsMemory(0, count * TensorLength), shape);
         using var runOptions = new RunOptions();
         using var outputs = _session.Run(runOptions, _inputNames, [input], _outputNames);
+        if (Layout == FeatureLayout.MultiStage)
+        {
+            MultiStagePooling.Pool(Backbone.Stages, outputs.Select(o => o.GetTensorDataAsSpan<float>().ToArray()).ToArray(), count, features);
+            return;
+        }
+
         var span = outputs[0].GetTensorDataAsSpan<float>();
         span[..(count * Backbone.FeatureSize)].CopyTo(features);
     }

@@ -28,7 +28,7 @@ internal static class FeaturePipeline
     public static string CacheContext(BackboneSession session, ImagePreprocessingOptions image) =>
         string.Create(
             CultureInfo.InvariantCulture,
-            $"v1|{session.Backbone.Id}|{session.WeightsSha256}|{session.Backbone.OutputName}|{session.Backbone.InputWidth}x{session.Backbone.InputHeight}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
+            $"v1|{session.Backbone.Id}|{session.WeightsSha256}|{session.Layout}|{session.Backbone.OutputName}|{session.Backbone.InputWidth}x{session.Backbone.InputHeight}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
 
     public static async Task<FeatureResult> RunAsync(
         BackboneSession session,
@@ -68,7 +68,7 @@ internal static class FeaturePipeline
                 {
                     var bytes = ImageDecoder.ReadFile(paths[index]);
                     var key = cache is null ? null : FeatureCache.ComputeKey(bytes, context);
-                    if (key is not null && cache!.TryRead(key, backbone.FeatureSize) is { } cached)
+                    if (key is not null && cache!.TryRead(key, session.FeatureSize) is { } cached)
                     {
                         item = new Item(index, null, cached, null, null);
                     }
@@ -100,7 +100,7 @@ internal static class FeaturePipeline
         var done = 0;
         var hits = 0;
         var batch = new float[batchSize * tensorLength];
-        var batchOutput = new float[batchSize * backbone.FeatureSize];
+        var batchOutput = new float[batchSize * session.FeatureSize];
         var pending = new List<Item>(batchSize);
 
         void Report()
@@ -120,7 +120,7 @@ internal static class FeaturePipeline
             session.RunBatch(batch, pending.Count, batchOutput);
             for (var b = 0; b < pending.Count; b++)
             {
-                var vector = batchOutput.AsSpan(b * backbone.FeatureSize, backbone.FeatureSize).ToArray();
+                var vector = batchOutput.AsSpan(b * session.FeatureSize, session.FeatureSize).ToArray();
                 features[pending[b].Index] = vector;
                 if (pending[b].Key is { } key)
                 {

@@ -18,7 +18,13 @@ public static class KnownBackbones
         inputSize: 224,
         featureSize: 512,
         packageId: "Microsoft.ML.DnnImageFeaturizer.ResNet18",
-        packageVersion: "0.24.0");
+        packageVersion: "0.24.0",
+        stages:
+        [
+            new BackboneStage("ReLU315_Output_0", 128, 28, 28),
+            new BackboneStage("ReLU347_Output_0", 256, 14, 14),
+            new BackboneStage("ReLU393_Output_0", 512, 7, 7),
+        ]);
 
     /// <summary>Gets every known backbone.</summary>
     public static IReadOnlyList<Backbone> All { get; } = [ResNet18];

@@ -49,6 +49,9 @@ public sealed class ImageClassifierModel : IDisposable
     /// <summary>Gets the SHA-256 of the backbone weights the model was trained with.</summary>
     public string BackboneWeightsSha256 => _session.WeightsSha256;
 
+    /// <summary>Gets which backbone activations the model uses as features.</summary>
+    public FeatureLayout FeatureLayout => _session.Layout;
+
     /// <summary>Gets how images are normalised before the backbone (saved with the model).</summary>
     public ImagePreprocessingOptions ImageOptions { get; }
 
@@ -76,7 +79,7 @@ public sealed class ImageClassifierModel : IDisposable
             throw new ModelFormatException(full, $"the model was made with the backbone '{manifest.Backbone.Id}', not '{backbone.Id}'.", null);
         }
 
-        if (backbone.FeatureSize != manifest.Backbone.FeatureSize || backbone.InputWidth != manifest.Backbone.InputWidth || backbone.InputHeight != manifest.Backbone.InputHeight)
+        if (backbone.InputWidth != manifest.Backbone.InputWidth || backbone.InputHeight != manifest.Backbone.InputHeight)
         {
             throw new ModelFormatException(full, "the backbone's input or feature size in the file does not match the installed backbone.", null);
         }
@@ -92,7 +95,13 @@ public sealed class ImageClassifierModel : IDisposable
             throw new ModelFormatException(full, $"the image settings are invalid: {ex.Message}", ex);
         }
 
-        var session = BackboneSession.Open(backbone, logger);
+        var session = BackboneSession.Open(backbone, logger, manifest.Backbone.FeatureLayout);
+        if (session.FeatureSize != manifest.Backbone.FeatureSize)
+        {
+            session.Dispose();
+            throw new ModelFormatException(full, $"the file's feature size ({manifest.Backbone.FeatureSize}) does not match the backbone's {manifest.Backbone.FeatureLayout} features ({session.FeatureSize}).", null);
+        }
+
         if (!string.Equals(session.WeightsSha256, manifest.Backbone.WeightsSha256, StringComparison.OrdinalIgnoreCase))
         {
             var installed = session.ModelPath;
@@ -257,7 +266,7 @@ public sealed class ImageClassifierModel : IDisposable
         {
             LibraryVersion = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion,
             CreatedUtc = DateTimeOffset.UtcNow,
-            Backbone = new BackboneManifest(Backbone.Id, _session.WeightsSha256, Backbone.FeatureSize, Backbone.InputWidth, Backbone.InputHeight),
+            Backbone = new BackboneManifest(Backbone.Id, _session.WeightsSha256, _session.FeatureSize, Backbone.InputWidth, Backbone.InputHeight) { FeatureLayout = _session.Layout },
             Image = new ImageManifest(ImageOptions.Background.ToString(), ImageOptions.ResizeMode, ImageOptions.MaxPixels),
             Classes = Classes,
             Head = new HeadManifest(ModelFile.LinearHeadKind, ModelFile.HeadEntry, string.Empty),
@@ -281,7 +290,7 @@ public sealed class ImageClassifierModel : IDisposable
         ImageDecoder.DecodeNormalized(bytes, path, ImageOptions, backbone.InputWidth, backbone.InputHeight, rgb);
         var tensor = new float[_session.TensorLength];
         _session.Preprocess(rgb, tensor);
-        var features = new float[backbone.FeatureSize];
+        var features = new float[_session.FeatureSize];
         _session.Run(tensor, features);
         return features;
     }

@@ -69,6 +69,11 @@ public sealed class ImageClassifierBuilder
         return WithOptions(Options with { Backbone = backbone });
     }
 
+    /// <summary>Sets <see cref="ImageClassifierOptions.FeatureLayout"/>.</summary>
+    /// <param name="layout">Which activations become features.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithFeatureLayout(FeatureLayout layout) => WithOptions(Options with { FeatureLayout = layout });
+
     /// <summary>Sets <see cref="ImageClassifierOptions.Image"/>.</summary>
     /// <param name="image">How images are normalised.</param>
     /// <returns>This builder.</returns>

@@ -32,6 +32,10 @@ public sealed record ImageClassifierOptions
     /// <value>The default is <see cref="KnownBackbones.ResNet18"/>.</value>
     public Backbone Backbone { get; init; } = KnownBackbones.ResNet18;
 
+    /// <summary>Gets which backbone activations become features.</summary>
+    /// <value>The default is <see cref="Backbones.FeatureLayout.Pooled"/> (the backbone's own 512 pooled values).</value>
+    public FeatureLayout FeatureLayout { get; init; } = FeatureLayout.Pooled;
+
     /// <summary>Gets how images are decoded and normalised (the same at training and prediction time).</summary>
     /// <value>The default is <see cref="ImagePreprocessingOptions.Default"/>.</value>
     public ImagePreprocessingOptions Image { get; init; } = ImagePreprocessingOptions.Default;

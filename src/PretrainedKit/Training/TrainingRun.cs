@@ -126,7 +126,7 @@ internal static class TrainingRun
         }
 
         Report(TrainingPhase.LoadingBackbone, 0, 1, null);
-        var session = BackboneSession.Open(options.Backbone, logger);
+        var session = BackboneSession.Open(options.Backbone, logger, options.FeatureLayout);
         EndPhase(TrainingPhase.LoadingBackbone);
         try
         {
