@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text;
+using SkiaSharp;
+
+namespace PretrainedKit.Experiments;
+
+/// <summary>Prints the table and writes the CSV and the PNG plot.</summary>
+internal static class Report
+{
+    private static readonly (string Method, string Label, SKColor Color)[] Series =
+    [
+        (Methods.MultiStage, "Pretrained ResNet18, multi-stage features + retrained final layer", new SKColor(0x1f, 0x77, 0xb4)),
+        (Methods.Pooled, "Pretrained ResNet18, pooled features + retrained final layer", new SKColor(0x2c, 0xa0, 0x2c)),
+        (Methods.Naive, "Naive ML.NET: same pooled features, LbfgsMaximumEntropy defaults", new SKColor(0xff, 0x7f, 0x0e)),
+        (Methods.FromScratch, "From scratch: same head on raw pixels (no pretraining)", new SKColor(0xd6, 0x27, 0x28)),
+    ];
+
+    public static void Write(List<ResultRow> rows, string outDir, double featureImagesPerSecond, int testCount)
+    {
+        var csv = new StringBuilder("method,perClass,draw,accuracy,headSeconds,featureImages\n");
+        foreach (var r in rows)
+        {
+            csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{r.Method},{r.PerClass},{r.Draw},{r.Accuracy:F4},{r.HeadSeconds:F3},{r.FeatureImages}"));
+        }
+
+        File.WriteAllText(Path.Combine(outDir, "pretraining-evidence.csv"), csv.ToString());
+
+        var sizes = rows.Select(r => r.PerClass).Distinct().Order().ToArray();
+        var table = new StringBuilder();
+        table.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Accuracy on {testCount} Fashion-MNIST test images, mean ± sd over {rows.Max(r => r.Draw) + 1} seeded draws; time = head training (mean, s){(featureImagesPerSecond > 0 ? $" + featurising the training images at the measured {featureImagesPerSecond:F1} images/s" : string.Empty)}"));
+        table.AppendLine();
+        table.AppendLine("| Method | " + string.Join(" | ", sizes.Select(n => $"{n}/class accuracy | {n}/class time (s)")) + " |");
+        table.AppendLine("|---|" + string.Concat(sizes.Select(_ => "---|---|")));
+        foreach (var (method, label, _) in Series)
+        {
+            var cells = sizes.Select(n =>
+            {
+                var group = rows.Where(r => r.Method == method && r.PerClass == n).ToList();
+                var mean = group.Average(r => r.Accuracy);
+                var sd = Math.Sqrt(group.Sum(r => (r.Accuracy - mean) * (r.Accuracy - mean)) / Math.Max(1, group.Count - 1));
+                var head = group.Average(r => r.HeadSeconds);
+                var features = featureImagesPerSecond > 0 ? group[0].FeatureImages / featureImagesPerSecond : 0;
+                return string.Create(CultureInfo.InvariantCulture, $"{mean:F3} ± {sd:F3} | {head + features:F1}");
+            });
+            table.AppendLine($"| {label} | {string.Join(" | ", cells)} |");
+        }
+
+        File.WriteAllText(Path.Combine(outDir, "pretraining-evidence.md"), table.ToString());
+        Console.WriteLine();
+        Console.WriteLine(table);
+        Plot(rows, sizes, Path.Combine(outDir, "pretraining-evidence.png"));
+        Console.WriteLine($"Wrote {Path.Combine(outDir, "pretraining-evidence.csv")}, .md and .png");
+    }
+
+    private static void Plot(List<ResultRow> rows, int[] sizes, string path)
+    {
+        const int width = 900, height = 540, left = 70, right = 20, top = 30, bottom = 170;
+        using var surface = SKSurface.Create(new SKImageInfo(width, height));
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        using var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
+        using var grid = new SKPaint { Color = new SKColor(0xdd, 0xdd, 0xdd), StrokeWidth = 1, Style = SKPaintStyle.Stroke };
+        using var font = new SKFont(SKTypeface.Default, 14);
+        using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        double yMin = Math.Floor(rows.Min(r => r.Accuracy) * 10) / 10, yMax = 1.0;
+        float X(int n) => left + ((width - left - right) * (float)((Math.Log(n) - Math.Log(sizes[0])) / Math.Max(1e-9, Math.Log(sizes[^1]) - Math.Log(sizes[0]))));
+        float Y(double a) => top + ((height - top - bottom) * (float)((yMax - a) / (yMax - yMin)));
+        for (var a = yMin; a <= yMax + 1e-9; a += 0.05)
+        {
+            canvas.DrawLine(left, Y(a), width - right, Y(a), grid);
+            canvas.DrawText(a.ToString("F2", CultureInfo.InvariantCulture), 10, Y(a) + 5, font, text);
+        }
+
+        canvas.DrawLine(left, top, left, height - bottom, axis);
+        canvas.DrawLine(left, height - bottom, width - right, height - bottom, axis);
+        foreach (var n in sizes)
+        {
+            canvas.DrawText($"{n}/class", X(n) - 25, height - bottom + 20, font, text);
+        }
+
+        canvas.DrawText("Fashion-MNIST test accuracy vs training images per class (mean ± sd)", left, 20, font, text);
+        var legendY = height - bottom + 50;
+        foreach (var (method, label, color) in Series)
+        {
+            using var line = new SKPaint { Color = color, StrokeWidth = 2.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
+            using var dot = new SKPaint { Color = color, IsAntialias = true };
+            SKPoint? previous = null;
+            foreach (var n in sizes)
+            {
+                var group = rows.Where(r => r.Method == method && r.PerClass == n).Select(r => r.Accuracy).ToList();
+                var mean = group.Average();
+                var sd = Math.Sqrt(group.Sum(a => (a - mean) * (a - mean)) / Math.Max(1, group.Count - 1));
+                var point = new SKPoint(X(n), Y(mean));
+                canvas.DrawLine(point.X, Y(mean - sd), point.X, Y(mean + sd), line);
+                canvas.DrawCircle(point, 4, dot);
+                if (previous is { } p)
+                {
+                    canvas.DrawLine(p, point, line);
+                }
+
+                previous = point;
+            }
+
+            canvas.DrawLine(left, legendY - 5, left + 30, legendY - 5, line);
+            canvas.DrawText(label, left + 40, legendY, font, text);
+            legendY += 24;
+        }
+
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(path, data.ToArray());
+    }
+}
