@@ -27,9 +27,16 @@ public class CliTests
         }
     }
 
-    private static (int ExitCode, string Out, string Err) Run(params string[] args)
+    private static (int ExitCode, string Out, string Err) Run(params string[] args) => Run(null, args);
+
+    private static (int ExitCode, string Out, string Err) Run(IDictionary<string, string>? environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
         info.ArgumentList.Add(CliDll);
         foreach (var a in args)
         {
@@ -72,6 +79,29 @@ public class CliTests
         var (code, _, err) = Run("predict", model, _data);
         Assert.That(code, Is.EqualTo(2));
         Assert.That(err, Does.Contain(model).And.Not.Contain("   at "));
+    }
+
+    [Test]
+    public void Train_TwoProcessesSharingOneCache_LeaveOnlyWholeEntries()
+    {
+        var cacheDir = TestPaths.NewTempFolder("shared-cache");
+        var environment = new Dictionary<string, string> { [PretrainedKit.Caching.FeatureCacheOptions.DirectoryEnvironmentVariable] = cacheDir };
+        var data = SmallDataset.Create(6);
+        var runs = Enumerable.Range(0, 2).Select(i => Task.Run(() => Run(environment, "train", data, "--model", Path.Combine(_work, $"shared-{i}.pkmodel"), "--quiet"))).ToArray();
+        Task.WaitAll(runs);
+        foreach (var run in runs)
+        {
+            Assert.That(run.Result.ExitCode, Is.EqualTo(0), run.Result.Err);
+        }
+
+        var cache = new PretrainedKit.Caching.FeatureCache(new PretrainedKit.Caching.FeatureCacheOptions { Directory = cacheDir });
+        var entries = Directory.GetFiles(cacheDir, "*.bin", SearchOption.AllDirectories);
+        Assert.That(entries, Has.Length.EqualTo(18), "one entry per image, whichever process wrote it");
+        Assert.That(Directory.GetFiles(cacheDir, "*.tmp", SearchOption.AllDirectories), Is.Empty);
+        foreach (var entry in entries)
+        {
+            Assert.That(cache.TryRead(Path.GetFileNameWithoutExtension(entry), 512), Is.Not.Null, entry);
+        }
     }
 
     [Test]
