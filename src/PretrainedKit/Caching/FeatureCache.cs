@@ -141,6 +141,11 @@ public sealed class FeatureCache
     /// <returns>The number of entries deleted.</returns>
     public int Trim()
     {
+        if (Options.MaxBytes == 0)
+        {
+            return 0;
+        }
+
         var entries = Entries().ToList();
         var total = entries.Sum(f => f.Length);
         var deleted = 0;
