@@ -20,12 +20,15 @@ internal static class TestPaths
 
     public static string FashionTest => Path.Combine(RepositoryRoot, "assets", "fashion-mnist", "test");
 
+    /// <summary>This test run's temp folder; one per process, so that test runs on the same machine never remove each other's files.</summary>
+    public static string TempRoot { get; } = Path.Combine(Path.GetTempPath(), "pretrainedkit-tests", $"run-{Environment.ProcessId}");
+
     public static string PreprocessOnnx => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNetPrepOnnx", "ResNetPreprocess.onnx");
 
     /// <summary>A fresh empty folder under the test run's temp folder, removed by the caller's TearDown or left to the OS.</summary>
     public static string NewTempFolder(string name = "pk")
     {
-        var path = Path.Combine(Path.GetTempPath(), "pretrainedkit-tests", $"{name}-{Guid.NewGuid():N}");
+        var path = Path.Combine(TempRoot, $"{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(path);
         return path;
     }
