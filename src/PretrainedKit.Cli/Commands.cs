@@ -11,7 +11,7 @@ using PretrainedKit.Training;
 
 namespace PretrainedKit.Cli;
 
-internal static class Commands
+internal static partial class Commands
 {
     private const int UserError = 2;
 

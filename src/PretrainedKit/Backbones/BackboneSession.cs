@@ -45,6 +45,9 @@ internal sealed class BackboneSession : IDisposable
 
     public string WeightsSha256 { get; }
 
+    /// <summary>Gets minus the backbone's mean image (CHW, BGR), as added by <see cref="Preprocess"/>; used by the ONNX export.</summary>
+    public ReadOnlySpan<float> NegativeMean => _negativeMean;
+
     public int TensorLength => 3 * Backbone.InputWidth * Backbone.InputHeight;
 
     public static BackboneSession Open(Backbone backbone, Microsoft.Extensions.Logging.ILogger? logger = null, FeatureLayout layout = FeatureLayout.Pooled)

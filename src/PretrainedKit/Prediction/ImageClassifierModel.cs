@@ -274,6 +274,25 @@ public sealed class ImageClassifierModel : IDisposable
         ModelFile.Save(path, manifest, _head, beforeCommit);
     }
 
+    /// <summary>
+    /// Writes the whole model as ONE ONNX file (atomically): channel reorder and mean subtraction, the backbone, the
+    /// retrained head and a softmax, with a dynamic batch dimension. Input <c>image</c>: float32 [N,3,224,224], planar
+    /// RGB, values 0-255 (decode and resize the image yourself, as <see cref="ImageOptions"/> says). Output
+    /// <c>probabilities</c>: float32 [N, classes]. The class names and preprocessing facts are in <c>metadata_props</c>
+    /// under keys that start with <c>pretrainedkit.</c>.
+    /// </summary>
+    /// <param name="path">The ONNX file to write.</param>
+    /// <exception cref="IOException">The file cannot be written; the previous file, if any, is unchanged.</exception>
+    /// <exception cref="DirectoryNotFoundException">The target's folder does not exist.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public void ExportOnnx(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        var version = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        Onnx.OnnxExporter.WriteAtomically(path, Onnx.OnnxExporter.Build(_session, _head, Classes, ImageOptions, version));
+    }
+
     /// <summary>Frees the backbone session after waiting for calls in flight. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {

@@ -1,0 +1,152 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using PretrainedKit.Backbones;
+using PretrainedKit.Imaging;
+using PretrainedKit.Internal;
+
+namespace PretrainedKit.Interop;
+
+/// <summary>
+/// The pretrained backbone on its own, for people who build their own ML.NET pipelines: it turns an image file into the
+/// same feature vector that PretrainedKit's classifier is trained on (same decoder, same normalisation, same weights).
+/// Use <see cref="CreateEstimator"/> (or <c>mlContext.Transforms.FeaturizeImages(featurizer)</c>) to put it into a
+/// pipeline: an <see cref="IDataView"/> with an image-path column in, a vector column of
+/// <see cref="FeatureSize"/> floats out.
+/// </summary>
+/// <example>
+/// <code>
+/// using var featurizer = ImageFeaturizer.Open();
+/// var pipeline = mlContext.Transforms.FeaturizeImages(featurizer, outputColumnName: "Features", inputColumnName: "ImagePath")
+///     .Append(mlContext.Transforms.Conversion.MapValueToKey("Label"))
+///     .Append(mlContext.MulticlassClassification.Trainers.LbfgsMaximumEntropy());
+/// var model = pipeline.Fit(trainingData);
+/// </code>
+/// </example>
+/// <threadsafety>
+/// Every member is safe to call from many threads at once (ML.NET may run the mapping on several threads).
+/// <see cref="Dispose"/> waits for calls in flight; later calls throw <see cref="ObjectDisposedException"/>, including those
+/// made by transformers created from this featurizer, so keep it alive as long as they are used.
+/// </threadsafety>
+public sealed class ImageFeaturizer : IDisposable
+{
+    private readonly BackboneSession _session;
+    private readonly UsageGuard _guard = new();
+
+    private ImageFeaturizer(BackboneSession session, ImagePreprocessingOptions image)
+    {
+        _session = session;
+        ImageOptions = image;
+    }
+
+    /// <summary>Gets the backbone.</summary>
+    public Backbone Backbone => _session.Backbone;
+
+    /// <summary>Gets how images are decoded and resized before the backbone.</summary>
+    public ImagePreprocessingOptions ImageOptions { get; }
+
+    /// <summary>Gets the length of each feature vector (512 for ResNet18).</summary>
+    public int FeatureSize => _session.Backbone.FeatureSize;
+
+    /// <summary>Opens the backbone's ONNX Runtime session.</summary>
+    /// <param name="backbone">The backbone; by default <see cref="KnownBackbones.ResNet18"/>.</param>
+    /// <param name="imageOptions">How images are normalised; by default <see cref="ImagePreprocessingOptions.Default"/>.</param>
+    /// <returns>The featurizer; dispose it when the pipelines that use it are no longer needed.</returns>
+    /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
+    public static ImageFeaturizer Open(Backbone? backbone = null, ImagePreprocessingOptions? imageOptions = null)
+    {
+        var image = imageOptions ?? ImagePreprocessingOptions.Default;
+        image.Validate();
+        return new ImageFeaturizer(BackboneSession.Open(backbone ?? KnownBackbones.ResNet18), image);
+    }
+
+    /// <summary>Computes the features of one image file.</summary>
+    /// <param name="path">The image (recognised by content).</param>
+    /// <returns>A new array of <see cref="FeatureSize"/> floats.</returns>
+    /// <exception cref="InvalidImageException">The file cannot be read or is not a usable image; the message names it.</exception>
+    /// <exception cref="ObjectDisposedException">The featurizer was disposed.</exception>
+    public float[] GetFeatures(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var full = Path.GetFullPath(path);
+        using var lease = _guard.Enter(nameof(ImageFeaturizer));
+        return GetFeaturesCore(ImageDecoder.ReadFile(full), full);
+    }
+
+    /// <summary>Computes the features of an image held in memory.</summary>
+    /// <param name="bytes">The encoded image.</param>
+    /// <returns>A new array of <see cref="FeatureSize"/> floats.</returns>
+    /// <exception cref="InvalidImageException">The bytes are not a usable image.</exception>
+    /// <exception cref="ObjectDisposedException">The featurizer was disposed.</exception>
+    public float[] GetFeatures(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        using var lease = _guard.Enter(nameof(ImageFeaturizer));
+        return GetFeaturesCore(bytes, null);
+    }
+
+    /// <summary>
+    /// Creates an ML.NET estimator that adds a features column computed from an image-path column. The transformer it
+    /// fits is lazy (images are read when rows are read) and keeps every input column. It cannot be saved with
+    /// <c>mlContext.Model.Save</c>: save the part of the pipeline after it, and open a featurizer again at load time.
+    /// </summary>
+    /// <param name="mlContext">Your ML.NET context.</param>
+    /// <param name="outputColumnName">The new column: a vector of <see cref="FeatureSize"/> <see cref="float"/>s.</param>
+    /// <param name="inputColumnName">The column that holds image file paths (text).</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ObjectDisposedException">The featurizer was disposed.</exception>
+    public IEstimator<ITransformer> CreateEstimator(MLContext mlContext, string outputColumnName = "Features", string inputColumnName = "ImagePath")
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        return CreateEstimatorCore(mlContext.Transforms, outputColumnName, inputColumnName);
+    }
+
+    internal IEstimator<ITransformer> CreateEstimatorCore(TransformsCatalog transforms, string outputColumnName, string inputColumnName)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(outputColumnName);
+        ArgumentException.ThrowIfNullOrWhiteSpace(inputColumnName);
+        using var lease = _guard.Enter(nameof(ImageFeaturizer));
+        var input = SchemaDefinition.Create(typeof(ImagePathRow));
+        input[0].ColumnName = inputColumnName;
+        var output = SchemaDefinition.Create(typeof(FeatureRow));
+        output[0].ColumnName = outputColumnName;
+        output[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, FeatureSize);
+        return transforms.CustomMapping<ImagePathRow, FeatureRow>(
+            (row, result) => result.Features = GetFeatures(row.ImagePath ?? string.Empty),
+            contractName: null,
+            inputSchemaDefinition: input,
+            outputSchemaDefinition: output);
+    }
+
+    /// <summary>Frees the backbone session after waiting for calls in flight.</summary>
+    public void Dispose()
+    {
+        if (_guard.Close())
+        {
+            _session.Dispose();
+        }
+    }
+
+    private float[] GetFeaturesCore(byte[] bytes, string? path)
+    {
+        var backbone = _session.Backbone;
+        var rgb = new byte[backbone.InputWidth * backbone.InputHeight * 3];
+        ImageDecoder.DecodeNormalized(bytes, path, ImageOptions, backbone.InputWidth, backbone.InputHeight, rgb);
+        var tensor = new float[_session.TensorLength];
+        _session.Preprocess(rgb, tensor);
+        var features = new float[backbone.FeatureSize];
+        _session.Run(tensor, features);
+        return features;
+    }
+
+    /// <summary>The input row of the mapping (the column name is set per estimator).</summary>
+    internal sealed class ImagePathRow
+    {
+        public string? ImagePath { get; set; }
+    }
+
+    /// <summary>The output row of the mapping (the column name and size are set per estimator).</summary>
+    internal sealed class FeatureRow
+    {
+        public float[] Features { get; set; } = [];
+    }
+}

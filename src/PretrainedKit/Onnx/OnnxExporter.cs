@@ -1,0 +1,227 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Google.Protobuf;
+using PretrainedKit.Backbones;
+using PretrainedKit.Imaging;
+using PretrainedKit.Onnx.Proto;
+using PretrainedKit.Training;
+
+namespace PretrainedKit.Onnx;
+
+/// <summary>
+/// Builds one self-contained ONNX model from a trained classifier: channel reorder and mean subtraction, the backbone,
+/// the head's standardisation, its linear layer and a softmax. Input <c>image</c> [N,3,H,W] (RGB, 0-255, planar),
+/// output <c>probabilities</c> [N,classes].
+/// </summary>
+internal static class OnnxExporter
+{
+    public const string InputName = "image";
+    public const string OutputName = "probabilities";
+    public const string MetadataPrefix = "pretrainedkit.";
+
+    /// <summary>The facts written to <c>metadata_props</c>, also returned so that callers can show them.</summary>
+    public static IReadOnlyDictionary<string, string> Metadata(
+        IReadOnlyList<string> classes,
+        Backbone backbone,
+        string weightsSha256,
+        ImagePreprocessingOptions image,
+        string? libraryVersion) => new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [MetadataPrefix + "classes"] = JsonSerializer.Serialize(classes),
+            [MetadataPrefix + "input"] = $"{InputName}: float32 [N,3,{backbone.InputHeight},{backbone.InputWidth}], planar (NCHW), RGB channel order, values 0-255 (no scaling, no mean subtraction: the model does both)",
+            [MetadataPrefix + "output"] = $"{OutputName}: float32 [N,{classes.Count}], softmax probabilities in the order of {MetadataPrefix}classes",
+            [MetadataPrefix + "resize"] = $"{image.ResizeMode} to {backbone.InputWidth}x{backbone.InputHeight}",
+            [MetadataPrefix + "background"] = image.Background.ToString(),
+            [MetadataPrefix + "backbone"] = backbone.Id,
+            [MetadataPrefix + "backbone_sha256"] = weightsSha256,
+            [MetadataPrefix + "version"] = libraryVersion ?? string.Empty,
+        };
+
+    public static ModelProto Build(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, string? libraryVersion)
+    {
+        var backbone = session.Backbone;
+        var model = OnnxModelEditor.MakeBatchDynamic(OnnxModelEditor.Read(session.ModelPath));
+        var graph = model.Graph;
+        var names = graph.Node.SelectMany(n => n.Output).Concat(graph.Input.Select(i => i.Name)).Concat(graph.Initializer.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);
+        string Fresh(string name)
+        {
+            var candidate = "pretrainedkit_" + name;
+            for (var i = 2; names.Contains(candidate); i++)
+            {
+                candidate = $"pretrainedkit_{name}_{i}";
+            }
+
+            names.Add(candidate);
+            return candidate;
+        }
+
+        if (names.Contains(InputName) || names.Contains(OutputName))
+        {
+            throw new InvalidOperationException($"The backbone '{session.ModelPath}' already uses the name '{InputName}' or '{OutputName}'.");
+        }
+
+        // 1. The backbone's own input becomes an intermediate value: image (RGB) -> BGR -> minus the mean image.
+        var backboneInput = graph.Input.SingleOrDefault(i => i.Name == backbone.InputName)
+            ?? throw new InvalidOperationException($"The backbone has no input named '{backbone.InputName}'.");
+        graph.Input.Remove(backboneInput);
+        graph.ValueInfo.Add(backboneInput);
+        graph.Input.Insert(0, TensorInfo(InputName, [null, 3, backbone.InputHeight, backbone.InputWidth]));
+
+        var order = Fresh("bgr_order");
+        var negativeMean = Fresh("negative_mean");
+        var bgr = Fresh("bgr");
+        graph.Initializer.Add(Int64Tensor(order, [3], [2, 1, 0]));
+        graph.Initializer.Add(FloatTensor(negativeMean, [1, 3, backbone.InputHeight, backbone.InputWidth], session.NegativeMean.ToArray()));
+        var prologue = new[]
+        {
+            Node("Gather", [InputName, order], [bgr], IntAttribute("axis", 1)),
+            Node("Add", [bgr, negativeMean], [backbone.InputName]),
+        };
+        for (var i = prologue.Length - 1; i >= 0; i--)
+        {
+            graph.Node.Insert(0, prologue[i]);
+        }
+
+        // 2. After the backbone: flatten, standardise, linear layer, softmax.
+        var d = head.FeatureSize;
+        var k = head.ClassCount;
+        var features = Fresh("features");
+        var centred = Fresh("centred");
+        var standardized = Fresh("standardized");
+        var logits = Fresh("logits");
+        var mean = Fresh("feature_mean");
+        var scale = Fresh("feature_scale");
+        var weights = Fresh("weights");
+        var biases = Fresh("biases");
+        graph.Initializer.Add(FloatTensor(mean, [d], head.Mean));
+        graph.Initializer.Add(FloatTensor(scale, [d], head.Scale));
+        graph.Initializer.Add(FloatTensor(weights, [k, d], head.Weights.SelectMany(w => w).ToArray()));
+        graph.Initializer.Add(FloatTensor(biases, [k], head.Biases));
+        graph.Node.Add(Node("Flatten", [backbone.OutputName], [features], IntAttribute("axis", 1)));
+        graph.Node.Add(Node("Sub", [features, mean], [centred]));
+        graph.Node.Add(Node("Mul", [centred, scale], [standardized]));
+        graph.Node.Add(Node("Gemm", [standardized, weights, biases], [logits], IntAttribute("transB", 1)));
+        graph.Node.Add(Node("Softmax", [logits], [OutputName], IntAttribute("axis", 1)));
+
+        graph.Output.Clear();
+        graph.Output.Add(TensorInfo(OutputName, [null, k]));
+        graph.Name = "pretrainedkit_image_classifier";
+
+        // Gemm with a broadcast bias needs opset 7; everything else used here is older.
+        var defaultDomain = model.OpsetImport.FirstOrDefault(o => string.IsNullOrEmpty(o.Domain) || o.Domain == "ai.onnx");
+        if (defaultDomain is null)
+        {
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = string.Empty, Version = 7 });
+        }
+        else if (defaultDomain.Version < 7)
+        {
+            throw new InvalidOperationException($"The backbone uses ONNX opset {defaultDomain.Version}; export needs 7 or later.");
+        }
+
+        model.ProducerName = "PretrainedKit";
+        model.ProducerVersion = libraryVersion ?? string.Empty;
+        model.DocString = $"Image classifier exported by PretrainedKit: {backbone.DisplayName} features, retrained softmax head over {k} classes. Input '{InputName}' float32 [N,3,{backbone.InputHeight},{backbone.InputWidth}] RGB 0-255 NCHW; output '{OutputName}' float32 [N,{k}].";
+        model.MetadataProps.Clear();
+        foreach (var (key, value) in Metadata(classes, backbone, session.WeightsSha256, image, libraryVersion))
+        {
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        }
+
+        return model;
+    }
+
+    /// <summary>Writes the bytes next to the target under a temporary name, then renames them over it.</summary>
+    public static void WriteAtomically(string path, ModelProto model)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var target = Path.GetFullPath(path);
+        if (Directory.Exists(target))
+        {
+            throw new IOException($"Cannot export the ONNX model to '{target}': it is a folder. Give a file path such as '{Path.Combine(target, "model.onnx")}'.");
+        }
+
+        var directory = Path.GetDirectoryName(target)!;
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"Cannot export the ONNX model to '{target}': the folder '{directory}' does not exist. Create it first.");
+        }
+
+        var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                model.WriteTo(stream);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, target, overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                File.Delete(temp);
+            }
+            catch (IOException)
+            {
+                // Left behind; the original error matters more.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Same as above.
+            }
+
+            throw new IOException($"Could not export the ONNX model to '{target}': {ex.Message} The previous file, if any, is unchanged.", ex);
+        }
+    }
+
+    private static NodeProto Node(string op, string[] inputs, string[] outputs, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = "pretrainedkit_" + op + "_" + outputs[0] };
+        node.Input.AddRange(inputs);
+        node.Output.AddRange(outputs);
+        node.Attribute.AddRange(attributes);
+        return node;
+    }
+
+    private static AttributeProto IntAttribute(string name, long value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    private static ValueInfoProto TensorInfo(string name, int?[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var dim in dims)
+        {
+            shape.Dim.Add(dim is { } value
+                ? new TensorShapeProto.Types.Dimension { DimValue = value }
+                : new TensorShapeProto.Types.Dimension { DimParam = OnnxModelEditor.BatchDimension });
+        }
+
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
+        };
+    }
+
+    private static TensorProto FloatTensor(string name, long[] dims, float[] values)
+    {
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("ONNX export needs a little-endian machine.");
+        }
+
+        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())) };
+        tensor.Dims.AddRange(dims);
+        return tensor;
+    }
+
+    private static TensorProto Int64Tensor(string name, long[] dims, long[] values)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64 };
+        tensor.Dims.AddRange(dims);
+        tensor.Int64Data.AddRange(values);
+        return tensor;
+    }
+}

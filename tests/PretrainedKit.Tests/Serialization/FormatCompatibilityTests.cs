@@ -1,0 +1,101 @@
+using System.IO.Compression;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using PretrainedKit.Backbones;
+using PretrainedKit.Prediction;
+using PretrainedKit.Serialization;
+
+namespace PretrainedKit.Tests.Serialization;
+
+/// <summary>
+/// Model files outlive the library that wrote them: a file saved by 0.1.0 (format version 1) is kept in the repository,
+/// and every later version must load it and predict what it predicted then.
+/// </summary>
+public partial class FormatCompatibilityTests
+{
+    private static string Fixture(string name) => Path.Combine(TestPaths.RepositoryRoot, "tests", "PretrainedKit.Tests", "Fixtures", name);
+
+    [Test]
+    public void Load_FormatVersion1FileFrom010_PredictsWhatItPredictedWhenSaved()
+    {
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("format-v1-fashion3.expected.json"))).RootElement.GetProperty("predictions").EnumerateArray().ToList();
+        using var model = ImageClassifierModel.Load(Fixture("format-v1-fashion3.pkmodel"));
+        Assert.That(model.Classes, Is.EqualTo(new[] { "Bag", "Sneaker", "Trouser" }));
+        Assert.That(expected, Has.Count.EqualTo(12));
+        Assert.Multiple(() =>
+        {
+            foreach (var row in expected)
+            {
+                var image = Path.Combine(TestPaths.RepositoryRoot, row.GetProperty("image").GetString()!);
+                var prediction = model.Predict(image, topK: 1);
+                Assert.That(prediction.Label, Is.EqualTo(row.GetProperty("label").GetString()), image);
+                Assert.That(prediction.Probability, Is.EqualTo(row.GetProperty("probability").GetDouble()).Within(1e-3), image);
+            }
+        });
+    }
+
+    [Test]
+    public void Fixture_IsFormatVersion1()
+    {
+        using var zip = ZipFile.OpenRead(Fixture("format-v1-fashion3.pkmodel"));
+        using var manifest = JsonDocument.Parse(zip.GetEntry("manifest.json")!.Open());
+        Assert.That(manifest.RootElement.GetProperty("formatVersion").GetInt32(), Is.EqualTo(1), "this fixture must stay a version-1 file; add a new fixture for a new version");
+    }
+
+    [Test]
+    public void Load_NewerFormatVersion_ThrowsNamingFileAndTheFix()
+    {
+        var folder = TestPaths.NewTempFolder("format");
+        try
+        {
+            var path = Path.Combine(folder, "future.pkmodel");
+            File.Copy(Fixture("format-v1-fashion3.pkmodel"), path);
+            using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+            {
+                var entry = zip.GetEntry("manifest.json")!;
+                string text;
+                using (var reader = new StreamReader(entry.Open()))
+                {
+                    text = reader.ReadToEnd();
+                }
+
+                entry.Delete();
+                using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
+                writer.Write(text.Replace("\"formatVersion\": 1", $"\"formatVersion\": {ModelManifest.CurrentFormatVersion + 1}", StringComparison.Ordinal));
+            }
+
+            Assert.That(
+                () => ImageClassifierModel.Load(path),
+                Throws.TypeOf<ModelFormatException>().With.Message.Contains(path).And.Message.Contains($"format version {ModelManifest.CurrentFormatVersion + 1}").And.Message.Contains("Update PretrainedKit"));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public void Versions_ComeFromOnePlace()
+    {
+        var root = TestPaths.RepositoryRoot;
+        var prefix = VersionPrefix().Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props"))).Groups[1].Value;
+        var resnet = ResNetVersion().Match(File.ReadAllText(Path.Combine(root, "Directory.Packages.props"))).Groups[1].Value;
+        var transitiveProps = File.ReadAllText(Path.Combine(root, "src", "PretrainedKit", "buildTransitive", "PretrainedKit.props"));
+        var informational = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+        Assert.Multiple(() =>
+        {
+            Assert.That(prefix, Does.Match(@"^\d+\.\d+\.\d+$"));
+            Assert.That(informational, Does.StartWith(prefix), "the assembly version comes from VersionPrefix");
+            Assert.That(File.ReadAllText(Path.Combine(root, "CHANGELOG.md")), Does.Contain($"## [{prefix}]"), "CHANGELOG.md has a section for the current version");
+            Assert.That(KnownBackbones.ResNet18.PackageVersion, Is.EqualTo(resnet), "KnownBackbones agrees with Directory.Packages.props");
+            Assert.That(transitiveProps, Does.Contain($">{resnet}</PretrainedKitResNet18PackageVersion>"), "buildTransitive/PretrainedKit.props agrees with Directory.Packages.props");
+        });
+    }
+
+    [GeneratedRegex("<VersionPrefix>([^<]+)</VersionPrefix>")]
+    private static partial Regex VersionPrefix();
+
+    [GeneratedRegex("<ResNet18PackageVersion>([^<]+)</ResNet18PackageVersion>")]
+    private static partial Regex ResNetVersion();
+}
