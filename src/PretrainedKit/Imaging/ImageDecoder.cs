@@ -26,6 +26,12 @@ internal static class ImageDecoder
                 throw new InvalidImageException(path, BadImageReason.Unreadable, $"this is a symbolic link to '{info.LinkTarget}', which does not exist. Fix or remove the link.");
             }
 
+            if (info.Exists && info.Length == 0)
+            {
+                // Checked before opening: a named pipe or a device also reports 0 bytes, and reading one could block forever.
+                throw new InvalidImageException(path, BadImageReason.Empty, "the file is empty (0 bytes), or is a pipe or device rather than a regular file. Remove it or replace it with a real image.");
+            }
+
             return File.ReadAllBytes(path);
         }
         catch (UnauthorizedAccessException ex)
@@ -76,6 +82,11 @@ internal static class ImageDecoder
         }
 
         var format = ImageFormatSniffer.Sniff(bytes.AsSpan(0, Math.Min(bytes.Length, ImageFormatSniffer.HeaderLength)));
+        if (format == SniffedFormat.Unknown && ImageFormatSniffer.IsTruncatedSignature(bytes))
+        {
+            throw new InvalidImageException(path, BadImageReason.Truncated, $"the file ends after {bytes.Length} bytes, inside an image signature: it was cut short. Re-export or re-download the image.");
+        }
+
         if (format == SniffedFormat.Unknown)
         {
             throw new InvalidImageException(

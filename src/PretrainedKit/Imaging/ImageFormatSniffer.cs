@@ -57,6 +57,26 @@ internal static class ImageFormatSniffer
         return SniffedFormat.Unknown;
     }
 
+    /// <summary>
+    /// Whether a file too short to sniff is the start of a JPEG, PNG, GIF or WebP signature: such a file was cut short,
+    /// rather than being something other than an image.
+    /// </summary>
+    public static bool IsTruncatedSignature(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty || data.Length >= HeaderLength)
+        {
+            return false;
+        }
+
+        static bool PrefixOf(ReadOnlySpan<byte> data, ReadOnlySpan<byte> signature) =>
+            signature[..Math.Min(data.Length, signature.Length)].SequenceEqual(data[..Math.Min(data.Length, signature.Length)]);
+
+        return (data.Length < 3 && PrefixOf(data, [0xFF, 0xD8, 0xFF]))
+            || (data.Length < 8 && data.Length >= 2 && PrefixOf(data, PngSignature))
+            || (data.Length < 6 && data.Length >= 3 && PrefixOf(data, "GIF89a"u8[..4]))
+            || (data.Length >= 4 && PrefixOf(data, "RIFF"u8));
+    }
+
     public static string Describe(ReadOnlySpan<byte> header)
     {
         if (header.IsEmpty)

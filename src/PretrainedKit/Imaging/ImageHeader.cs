@@ -21,8 +21,12 @@ internal static class ImageHeader
         _ => null,
     };
 
-    /// <summary>Whether a PNG holds its closing IEND chunk; a PNG without one was cut short.</summary>
-    public static bool PngHasEnd(ReadOnlySpan<byte> data) => data.LastIndexOf("IEND"u8) > 8;
+    /// <summary>Whether a PNG holds its whole closing IEND chunk (type and checksum); a PNG without one was cut short.</summary>
+    public static bool PngHasEnd(ReadOnlySpan<byte> data)
+    {
+        var end = data.LastIndexOf("IEND"u8);
+        return end > 8 && end + 8 <= data.Length;
+    }
 
     private static (long, long)? ReadBmp(ReadOnlySpan<byte> data)
     {

@@ -254,7 +254,7 @@ public sealed class ImageClassifierModel : IDisposable
     /// renamed over it, so a failed save leaves any previous file intact.
     /// </summary>
     /// <param name="path">The model file to write (by convention <c>*.pkmodel</c>).</param>
-    /// <exception cref="IOException">The file cannot be written (read-only folder, full disk, a folder in the way); the old file is unchanged.</exception>
+    /// <exception cref="IOException">The file cannot be written (read-only file or folder, full disk, a folder in the way); the old file is unchanged.</exception>
     /// <exception cref="DirectoryNotFoundException">The target's folder does not exist.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     public void Save(string path) => SaveCore(path, null);

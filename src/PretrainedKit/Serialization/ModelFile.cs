@@ -61,7 +61,12 @@ internal static class ModelFile
     };
 
     /// <summary>Writes the model to a temporary file next to <paramref name="path"/>, then renames it over the target.</summary>
-    public static void Save(string path, ModelManifest manifest, LinearHead head, Action<string>? beforeCommit = null)
+    /// <param name="path">The target file.</param>
+    /// <param name="manifest">What the file describes.</param>
+    /// <param name="head">The trained head.</param>
+    /// <param name="beforeCommit">Test seam: runs with the temporary file's path after it is written and before the rename.</param>
+    /// <param name="wrapStream">Test seam: wraps the temporary file's stream (to inject a full disk or a pause mid-write).</param>
+    public static void Save(string path, ModelManifest manifest, LinearHead head, Action<string>? beforeCommit = null, Func<Stream, Stream>? wrapStream = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var target = Path.GetFullPath(path);
@@ -76,6 +81,12 @@ internal static class ModelFile
             throw new DirectoryNotFoundException($"Cannot save the model to '{target}': the folder '{directory}' does not exist. Create it first.");
         }
 
+        if (File.Exists(target) && File.GetAttributes(target).HasFlag(FileAttributes.ReadOnly))
+        {
+            // A rename would replace a read-only file on Linux and macOS; honour the read-only mark on every platform.
+            throw new IOException($"Cannot save the model to '{target}': the existing file is read-only. Make it writable or save to another path. The file is unchanged.");
+        }
+
         var headBytes = SerializeHead(head);
         manifest = manifest with { Head = new HeadManifest(LinearHeadKind, HeadEntry, Sha256(headBytes)) };
         var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
@@ -83,7 +94,8 @@ internal static class ModelFile
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                using (var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true))
+                var output = wrapStream?.Invoke(stream) ?? stream;
+                using (var zip = new ZipArchive(output, ZipArchiveMode.Create, leaveOpen: true))
                 {
                     var entry = zip.CreateEntry(ManifestEntry, CompressionLevel.Optimal);
                     using (var s = entry.Open())
@@ -133,6 +145,7 @@ internal static class ModelFile
             byte[]? headBytes = null;
             foreach (var entry in zip.Entries)
             {
+                CheckEntry(full, entry, manifestBytes is not null, headBytes is not null);
                 switch (entry.FullName)
                 {
                     case ManifestEntry:
@@ -192,6 +205,11 @@ internal static class ModelFile
             throw new ModelFormatException(path, "the manifest lacks a required section (backbone, image, classes or head).", null);
         }
 
+        if (string.IsNullOrWhiteSpace(manifest.Backbone.Id) || string.IsNullOrWhiteSpace(manifest.Backbone.WeightsSha256) || manifest.Image.Background is null)
+        {
+            throw new ModelFormatException(path, "the manifest lacks the backbone's id, its weights hash or the background colour.", null);
+        }
+
         if (manifest.Classes.Count < 2 || manifest.Classes.Any(string.IsNullOrWhiteSpace) || manifest.Classes.Distinct(StringComparer.Ordinal).Count() != manifest.Classes.Count)
         {
             throw new ModelFormatException(path, "the class names are invalid: at least two distinct, non-empty names are required.", null);
@@ -205,6 +223,43 @@ internal static class ModelFile
         if (!string.Equals(Sha256(headBytes), manifest.Head.Sha256, StringComparison.OrdinalIgnoreCase))
         {
             throw new ModelFormatException(path, "the head's checksum does not match the manifest: the file is corrupt.", null);
+        }
+    }
+
+    /// <summary>
+    /// Refuses entries that a model file never holds and that archive tools would treat dangerously: absolute or
+    /// parent-relative names, duplicates, folders, links and other non-regular files, and encrypted entries.
+    /// </summary>
+    private static void CheckEntry(string path, ZipArchiveEntry entry, bool haveManifest, bool haveHead)
+    {
+        var name = entry.FullName;
+        if (name.Length == 0 || name[0] is '/' or '\\' || name.Contains(':', StringComparison.Ordinal) || name.Contains('\\', StringComparison.Ordinal)
+            || name.Split('/').Any(part => part is ".." or "."))
+        {
+            throw new ModelFormatException(path, $"the archive holds an entry with an unsafe name '{name}' (absolute, or with '..' or a drive). A PretrainedKit model holds only {ManifestEntry} and {HeadEntry}; this file was altered or is not a model.", null);
+        }
+
+        if (name.EndsWith('/'))
+        {
+            throw new ModelFormatException(path, $"the archive holds a folder entry '{name}'. A PretrainedKit model holds only the files {ManifestEntry} and {HeadEntry}.", null);
+        }
+
+        // The upper 16 bits of the external attributes hold the Unix file mode when the archive was made on Unix.
+        var unixType = (entry.ExternalAttributes >> 16) & 0xF000;
+        if (unixType is not (0 or 0x8000))
+        {
+            var kind = unixType == 0xA000 ? "a symbolic link" : unixType == 0x4000 ? "a folder" : $"a special file (mode {unixType:X4})";
+            throw new ModelFormatException(path, $"the entry '{name}' is {kind}, not a regular file. A PretrainedKit model holds only regular files; this file was altered or is not a model.", null);
+        }
+
+        if (entry.IsEncrypted)
+        {
+            throw new ModelFormatException(path, $"the entry '{name}' is encrypted. PretrainedKit never writes encrypted entries; this file was altered or is not a model.", null);
+        }
+
+        if ((name == ManifestEntry && haveManifest) || (name == HeadEntry && haveHead))
+        {
+            throw new ModelFormatException(path, $"the archive holds '{name}' twice; a model file was altered to hide a second copy. Re-save or re-train the model.", null);
         }
     }
 
