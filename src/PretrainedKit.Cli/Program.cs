@@ -6,6 +6,7 @@ var root = new RootCommand("pretrainedkit: train an image classifier on a folder
     Commands.Train(),
     Commands.Evaluate(),
     Commands.Predict(),
+    ReportCommand.Create(),
 };
 
 var parse = root.Parse(args);
