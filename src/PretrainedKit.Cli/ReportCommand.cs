@@ -33,6 +33,14 @@ internal static class ReportCommand
         {
             try
             {
+                foreach (var (option, value) in new[] { (worst, parse.GetValue(worst)), (pairs, parse.GetValue(pairs)) })
+                {
+                    if (value is < 0 or > 1000)
+                    {
+                        throw new ArgumentException($"{option.Name} must be from 0 to 1000, not {value}.");
+                    }
+                }
+
                 var options = new HtmlReportOptions { WorstMistakes = parse.GetValue(worst), ConfusedPairs = parse.GetValue(pairs) };
                 if (parse.GetValue(title) is { } t)
                 {
