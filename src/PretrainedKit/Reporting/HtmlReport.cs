@@ -315,7 +315,8 @@ body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-app
 main{max-width:1100px;margin:0 auto;padding:16px}
 h1{font-size:1.5rem;margin:.2em 0}
 h2{font-size:1.15rem;margin:0 0 .6em}
-section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px;margin:14px 0}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px;margin:14px 0;overflow-wrap:anywhere}
+header{overflow-wrap:anywhere}
 .sub,.note,.hint,footer{color:var(--muted)}
 .sub{margin:.2em 0 0}
 .note{margin:0 0 .8em;font-size:.9rem}
@@ -328,6 +329,7 @@ section{background:var(--card);border:1px solid var(--line);border-radius:10px;p
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
 th[scope=row],td.file,td.message{text-align:left}
+th[scope=row]{white-space:normal;max-width:12em}
 td.message{white-space:normal;min-width:14em}
 thead th{font-size:.85rem;color:var(--muted)}
 #per-class-table thead th:first-child{text-align:left}

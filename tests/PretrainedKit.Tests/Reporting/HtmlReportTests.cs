@@ -157,6 +157,14 @@ public partial class HtmlReportTests
     }
 
     [Test]
+    public void Render_CancelledToken_Throws()
+    {
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.That(() => HtmlReport.Render(_report, cancellationToken: cancelled.Token), Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    [Test]
     public void Render_NoPerImageResults_SaysSoInsteadOfThumbnails()
     {
         var html = HtmlReport.Render(_report with { Images = [] });
