@@ -223,12 +223,14 @@ public sealed class ImageClassifierModel : IDisposable
         progress?.Report(new TrainingProgress(TrainingPhase.Evaluating, 0, 1, stopwatch.Elapsed, null));
         var actual = new List<int>();
         var probabilities = new List<IReadOnlyList<float>>();
+        var images = new List<EvaluatedImage>();
         for (var i = 0; i < paths.Count; i++)
         {
             if (features.Features[i] is { } f)
             {
                 actual.Add(IndexOf(scan.Images[i].Label));
                 probabilities.Add(_head.Probabilities(f));
+                images.Add(EvaluatedImage.Create(paths[i], Classes, actual[^1], probabilities[^1]));
             }
         }
 
@@ -239,7 +241,7 @@ public sealed class ImageClassifierModel : IDisposable
 
         var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
         progress?.Report(new TrainingProgress(TrainingPhase.Completed, 1, 1, stopwatch.Elapsed, TimeSpan.Zero));
-        return new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = stopwatch.Elapsed };
+        return new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = stopwatch.Elapsed, Images = images };
     }
 
     /// <summary>Evaluates the model on a labelled folder; see <see cref="EvaluateAsync"/>.</summary>

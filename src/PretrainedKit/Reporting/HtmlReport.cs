@@ -1,0 +1,357 @@
+using System.Globalization;
+using System.Net;
+using System.Reflection;
+using System.Text;
+using PretrainedKit.Evaluation;
+using PretrainedKit.Imaging;
+
+namespace PretrainedKit.Reporting;
+
+/// <summary>
+/// Renders an <see cref="EvaluationReport"/> as ONE self-contained HTML page: summary metrics, a per-class table, a
+/// confusion-matrix heatmap, the most-confused class pairs, the worst mistakes as embedded thumbnails, and the skipped
+/// files with their reasons. Styles are inline and thumbnails are base64 data URIs, so the page works offline and loads
+/// no script, font, style sheet or image from anywhere else. It is laid out to read well from phone to desktop width.
+/// </summary>
+/// <remarks>
+/// Every name taken from the data (class names, file paths, messages) is HTML-encoded. Thumbnails are made from the image
+/// files listed in <see cref="EvaluationReport.Images"/>, which must still exist; one that cannot be read is shown as a
+/// placeholder with the reason.
+/// </remarks>
+/// <threadsafety>Stateless; safe to call from many threads at once.</threadsafety>
+public static class HtmlReport
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Renders the report as an HTML string.</summary>
+    /// <param name="report">The evaluation, for example from <see cref="Prediction.ImageClassifierModel.EvaluateAsync"/>.</param>
+    /// <param name="options">What to include; by default <see cref="HtmlReportOptions.Default"/>.</param>
+    /// <param name="cancellationToken">Stops the rendering between thumbnails.</param>
+    /// <returns>The whole HTML document.</returns>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public static string Render(EvaluationReport report, HtmlReportOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        options ??= HtmlReportOptions.Default;
+        options.Validate();
+        var m = report.Metrics;
+        var html = new StringBuilder(64 * 1024);
+        var title = Encode(options.Title);
+        html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+            .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+            .Append("<meta name=\"generator\" content=\"PretrainedKit ").Append(Encode(Version)).Append("\">\n")
+            .Append("<title>").Append(title).Append("</title>\n<style>").Append(Css).Append("</style>\n</head>\n<body>\n<main id=\"report\">\n")
+            .Append("<header><h1>").Append(title).Append("</h1><p class=\"sub\">")
+            .Append(Inv, $"{m.Count} images evaluated, {m.Classes.Count} classes, {report.Skipped.Count} skipped, {report.IgnoredFileCount} ignored; ")
+            .Append(Inv, $"generated {(options.GeneratedAt ?? DateTimeOffset.UtcNow).ToUniversalTime():yyyy-MM-dd HH:mm} UTC in {report.Elapsed.TotalSeconds:F1} s of evaluation.")
+            .Append("</p></header>\n");
+        AppendSummary(html, report);
+        AppendPerClass(html, m);
+        AppendConfusion(html, m);
+        AppendConfusedPairs(html, m, options.ConfusedPairs);
+        AppendWorstMistakes(html, report, options, cancellationToken);
+        AppendSkipped(html, report);
+        html.Append("<footer>Made by PretrainedKit ").Append(Encode(Version))
+            .Append(". This page is self-contained: no scripts, fonts or network access.</footer>\n</main>\n</body>\n</html>\n");
+        return html.ToString();
+    }
+
+    /// <summary>Renders the report and writes it to a file, atomically (a temporary file next to it, then a rename).</summary>
+    /// <param name="report">The evaluation.</param>
+    /// <param name="path">The HTML file to write; its folder must exist.</param>
+    /// <param name="options">What to include; by default <see cref="HtmlReportOptions.Default"/>.</param>
+    /// <param name="cancellationToken">Stops the rendering between thumbnails.</param>
+    /// <returns>A task that completes when the file is written.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist; the message names it.</exception>
+    /// <exception cref="IOException">The file cannot be written; a previous file is left unchanged.</exception>
+    /// <exception cref="ArgumentException">An option is out of range, or the path is empty.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled; nothing is written.</exception>
+    public static async Task WriteAsync(EvaluationReport report, string path, HtmlReportOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var full = CheckOutputPath(path);
+        var html = Render(report, options, cancellationToken);
+        var temp = full + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";
+        try
+        {
+            await File.WriteAllTextAsync(temp, html, new UTF8Encoding(false), cancellationToken).ConfigureAwait(false);
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+        }
+    }
+
+    /// <summary>Checks that a report can be written to <paramref name="path"/> before any expensive work.</summary>
+    /// <returns>The absolute path.</returns>
+    internal static string CheckOutputPath(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            throw new IOException($"'{full}' is a folder. Give the report a file name, for example '{Path.Combine(full, "report.html")}'.");
+        }
+
+        var folder = Path.GetDirectoryName(full);
+        if (folder is not null && !Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"The folder '{folder}' for the report '{Path.GetFileName(full)}' does not exist. Create it or write the report elsewhere.");
+        }
+
+        return full;
+    }
+
+    /// <summary>The (actual, predicted) pairs with the most mistakes, most first; ties by share of the actual class, then by class order.</summary>
+    internal static IReadOnlyList<(int Actual, int Predicted, int Count, double ShareOfActual)> MostConfused(ClassificationMetrics metrics, int count)
+    {
+        var k = metrics.Classes.Count;
+        var pairs = new List<(int, int, int, double)>();
+        for (var a = 0; a < k; a++)
+        {
+            var support = metrics.ConfusionMatrix[a].Sum();
+            for (var p = 0; p < k; p++)
+            {
+                var n = metrics.ConfusionMatrix[a][p];
+                if (a != p && n > 0)
+                {
+                    pairs.Add((a, p, n, (double)n / support));
+                }
+            }
+        }
+
+        return pairs.OrderByDescending(x => x.Item3).ThenByDescending(x => x.Item4).ThenBy(x => x.Item1).ThenBy(x => x.Item2).Take(count).ToList();
+    }
+
+    /// <summary>The wrongly classified images with the highest loss, worst first; ties by path.</summary>
+    internal static IReadOnlyList<EvaluatedImage> WorstMistakes(EvaluationReport report, int count) =>
+        report.Images.Where(i => !i.IsCorrect).OrderByDescending(i => i.Loss).ThenBy(i => i.Path, StringComparer.Ordinal).Take(count).ToList();
+
+    private static string Version =>
+        typeof(HtmlReport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+
+    private static void AppendSummary(StringBuilder html, EvaluationReport report)
+    {
+        var m = report.Metrics;
+        html.Append("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">");
+        Card(html, "micro-accuracy", "Accuracy", Percent(m.MicroAccuracy), "share of images whose top class is right");
+        Card(html, "macro-accuracy", "Macro accuracy", Percent(m.MacroAccuracy), "mean recall over classes");
+        Card(html, "log-loss", "Log-loss", m.LogLoss.ToString("F3", Inv), "mean −ln p(true class); lower is better");
+        for (var k = 2; k <= m.TopKAccuracy.Count; k++)
+        {
+            if (k is 2 or 3 or 5)
+            {
+                Card(html, $"top-{k}", $"Top-{k} accuracy", Percent(m.TopKAccuracy[k - 1]), $"true class among the {k} most probable");
+            }
+        }
+
+        Card(html, "images", "Images", m.Count.ToString(Inv), $"{report.Skipped.Count} skipped, {report.IgnoredFileCount} non-image files ignored");
+        html.Append("</div></section>\n");
+    }
+
+    private static void Card(StringBuilder html, string id, string name, string value, string hint) =>
+        html.Append("<div class=\"card\" id=\"card-").Append(id).Append("\"><div class=\"name\">").Append(Encode(name))
+            .Append("</div><div class=\"value\">").Append(Encode(value)).Append("</div><div class=\"hint\">").Append(Encode(hint)).Append("</div></div>");
+
+    private static void AppendPerClass(StringBuilder html, ClassificationMetrics m)
+    {
+        html.Append("<section id=\"per-class\"><h2>Per class</h2><div class=\"scroll\"><table id=\"per-class-table\"><thead><tr>")
+            .Append("<th scope=\"col\">Class</th><th scope=\"col\">Precision</th><th scope=\"col\">Recall</th><th scope=\"col\">F1</th><th scope=\"col\">Images</th></tr></thead><tbody>");
+        foreach (var c in m.PerClass)
+        {
+            html.Append("<tr><th scope=\"row\">").Append(Encode(c.Label)).Append("</th>")
+                .Append("<td>").Append(c.Precision.ToString("F3", Inv)).Append("</td>")
+                .Append("<td>").Append(c.Recall.ToString("F3", Inv)).Append("</td>")
+                .Append("<td>").Append(c.F1.ToString("F3", Inv)).Append("</td>")
+                .Append("<td>").Append(c.Support.ToString(Inv)).Append("</td></tr>");
+        }
+
+        html.Append("</tbody></table></div></section>\n");
+    }
+
+    private static void AppendConfusion(StringBuilder html, ClassificationMetrics m)
+    {
+        var k = m.Classes.Count;
+        html.Append("<section id=\"confusion\"><h2>Confusion matrix</h2>")
+            .Append("<p class=\"note\">Rows are the true classes, columns the predicted ones (numbered as the rows). ")
+            .Append("The colour shows the share of the row: green on the diagonal (right), red elsewhere (mistakes).</p>")
+            .Append("<div class=\"scroll\"><table id=\"confusion-matrix\" class=\"matrix\"><thead><tr><th scope=\"col\" class=\"corner\">true \\ predicted</th>");
+        for (var p = 0; p < k; p++)
+        {
+            html.Append("<th scope=\"col\" title=\"").Append(Encode(m.Classes[p])).Append("\">").Append(p + 1).Append("</th>");
+        }
+
+        html.Append("</tr></thead><tbody>");
+        for (var a = 0; a < k; a++)
+        {
+            var row = m.ConfusionMatrix[a];
+            var support = row.Sum();
+            html.Append("<tr><th scope=\"row\"><span class=\"idx\">").Append(a + 1).Append("</span> ").Append(Encode(m.Classes[a])).Append("</th>");
+            for (var p = 0; p < k; p++)
+            {
+                var n = row[p];
+                var share = support == 0 ? 0 : (double)n / support;
+                var (r, g, b) = a == p ? (22, 140, 70) : (200, 40, 40);
+                var alpha = n == 0 ? 0 : 0.12 + (0.88 * share);
+                html.Append("<td class=\"").Append(a == p ? "diag" : "off").Append(alpha > 0.55 ? " dark" : string.Empty).Append('"')
+                    .Append(Inv, $" style=\"background:rgba({r},{g},{b},{alpha:F2})\"")
+                    .Append(" title=\"").Append(Encode(Inv, $"true {m.Classes[a]}, predicted {m.Classes[p]}: {n} of {support} ({Percent(share)})")).Append("\">")
+                    .Append(n == 0 ? string.Empty : n.ToString(Inv)).Append("</td>");
+            }
+
+            html.Append("</tr>");
+        }
+
+        html.Append("</tbody></table></div></section>\n");
+    }
+
+    private static void AppendConfusedPairs(StringBuilder html, ClassificationMetrics m, int count)
+    {
+        html.Append("<section id=\"confused-pairs\"><h2>Most confused classes</h2>");
+        var pairs = MostConfused(m, count);
+        if (pairs.Count == 0)
+        {
+            html.Append("<p class=\"empty\">").Append(count == 0 ? "Not shown (ConfusedPairs is 0)." : "No mistakes: every image got its true class.").Append("</p></section>\n");
+            return;
+        }
+
+        html.Append("<ol class=\"pairs\">");
+        foreach (var (a, p, n, share) in pairs)
+        {
+            html.Append("<li><span class=\"pair\"><b>").Append(Encode(m.Classes[a])).Append("</b> taken for <b>").Append(Encode(m.Classes[p])).Append("</b></span>")
+                .Append("<span class=\"count\">").Append(Inv, $"{n} image{(n == 1 ? string.Empty : "s")}, {Percent(share)} of {Encode(m.Classes[a])}").Append("</span>")
+                .Append("<span class=\"bar\" style=\"width:").Append(Math.Round(share * 100).ToString(Inv)).Append("%\"></span></li>");
+        }
+
+        html.Append("</ol></section>\n");
+    }
+
+    private static void AppendWorstMistakes(StringBuilder html, EvaluationReport report, HtmlReportOptions options, CancellationToken cancellationToken)
+    {
+        html.Append("<section id=\"worst-mistakes\"><h2>Worst mistakes</h2>");
+        if (report.Images.Count == 0)
+        {
+            html.Append("<p class=\"empty\">This evaluation has no per-image results (EvaluationReport.Images is empty).</p></section>\n");
+            return;
+        }
+
+        var worst = WorstMistakes(report, options.WorstMistakes);
+        if (worst.Count == 0)
+        {
+            html.Append("<p class=\"empty\">").Append(options.WorstMistakes == 0 ? "Not shown (WorstMistakes is 0)." : "No mistakes: every image got its true class.").Append("</p></section>\n");
+            return;
+        }
+
+        html.Append("<p class=\"note\">The wrongly classified images with the highest loss (−ln of the probability given to the true class), worst first.</p><div class=\"mistakes\">");
+        foreach (var image in worst)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            html.Append("<figure class=\"mistake\">");
+            try
+            {
+                var uri = Thumbnail.DataUri(image.Path, options.ThumbnailSize);
+                html.Append(Inv, $"<img src=\"{uri}\" width=\"{options.ThumbnailSize}\" height=\"{options.ThumbnailSize}\" alt=\"").Append(Encode(ShortName(image.Path))).Append("\">");
+            }
+            catch (InvalidImageException ex)
+            {
+                html.Append("<div class=\"missing\">").Append(Encode("No thumbnail: " + ex.Message)).Append("</div>");
+            }
+
+            html.Append("<figcaption><div class=\"truth\">true <b>").Append(Encode(image.Label)).Append("</b> ").Append(Percent(image.LabelProbability)).Append("</div>")
+                .Append("<div class=\"predicted\">predicted <b>").Append(Encode(image.PredictedLabel)).Append("</b> ").Append(Percent(image.PredictedProbability)).Append("</div>")
+                .Append("<div class=\"loss\">loss ").Append(image.Loss.ToString("F2", Inv)).Append("</div>")
+                .Append("<div class=\"file\" title=\"").Append(Encode(image.Path)).Append("\">").Append(Encode(ShortName(image.Path))).Append("</div></figcaption></figure>");
+        }
+
+        html.Append("</div></section>\n");
+    }
+
+    private static void AppendSkipped(StringBuilder html, EvaluationReport report)
+    {
+        html.Append("<section id=\"skipped\"><h2>Skipped files</h2>");
+        if (report.IgnoredFileCount > 0)
+        {
+            html.Append("<p class=\"note\">").Append(Inv, $"{report.IgnoredFileCount} file{(report.IgnoredFileCount == 1 ? string.Empty : "s")} without an image extension or outside class folders were ignored.").Append("</p>");
+        }
+
+        if (report.Skipped.Count == 0)
+        {
+            html.Append("<p class=\"empty\">No image was skipped.</p></section>\n");
+            return;
+        }
+
+        html.Append("<div class=\"scroll\"><table id=\"skipped-table\"><thead><tr><th scope=\"col\">File</th><th scope=\"col\">Reason</th><th scope=\"col\">Message</th></tr></thead><tbody>");
+        foreach (var s in report.Skipped)
+        {
+            html.Append("<tr><td class=\"file\" title=\"").Append(Encode(s.Path)).Append("\">").Append(Encode(ShortName(s.Path))).Append("</td>")
+                .Append("<td>").Append(Encode(s.Reason.ToString())).Append("</td><td class=\"message\">").Append(Encode(s.Message)).Append("</td></tr>");
+        }
+
+        html.Append("</tbody></table></div></section>\n");
+    }
+
+    /// <summary>The file name with its class folder, e.g. <c>Shirt/00123.png</c>.</summary>
+    private static string ShortName(string path)
+    {
+        var parent = Path.GetFileName(Path.GetDirectoryName(path));
+        return string.IsNullOrEmpty(parent) ? Path.GetFileName(path) : parent + "/" + Path.GetFileName(path);
+    }
+
+    private static string Percent(double value) => (value * 100).ToString("F1", Inv) + "%";
+
+    private static string Encode(string text) => WebUtility.HtmlEncode(text);
+
+    private static string Encode(IFormatProvider provider, FormattableString text) => WebUtility.HtmlEncode(text.ToString(provider));
+
+    private const string Css = """
+:root{--fg:#1d2329;--muted:#5b6670;--line:#dde2e7;--bg:#f6f8fa;--card:#fff;--accent:#2f6feb}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1100px;margin:0 auto;padding:16px}
+h1{font-size:1.5rem;margin:.2em 0}
+h2{font-size:1.15rem;margin:0 0 .6em}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px;margin:14px 0;overflow-wrap:anywhere}
+header{overflow-wrap:anywhere}
+.sub,.note,.hint,footer{color:var(--muted)}
+.sub{margin:.2em 0 0}
+.note{margin:0 0 .8em;font-size:.9rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:10px}
+.card{border:1px solid var(--line);border-radius:8px;padding:10px}
+.card .name{font-size:.85rem;color:var(--muted)}
+.card .value{font-size:1.6rem;font-weight:600}
+.card .hint{font-size:.75rem}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+th,td{padding:5px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+th[scope=row],td.file,td.message{text-align:left}
+th[scope=row]{white-space:normal;max-width:12em}
+td.message{white-space:normal;min-width:14em}
+thead th{font-size:.85rem;color:var(--muted)}
+#per-class-table thead th:first-child{text-align:left}
+.matrix td{min-width:2.4em;text-align:center;border:1px solid #fff}
+.matrix td.dark{color:#fff}
+.matrix .idx{display:inline-block;min-width:1.6em;color:var(--muted)}
+.matrix .corner{font-size:.7rem;text-align:left}
+ol.pairs{margin:0;padding-left:1.6em}
+ol.pairs li{margin:.35em 0;position:relative}
+ol.pairs .pair{margin-right:.6em}
+ol.pairs .count{color:var(--muted);font-size:.9rem}
+ol.pairs .bar{display:block;height:3px;background:rgba(200,40,40,.45);border-radius:2px;margin-top:2px}
+.mistakes{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:12px}
+.mistake{margin:0;border:1px solid var(--line);border-radius:8px;padding:8px;background:#fff}
+.mistake img{display:block;width:100%;height:auto;max-width:256px;margin:0 auto;border-radius:4px;image-rendering:auto}
+.mistake figcaption{font-size:.85rem;margin-top:6px;overflow-wrap:anywhere}
+.mistake .truth b{color:#167a3c}
+.mistake .predicted b{color:#b42318}
+.mistake .loss,.mistake .file{color:var(--muted);font-size:.78rem}
+.missing{padding:1em;background:var(--bg);color:var(--muted);font-size:.8rem}
+.empty{color:var(--muted);margin:0}
+footer{font-size:.8rem;text-align:center;margin:20px 0}
+@media (max-width:520px){main{padding:8px}section{padding:10px}th,td{padding:4px 5px}.card .value{font-size:1.3rem}.mistakes{grid-template-columns:repeat(2,minmax(0,1fr));gap:8px}}
+""";
+}

@@ -1,0 +1,63 @@
+namespace PretrainedKit.Reporting;
+
+/// <summary>What goes into an HTML evaluation report written by <see cref="HtmlReport"/>.</summary>
+/// <threadsafety>Immutable; safe to share between threads.</threadsafety>
+public sealed record HtmlReportOptions
+{
+    /// <summary>The default number of worst mistakes shown.</summary>
+    public const int DefaultWorstMistakes = 12;
+
+    /// <summary>The default number of most-confused class pairs shown.</summary>
+    public const int DefaultConfusedPairs = 10;
+
+    /// <summary>The default edge of a thumbnail, in pixels.</summary>
+    public const int DefaultThumbnailSize = 128;
+
+    /// <summary>Gets the title of the page.</summary>
+    /// <value>The default is "PretrainedKit evaluation report".</value>
+    public string Title { get; init; } = "PretrainedKit evaluation report";
+
+    /// <summary>Gets how many of the worst mistakes (wrongly classified images with the highest loss) are shown as thumbnails.</summary>
+    /// <value>The default is 12; 0 leaves the section empty; at most 1000.</value>
+    public int WorstMistakes { get; init; } = DefaultWorstMistakes;
+
+    /// <summary>Gets how many of the most-confused (actual, predicted) class pairs are listed.</summary>
+    /// <value>The default is 10; 0 leaves the section empty; at most 1000.</value>
+    public int ConfusedPairs { get; init; } = DefaultConfusedPairs;
+
+    /// <summary>Gets the edge of the square thumbnails, in pixels (the whole image is shown, padded to a square).</summary>
+    /// <value>The default is 128; from 16 to 512.</value>
+    public int ThumbnailSize { get; init; } = DefaultThumbnailSize;
+
+    /// <summary>Gets the time printed as the report's creation time.</summary>
+    /// <value>The default is <see langword="null"/>: the time the report is rendered.</value>
+    public DateTimeOffset? GeneratedAt { get; init; }
+
+    /// <summary>Gets the default options.</summary>
+    public static HtmlReportOptions Default { get; } = new();
+
+    /// <summary>Checks every option.</summary>
+    /// <exception cref="ArgumentException">An option is out of range; the message names it and its allowed range.</exception>
+    public void Validate()
+    {
+        if (WorstMistakes is < 0 or > 1000)
+        {
+            throw new ArgumentException($"HtmlReportOptions.WorstMistakes must be from 0 to 1000, not {WorstMistakes}.");
+        }
+
+        if (ConfusedPairs is < 0 or > 1000)
+        {
+            throw new ArgumentException($"HtmlReportOptions.ConfusedPairs must be from 0 to 1000, not {ConfusedPairs}.");
+        }
+
+        if (ThumbnailSize is < 16 or > 512)
+        {
+            throw new ArgumentException($"HtmlReportOptions.ThumbnailSize must be from 16 to 512 pixels, not {ThumbnailSize}.");
+        }
+
+        if (Title is null)
+        {
+            throw new ArgumentException("HtmlReportOptions.Title must not be null; use an empty string for no title.");
+        }
+    }
+}
