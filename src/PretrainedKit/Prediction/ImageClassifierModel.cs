@@ -69,8 +69,7 @@ public sealed class ImageClassifierModel : IDisposable
     {
         var (manifest, head) = ModelFile.Load(path);
         var full = Path.GetFullPath(path);
-        backbone ??= KnownBackbones.FindById(manifest.Backbone.Id)
-            ?? throw new ModelFormatException(full, $"the model was made with the backbone '{manifest.Backbone.Id}', which this version of PretrainedKit does not know (known: {string.Join(", ", KnownBackbones.All.Select(b => b.Id))}).", null);
+        backbone = ModelBackbone.Resolve(full, manifest.Backbone, backbone);
         if (backbone.Id != manifest.Backbone.Id)
         {
             throw new ModelFormatException(full, $"the model was made with the backbone '{manifest.Backbone.Id}', not '{backbone.Id}'.", null);
@@ -99,7 +98,7 @@ public sealed class ImageClassifierModel : IDisposable
             session.Dispose();
             throw new ModelFormatException(
                 full,
-                $"the model was trained with backbone weights {manifest.Backbone.WeightsSha256[..Math.Min(12, manifest.Backbone.WeightsSha256.Length)]}…, but '{installed}' has {BackboneSession.ComputeWeightsHash(installed)[..12]}…. Install {backbone.PackageId} {backbone.PackageVersion}, or re-train the model.",
+                $"the model was trained with backbone weights {manifest.Backbone.WeightsSha256[..Math.Min(12, manifest.Backbone.WeightsSha256.Length)]}…, but '{installed}' has {BackboneSession.ComputeWeightsHash(installed)[..12]}…. {(backbone.IsCustom ? "Use the ONNX file the model was trained with" : $"Install {backbone.PackageId} {backbone.PackageVersion}")}, or re-train the model.",
                 null);
         }
 
@@ -257,7 +256,7 @@ public sealed class ImageClassifierModel : IDisposable
         {
             LibraryVersion = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion,
             CreatedUtc = DateTimeOffset.UtcNow,
-            Backbone = new BackboneManifest(Backbone.Id, _session.WeightsSha256, Backbone.FeatureSize, Backbone.InputWidth, Backbone.InputHeight),
+            Backbone = new BackboneManifest(Backbone.Id, _session.WeightsSha256, Backbone.FeatureSize, Backbone.InputWidth, Backbone.InputHeight, ModelBackbone.Describe(Backbone)),
             Image = new ImageManifest(ImageOptions.Background.ToString(), ImageOptions.ResizeMode, ImageOptions.MaxPixels),
             Classes = Classes,
             Head = new HeadManifest(ModelFile.LinearHeadKind, ModelFile.HeadEntry, string.Empty),

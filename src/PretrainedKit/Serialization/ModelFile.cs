@@ -33,7 +33,13 @@ internal sealed record ModelManifest
     public required HeadManifest Head { get; init; }
 }
 
-internal sealed record BackboneManifest(string Id, string WeightsSha256, int FeatureSize, int InputWidth, int InputHeight);
+internal sealed record BackboneManifest(
+    string Id,
+    string WeightsSha256,
+    int FeatureSize,
+    int InputWidth,
+    int InputHeight,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CustomBackboneManifest? Custom = null);
 
 internal sealed record ImageManifest(string Background, ResizeMode ResizeMode, long MaxPixels);
 
