@@ -7,7 +7,7 @@ public sealed class TempCleanup
     [OneTimeTearDown]
     public void RemoveTempFolders()
     {
-        var root = Path.Combine(Path.GetTempPath(), "pretrainedkit-tests");
+        var root = TestPaths.RunRoot;
         if (Directory.Exists(root))
         {
             Directory.Delete(root, recursive: true);

@@ -22,10 +22,13 @@ internal static class TestPaths
 
     public static string PreprocessOnnx => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNetPrepOnnx", "ResNetPreprocess.onnx");
 
+    /// <summary>This test run's own temp folder (per process, so concurrent runs on one machine never delete each other's files).</summary>
+    public static string RunRoot { get; } = Path.Combine(Path.GetTempPath(), $"pretrainedkit-tests-{Environment.ProcessId}");
+
     /// <summary>A fresh empty folder under the test run's temp folder, removed by the caller's TearDown or left to the OS.</summary>
     public static string NewTempFolder(string name = "pk")
     {
-        var path = Path.Combine(Path.GetTempPath(), "pretrainedkit-tests", $"{name}-{Guid.NewGuid():N}");
+        var path = Path.Combine(RunRoot, $"{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(path);
         return path;
     }
