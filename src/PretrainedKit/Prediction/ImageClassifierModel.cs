@@ -59,12 +59,13 @@ public sealed class ImageClassifierModel : IDisposable
 
     /// <summary>Reads a model file written by <see cref="Save"/>, checking its format version, backbone, weights hash and classes.</summary>
     /// <param name="path">The model file.</param>
-    /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file.</param>
+    /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file, or the custom backbone it records (see <see cref="Backbone.FromOnnx"/>).</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
     /// <returns>The model.</returns>
-    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone or other weights.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist, or the ONNX file of the custom backbone it records is neither at its recorded path nor next to the model file.</exception>
+    /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone, other weights or other preprocessing.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
+    /// <exception cref="ArgumentException">A custom backbone's ONNX file does not match its definition (names, shapes).</exception>
     public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null)
     {
         var (manifest, head) = ModelFile.Load(path);
