@@ -8,6 +8,7 @@ using PretrainedKit.Imaging;
 using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
 using PretrainedKit.Training;
+using Spectre.Console;
 
 namespace PretrainedKit.Cli;
 
@@ -195,39 +196,60 @@ internal static class Commands
             var ui = new ConsoleUi(parse.GetValue(quiet), parse.GetValue(json));
             var table = new PredictionTable(ui, path, k);
             var failures = 0;
-            foreach (var file in files)
+            void Classify(Action<int>? advance)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                try
+                foreach (var file in files)
                 {
-                    var p = loaded.Predict(file, k);
-                    if (ui.Json)
+                    cancellationToken.ThrowIfCancellationRequested();
+                    try
                     {
-                        var doc = new PredictionDocument(file, p.TopK.Select(t => new LabelDocument(t.Label, Math.Round(t.Probability, 6))).ToList());
-                        Console.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Line));
+                        var p = loaded.Predict(file, k);
+                        if (ui.Json)
+                        {
+                            var doc = new PredictionDocument(file, p.TopK.Select(t => new LabelDocument(t.Label, Math.Round(t.Probability, 6))).ToList());
+                            Console.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Line));
+                        }
+                        else if (ui.Quiet)
+                        {
+                            Console.WriteLine($"{file}\t{p.Label}");
+                        }
+                        else
+                        {
+                            table.Add(file, p);
+                        }
                     }
-                    else if (ui.Quiet)
+                    catch (InvalidImageException ex)
                     {
-                        Console.WriteLine($"{file}\t{p.Label}");
+                        failures++;
+                        ui.Error(ex.Message);
+                        if (ui.Json)
+                        {
+                            Console.WriteLine(JsonSerializer.Serialize(new PredictionDocument(file, null, ex.Message), JsonOutput.Line));
+                        }
+                        else
+                        {
+                            table.AddError(file, ex);
+                        }
                     }
-                    else
-                    {
-                        table.Add(file, p);
-                    }
+
+                    advance?.Invoke(1);
                 }
-                catch (InvalidImageException ex)
-                {
-                    failures++;
-                    Console.Error.WriteLine($"error: {ex.Message}");
-                    if (ui.Json)
+            }
+
+            if (ui.ShowsSummary && ui.RichErr && files.Count > 1)
+            {
+                // A live bar with ETA on a terminal; in a pipe, predict prints results only.
+                ui.Err.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new ElapsedTimeColumn())
+                    .Start(context =>
                     {
-                        Console.WriteLine(JsonSerializer.Serialize(new PredictionDocument(file, null, ex.Message), JsonOutput.Line));
-                    }
-                    else
-                    {
-                        table.AddError(file, ex);
-                    }
-                }
+                        var task = context.AddTask("Classifying", autoStart: true, maxValue: files.Count);
+                        Classify(n => task.Increment(n));
+                    });
+            }
+            else
+            {
+                Classify(null);
             }
 
             table.Flush();

@@ -96,6 +96,19 @@ internal sealed class ConsoleUi
         }
     }
 
+    /// <summary>A one-line error on stderr (in red on a terminal), shown even when quiet.</summary>
+    public void Error(string text)
+    {
+        if (RichErr)
+        {
+            Err.MarkupLine($"[red]error:[/] {Markup.Escape(text)}");
+        }
+        else
+        {
+            Console.Error.WriteLine($"error: {text}");
+        }
+    }
+
     public void Warning(string text)
     {
         if (!ShowsSummary)

@@ -81,6 +81,31 @@ public class CustomBackboneTests
     }
 
     [Test]
+    public void FromOnnx_ResNet18DeclaredByHandWithItsMeanImage_PreprocessesExactlyLikeTheKnownBackbone()
+    {
+        var known = KnownBackbones.ResNet18;
+        var byHand = Backbone.FromOnnx(known.ResolveModelPath(), new BackboneDefinition
+        {
+            Id = "my-resnet18",
+            InputName = known.InputName,
+            OutputName = known.OutputName,
+            FeatureSize = known.FeatureSize,
+            ChannelOrder = ChannelOrder.Bgr,
+            MeanImageFile = known.ResolvePreprocessPath(),
+        });
+        using var ours = BackboneSession.Open(byHand);
+        using var theirs = BackboneSession.Open(known);
+        var rgb = new byte[224 * 224 * 3];
+        new Random(4).NextBytes(rgb);
+        var a = new float[rgb.Length];
+        var b = new float[rgb.Length];
+        ours.Preprocess(rgb, a);
+        theirs.Preprocess(rgb, b);
+        Assert.That(a, Is.EqualTo(b));
+        Assert.That(ours.WeightsSha256, Is.EqualTo(theirs.WeightsSha256));
+    }
+
+    [Test]
     public void SaveAndLoad_WithoutBackboneArgument_UsesTheRecordedDefinitionAndPredictsTheSame()
     {
         var path = Path.Combine(TestPaths.NewTempFolder(), "tiny.pkmodel");
