@@ -30,6 +30,21 @@ public class SampleTests
     public void DisposeModel() => _model.Dispose();
 
     [Test]
+    public void QuickStart_OnTheBundledAssets_TrainsEvaluatesAndPredicts()
+    {
+        var folder = TestPaths.NewTempFolder("quickstart");
+
+        var (code, stdout, stderr) = Run("QuickStart", folder, Path.Combine(TestPaths.RepositoryRoot, "assets", "fashion-mnist"));
+
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var accuracy = System.Text.RegularExpressions.Regex.Match(stdout, @"Test accuracy: ([0-9.]+) ?% on 200 images");
+        Assert.That(accuracy.Success, Is.True, stdout);
+        Assert.That(double.Parse(accuracy.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(60), "well above chance (10 %)");
+        Assert.That(stdout, Does.Match(@"\.png: \S+ [0-9.]+ ?%, "), "the top 3 of one image");
+        Assert.That(File.Exists(Path.Combine(folder, "quickstart.pkmodel")), Is.True);
+    }
+
+    [Test]
     public void PredictFolder_OnTheTestImagesAndABadFile_WritesOneCsvRowPerImage()
     {
         var folder = Path.Combine(_work, "to-classify");
