@@ -8,6 +8,7 @@ using PretrainedKit.Imaging;
 using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
 using PretrainedKit.Training;
+using Spectre.Console;
 
 namespace PretrainedKit.Cli;
 
@@ -24,32 +25,49 @@ internal static partial class Commands
         var seed = new Option<int>("--seed") { Description = "Seed for the split and the trainer.", DefaultValueFactory = _ => 1 };
         var metrics = new Option<string?>("--metrics") { Description = "Write the metrics as JSON to this file." };
         var strict = new Option<bool>("--strict") { Description = "Fail on any bad image, naming all of them, instead of skipping them." };
-        var quiet = new Option<bool>("--quiet") { Description = "Print only errors." };
-        var command = new Command("train", "Train a classifier. Example: pretrainedkit train photos --model pets.pkmodel --test-dir photos-test --metrics metrics.json")
+        var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
+        var command = new Command("train", Help(
+            "Train a classifier on a folder with one sub-folder per class, save it to one file and print metrics.",
+            "pretrainedkit train photos --model pets.pkmodel",
+            "pretrainedkit train photos --model pets.pkmodel --test-dir photos-test --metrics metrics.json",
+            "pretrainedkit train photos --model pets.pkmodel --validation-split 0.3 --seed 7 --strict --json > metrics.json"))
         {
-            data, model, testDir, split, seed, metrics, strict, quiet,
+            data, model, testDir, split, seed, metrics, strict, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
-            var isQuiet = parse.GetValue(quiet);
+            var ui = new ConsoleUi(parse.GetValue(quiet), parse.GetValue(json));
             var builder = ImageClassifier.Create()
                 .FromFolder(parse.GetValue(data)!)
                 .WithSeed(parse.GetValue(seed))
                 .WithValidationSplit(parse.GetValue(split))
                 .WithStrictMode(parse.GetValue(strict));
-            var progress = new PhasePrinter(isQuiet);
-            using var trained = await builder.TrainAsync(progress, cancellationToken);
+            var modelPath = parse.GetValue(model)!;
+            var (trained, evaluation) = await ui.WithProgressAsync(async progress =>
+            {
+                var trained = await builder.TrainAsync(progress, cancellationToken);
+                try
+                {
+                    trained.Save(modelPath);
+                    var evaluation = parse.GetValue(testDir) is { } test ? await trained.EvaluateAsync(test, progress, cancellationToken) : null;
+                    return (trained, evaluation);
+                }
+                catch
+                {
+                    trained.Dispose();
+                    throw;
+                }
+            });
+            using var disposeModel = trained;
             var report = trained.TrainingReport!;
-            trained.Save(parse.GetValue(model)!);
 
             ClassificationMetrics? shown = report.ValidationMetrics;
             var on = "validation";
             var skipped = report.Skipped.ToList();
             var ignored = report.IgnoredFileCount;
             var seconds = MetricsDocument.Seconds(report.PhaseDurations).ToDictionary();
-            if (parse.GetValue(testDir) is { } test)
+            if (evaluation is not null)
             {
-                var evaluation = await trained.EvaluateAsync(test, progress, cancellationToken);
                 shown = evaluation.Metrics;
                 on = "test";
                 skipped.AddRange(evaluation.Skipped);
@@ -57,34 +75,37 @@ internal static partial class Commands
                 seconds["testEvaluation"] = Math.Round(evaluation.Elapsed.TotalSeconds, 3);
             }
 
-            if (!isQuiet)
+            ui.Info($"Model written to {Path.GetFullPath(modelPath)}");
+            ui.Info($"Classes: {report.Classes.Count}; images used: {report.ImagesUsed} ({string.Join(", ", report.Counts.Select(c => $"{c.Label} {c.Training}+{c.Validation}"))})");
+            ui.Skipped(skipped, ignored);
+            foreach (var warning in report.Warnings)
             {
-                Console.WriteLine($"Model written to {Path.GetFullPath(parse.GetValue(model)!)}");
-                Console.WriteLine($"Classes: {report.Classes.Count}; images used: {report.ImagesUsed} ({string.Join(", ", report.Counts.Select(c => $"{c.Label} {c.Training}+{c.Validation}"))})");
-                PrintSkipped(skipped, ignored);
-                foreach (var warning in report.Warnings)
-                {
-                    Console.WriteLine($"warning: {warning}");
-                }
-
-                if (shown is not null)
-                {
-                    PrintMetrics(on, shown);
-                }
-                else
-                {
-                    Console.WriteLine("No validation images (validation split 0 and no --test-dir): no metrics.");
-                }
+                ui.Warning(warning);
             }
 
+            if (shown is not null)
+            {
+                ui.Metrics(on, shown);
+            }
+            else
+            {
+                ui.Info("No validation images (validation split 0 and no --test-dir): no metrics.");
+            }
+
+            if ((parse.GetValue(metrics) is not null || ui.Json) && shown is null)
+            {
+                throw new UserException("--metrics and --json need validation or test images: use --validation-split above 0 or --test-dir.");
+            }
+
+            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds);
             if (parse.GetValue(metrics) is { } metricsPath)
             {
-                if (shown is null)
-                {
-                    throw new UserException("--metrics needs validation or test images: use --validation-split above 0 or --test-dir.");
-                }
+                JsonOutput.WriteFile(metricsPath, document!);
+            }
 
-                JsonOutput.WriteFile(metricsPath, MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds));
+            if (ui.Json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(document, JsonOutput.Indented));
             }
         }));
         return command;
@@ -95,25 +116,33 @@ internal static partial class Commands
         var model = new Argument<string>("MODEL") { Description = "A model file written by 'train'." };
         var data = new Argument<string>("DATA_DIR") { Description = "A labelled folder: one sub-folder per class." };
         var metrics = new Option<string?>("--metrics") { Description = "Write the metrics as JSON to this file." };
-        var quiet = new Option<bool>("--quiet") { Description = "Print only errors." };
-        var command = new Command("evaluate", "Evaluate a model on a labelled folder. Example: pretrainedkit evaluate pets.pkmodel photos-test --metrics metrics.json")
+        var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
+        var command = new Command("evaluate", Help(
+            "Evaluate a model on a labelled folder (one sub-folder per class) and print metrics.",
+            "pretrainedkit evaluate pets.pkmodel photos-test",
+            "pretrainedkit evaluate pets.pkmodel photos-test --metrics metrics.json --quiet",
+            "pretrainedkit evaluate pets.pkmodel photos-test --json | jq .macroAccuracy"))
         {
-            model, data, metrics, quiet,
+            model, data, metrics, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
+            var ui = new ConsoleUi(parse.GetValue(quiet), parse.GetValue(json));
             using var loaded = ImageClassifier.Load(parse.GetValue(model)!);
-            var evaluation = await loaded.EvaluateAsync(parse.GetValue(data)!, new PhasePrinter(parse.GetValue(quiet)), cancellationToken);
-            if (!parse.GetValue(quiet))
-            {
-                PrintSkipped(evaluation.Skipped, evaluation.IgnoredFileCount);
-                PrintMetrics("test", evaluation.Metrics);
-            }
+            var evaluation = await ui.WithProgressAsync(progress => loaded.EvaluateAsync(parse.GetValue(data)!, progress, cancellationToken));
+            ui.Skipped(evaluation.Skipped, evaluation.IgnoredFileCount);
+            ui.Metrics("test", evaluation.Metrics);
 
+            var seconds = new Dictionary<string, double> { ["evaluation"] = Math.Round(evaluation.Elapsed.TotalSeconds, 3) };
+            var document = MetricsDocument.Create("test", evaluation.Metrics, evaluation.Skipped, evaluation.IgnoredFileCount, evaluation.Metrics.Count, seconds);
             if (parse.GetValue(metrics) is { } metricsPath)
             {
-                var seconds = new Dictionary<string, double> { ["evaluation"] = Math.Round(evaluation.Elapsed.TotalSeconds, 3) };
-                JsonOutput.WriteFile(metricsPath, MetricsDocument.Create("test", evaluation.Metrics, evaluation.Skipped, evaluation.IgnoredFileCount, evaluation.Metrics.Count, seconds));
+                JsonOutput.WriteFile(metricsPath, document);
+            }
+
+            if (ui.Json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(document, JsonOutput.Indented));
             }
         }));
         return command;
@@ -124,10 +153,14 @@ internal static partial class Commands
         var model = new Argument<string>("MODEL") { Description = "A model file written by 'train'." };
         var target = new Argument<string>("IMAGE_OR_DIR") { Description = "An image file, or a folder whose images (searched recursively) are all classified." };
         var top = new Option<int>("--top") { Description = "How many classes to show per image.", DefaultValueFactory = _ => 3 };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object per line and image: {path, predictions: [{label, probability}]}." };
-        var command = new Command("predict", "Classify images. Example: pretrainedkit predict pets.pkmodel new-photos --top 3 --json")
+        var (quiet, json) = OutputOptions("one object per line and image: {path, predictions: [{label, probability}]}", "Print only 'path<TAB>label' per image: no table, no summary.");
+        var command = new Command("predict", Help(
+            "Classify an image, or every image in a folder (searched recursively).",
+            "pretrainedkit predict pets.pkmodel cat.jpg",
+            "pretrainedkit predict pets.pkmodel new-photos --top 3",
+            "pretrainedkit predict pets.pkmodel new-photos --json > predictions.jsonl"))
         {
-            model, target, top, json,
+            model, target, top, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(() =>
         {
@@ -160,34 +193,66 @@ internal static partial class Commands
                 throw new UserException($"'{path}' does not exist. Give an image file or a folder of images.");
             }
 
+            var ui = new ConsoleUi(parse.GetValue(quiet), parse.GetValue(json));
+            var table = new PredictionTable(ui, path, k);
             var failures = 0;
-            foreach (var file in files)
+            void Classify(Action<int>? advance)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                try
+                foreach (var file in files)
                 {
-                    var p = loaded.Predict(file, k);
-                    if (parse.GetValue(json))
+                    cancellationToken.ThrowIfCancellationRequested();
+                    try
                     {
-                        var doc = new PredictionDocument(file, p.TopK.Select(t => new LabelDocument(t.Label, Math.Round(t.Probability, 6))).ToList());
-                        Console.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Line));
+                        var p = loaded.Predict(file, k);
+                        if (ui.Json)
+                        {
+                            var doc = new PredictionDocument(file, p.TopK.Select(t => new LabelDocument(t.Label, Math.Round(t.Probability, 6))).ToList());
+                            Console.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Line));
+                        }
+                        else if (ui.Quiet)
+                        {
+                            Console.WriteLine($"{file}\t{p.Label}");
+                        }
+                        else
+                        {
+                            table.Add(file, p);
+                        }
                     }
-                    else
+                    catch (InvalidImageException ex)
                     {
-                        Console.WriteLine($"{file}: {string.Join(", ", p.TopK.Select(t => $"{t.Label} {t.Probability.ToString("P1", CultureInfo.InvariantCulture)}"))}");
+                        failures++;
+                        ui.Error(ex.Message);
+                        if (ui.Json)
+                        {
+                            Console.WriteLine(JsonSerializer.Serialize(new PredictionDocument(file, null, ex.Message), JsonOutput.Line));
+                        }
+                        else
+                        {
+                            table.AddError(file, ex);
+                        }
                     }
-                }
-                catch (InvalidImageException ex)
-                {
-                    failures++;
-                    Console.Error.WriteLine($"error: {ex.Message}");
-                    if (parse.GetValue(json))
-                    {
-                        Console.WriteLine(JsonSerializer.Serialize(new PredictionDocument(file, null, ex.Message), JsonOutput.Line));
-                    }
+
+                    advance?.Invoke(1);
                 }
             }
 
+            if (ui.ShowsSummary && ui.RichErr && files.Count > 1)
+            {
+                // A live bar with ETA on a terminal; in a pipe, predict prints results only.
+                ui.Err.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new ElapsedTimeColumn())
+                    .Start(context =>
+                    {
+                        var task = context.AddTask("Classifying", autoStart: true, maxValue: files.Count);
+                        Classify(n => task.Increment(n));
+                    });
+            }
+            else
+            {
+                Classify(null);
+            }
+
+            table.Flush();
             return Task.FromResult(failures == 0 ? 0 : UserError);
         }));
         return command;
@@ -226,71 +291,14 @@ internal static partial class Commands
         }
     }
 
-    private static void PrintSkipped(IReadOnlyCollection<SkippedImage> skipped, int ignored)
-    {
-        if (skipped.Count > 0)
-        {
-            Console.WriteLine($"Skipped {skipped.Count} bad image{(skipped.Count == 1 ? string.Empty : "s")}:");
-            foreach (var s in skipped)
-            {
-                Console.WriteLine($"  [{s.Reason}] {s.Message}");
-            }
-        }
+    /// <summary>The <c>--quiet</c> and <c>--json</c> switches, the same on every command.</summary>
+    private static (Option<bool> Quiet, Option<bool> Json) OutputOptions(string jsonWhat, string quietWhat = "Print only errors and the requested files: no progress, no tables.") =>
+        (new Option<bool>("--quiet", "-q") { Description = quietWhat },
+         new Option<bool>("--json") { Description = $"Print JSON to stdout: {jsonWhat}. No progress or tables." });
 
-        if (ignored > 0)
-        {
-            Console.WriteLine($"Ignored {ignored} file{(ignored == 1 ? string.Empty : "s")} without an image extension or outside class folders.");
-        }
-    }
+    /// <summary>A command description followed by examples, as shown by <c>--help</c>.</summary>
+    private static string Help(string what, params string[] examples) =>
+        what + Environment.NewLine + Environment.NewLine + "Examples:" + Environment.NewLine + string.Join(Environment.NewLine, examples.Select(e => "  " + e));
 
-    private static void PrintMetrics(string on, ClassificationMetrics m)
-    {
-        var ci = CultureInfo.InvariantCulture;
-        Console.WriteLine($"Metrics on {m.Count} {on} images:");
-        Console.WriteLine($"  micro accuracy {m.MicroAccuracy.ToString("F3", ci)}   macro accuracy {m.MacroAccuracy.ToString("F3", ci)}   log-loss {m.LogLoss.ToString("F3", ci)}");
-        Console.WriteLine("  top-k accuracy " + string.Join("  ", m.TopKAccuracy.Select((a, i) => $"top-{i + 1} {a.ToString("F3", ci)}")));
-        var width = Math.Max(5, m.Classes.Max(c => c.Length));
-        Console.WriteLine($"  {"class".PadRight(width)}  precision  recall     f1  support");
-        foreach (var c in m.PerClass)
-        {
-            Console.WriteLine($"  {c.Label.PadRight(width)}  {c.Precision.ToString("F3", ci),9}  {c.Recall.ToString("F3", ci),6}  {c.F1.ToString("F3", ci),5}  {c.Support,7}");
-        }
-    }
-
-    private sealed class UserException(string message) : Exception(message);
-
-    /// <summary>Prints one line per phase to stderr (stdout stays clean for results).</summary>
-    private sealed class PhasePrinter(bool quiet) : IProgress<TrainingProgress>
-    {
-        private TrainingPhase? _last;
-        private int _lastPercent = -1;
-
-        public void Report(TrainingProgress value)
-        {
-            if (quiet)
-            {
-                return;
-            }
-
-            if (value.Phase != _last)
-            {
-                _last = value.Phase;
-                _lastPercent = -1;
-                if (value.Phase != TrainingPhase.Completed)
-                {
-                    Console.Error.WriteLine($"{value.Phase}...");
-                }
-            }
-
-            if (value.Phase == TrainingPhase.Featurizing && value.Total > 0)
-            {
-                var percent = 100 * value.Completed / value.Total;
-                if (percent / 25 != _lastPercent / 25)
-                {
-                    _lastPercent = percent;
-                    Console.Error.WriteLine($"  {value.Completed}/{value.Total} images, {value.Elapsed.TotalSeconds:F0} s elapsed, ETA {value.EstimatedRemaining?.TotalSeconds ?? 0:F0} s");
-                }
-            }
-        }
-    }
+    internal sealed class UserException(string message) : Exception(message);
 }

@@ -23,17 +23,40 @@ public sealed class Backbone
         string packageVersion,
         IReadOnlyList<BackboneStage>? stages = null,
         string? modelDirectory = null)
+        : this(
+            new BackboneDefinition
+            {
+                Id = id,
+                DisplayName = displayName,
+                InputName = inputName,
+                OutputName = outputName,
+                InputWidth = inputSize,
+                InputHeight = inputSize,
+                FeatureSize = featureSize,
+                ChannelOrder = ChannelOrder.Bgr,
+                MeanImageFile = preprocessFile,
+            },
+            modelFile,
+            packageId,
+            packageVersion,
+            modelDirectory,
+            stages)
     {
+    }
+
+    private Backbone(BackboneDefinition definition, string modelFile, string? packageId, string? packageVersion, string? modelDirectory, IReadOnlyList<BackboneStage>? stages = null)
+    {
+        Definition = definition;
         Stages = stages ?? [];
-        Id = id;
-        DisplayName = displayName;
+        Id = definition.Id;
+        DisplayName = definition.DisplayName ?? definition.Id;
         ModelFile = modelFile;
-        PreprocessFile = preprocessFile;
-        InputName = inputName;
-        OutputName = outputName;
-        InputWidth = inputSize;
-        InputHeight = inputSize;
-        FeatureSize = featureSize;
+        PreprocessFile = definition.MeanImageFile;
+        InputName = definition.InputName;
+        OutputName = definition.OutputName;
+        InputWidth = definition.InputWidth;
+        InputHeight = definition.InputHeight;
+        FeatureSize = definition.FeatureSize;
         PackageId = packageId;
         PackageVersion = packageVersion;
         ModelDirectory = modelDirectory;
@@ -45,11 +68,23 @@ public sealed class Backbone
     /// <summary>Gets a human-readable name.</summary>
     public string DisplayName { get; }
 
-    /// <summary>Gets the backbone's ONNX file, relative to the model folder (<c>DnnImageModels</c>).</summary>
+    /// <summary>Gets the declaration of this backbone: names, sizes and preprocessing.</summary>
+    public BackboneDefinition Definition { get; }
+
+    /// <summary>Gets whether this backbone comes from <see cref="FromOnnx(string, BackboneDefinition)"/> rather than <see cref="KnownBackbones"/>.</summary>
+    public bool IsCustom => PackageId is null;
+
+    /// <summary>
+    /// Gets the backbone's ONNX file: relative to the model folder (<c>DnnImageModels</c>) for a known backbone, or an
+    /// absolute path for one made with <see cref="FromOnnx(string, BackboneDefinition)"/>.
+    /// </summary>
     public string ModelFile { get; }
 
-    /// <summary>Gets the ONNX file that defines the preprocessing (colour order and mean), relative to the model folder.</summary>
-    public string PreprocessFile { get; }
+    /// <summary>
+    /// Gets the ONNX file that defines a mean image to subtract (resolved like <see cref="ModelFile"/>), or
+    /// <see langword="null"/> when the backbone uses per-channel normalisation (see <see cref="Definition"/>).
+    /// </summary>
+    public string? PreprocessFile { get; }
 
     /// <summary>Gets the name of the ONNX input.</summary>
     public string InputName { get; }
@@ -66,11 +101,42 @@ public sealed class Backbone
     /// <summary>Gets the length of the feature vector.</summary>
     public int FeatureSize { get; }
 
-    /// <summary>Gets the NuGet package that ships the weights.</summary>
-    public string PackageId { get; }
+    /// <summary>Gets the NuGet package that ships the weights, or <see langword="null"/> for a custom backbone.</summary>
+    public string? PackageId { get; }
 
-    /// <summary>Gets the version of <see cref="PackageId"/> that this library was built against.</summary>
-    public string PackageVersion { get; }
+    /// <summary>Gets the version of <see cref="PackageId"/> that this library was built against, or <see langword="null"/> for a custom backbone.</summary>
+    public string? PackageVersion { get; }
+
+    /// <summary>Declares your own ONNX image model as a backbone.</summary>
+    /// <param name="onnxFile">The ONNX file. It is read when a model is trained or loaded, not now.</param>
+    /// <param name="definition">Its input and output names, input size, feature size and preprocessing.</param>
+    /// <returns>The backbone, to pass to <c>ImageClassifierBuilder.WithBackbone</c> and to <c>ImageClassifier.Load</c>.</returns>
+    /// <exception cref="ArgumentException">The definition is invalid (every problem is listed), or the path is empty.</exception>
+    /// <exception cref="FileNotFoundException">The ONNX file (or the mean-image file) does not exist.</exception>
+    public static Backbone FromOnnx(string onnxFile, BackboneDefinition definition)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(onnxFile);
+        ArgumentNullException.ThrowIfNull(definition);
+        definition.Validate();
+        var full = Path.GetFullPath(onnxFile);
+        if (!File.Exists(full))
+        {
+            throw new FileNotFoundException($"The ONNX file '{full}' for the backbone '{definition.Id}' does not exist. Pass the path of your model's .onnx file.", full);
+        }
+
+        if (definition.MeanImageFile is { } meanImage)
+        {
+            var meanImagePath = Path.GetFullPath(meanImage, Path.GetDirectoryName(full)!);
+            if (!File.Exists(meanImagePath))
+            {
+                throw new FileNotFoundException($"The mean-image ONNX file '{meanImagePath}' for the backbone '{definition.Id}' does not exist. Fix MeanImageFile (relative paths start from the folder of '{full}').", meanImagePath);
+            }
+
+            definition = definition with { MeanImageFile = meanImagePath };
+        }
+
+        return new Backbone(definition, full, null, null, null);
+    }
 
     /// <summary>Gets the activations that close each stage, used for multi-stage features (empty when the backbone declares none).</summary>
     public IReadOnlyList<BackboneStage> Stages { get; }
@@ -84,7 +150,7 @@ public sealed class Backbone
     public Backbone WithModelDirectory(string directory)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
-        return new Backbone(Id, DisplayName, ModelFile, PreprocessFile, InputName, OutputName, InputWidth, FeatureSize, PackageId, PackageVersion, Stages, Path.GetFullPath(directory));
+        return new Backbone(Definition, ModelFile, PackageId, PackageVersion, Path.GetFullPath(directory), Stages);
     }
 
     /// <summary>Gets the folders searched for the model files, in order.</summary>
@@ -117,7 +183,11 @@ public sealed class Backbone
             packages = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         }
 
-        dirs.Add(Path.Combine(packages, PackageId.ToLowerInvariant(), PackageVersion, "tools", "DnnImageModels"));
+        if (PackageId is not null && PackageVersion is not null)
+        {
+            dirs.Add(Path.Combine(packages, PackageId.ToLowerInvariant(), PackageVersion, "tools", "DnnImageModels"));
+        }
+
         return dirs.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
     }
 
@@ -126,10 +196,10 @@ public sealed class Backbone
     /// <exception cref="BackboneNotFoundException">No searched folder holds the file.</exception>
     public string ResolveModelPath() => Resolve(ModelFile);
 
-    /// <summary>Finds the preprocessing ONNX file.</summary>
-    /// <returns>The absolute path of <see cref="PreprocessFile"/>.</returns>
+    /// <summary>Finds the mean-image ONNX file.</summary>
+    /// <returns>The absolute path of <see cref="PreprocessFile"/>, or <see langword="null"/> when the backbone has none.</returns>
     /// <exception cref="BackboneNotFoundException">No searched folder holds the file.</exception>
-    public string ResolvePreprocessPath() => Resolve(PreprocessFile);
+    public string? ResolvePreprocessPath() => PreprocessFile is null ? null : Resolve(PreprocessFile);
 
     /// <summary>Returns the display name and id.</summary>
     /// <returns>A short description.</returns>
@@ -137,7 +207,7 @@ public sealed class Backbone
 
     private string Resolve(string relative)
     {
-        var candidates = GetSearchDirectories().Select(d => Path.Combine(d, relative)).ToList();
+        var candidates = Path.IsPathFullyQualified(relative) ? [relative] : GetSearchDirectories().Select(d => Path.Combine(d, relative)).ToList();
         foreach (var candidate in candidates)
         {
             if (File.Exists(candidate))

@@ -36,8 +36,10 @@ public sealed class BackboneNotFoundException : FileNotFoundException
     /// <summary>Gets every path that was tried, in order.</summary>
     public IReadOnlyList<string> SearchedPaths { get; }
 
-    private static string BuildMessage(Backbone backbone, string file, IReadOnlyList<string> searched) =>
-        $"The {backbone.DisplayName} file '{file}' was not found. Searched:{Environment.NewLine}"
+    private static string BuildMessage(Backbone backbone, string file, IReadOnlyList<string> searched) => backbone.IsCustom
+        ? $"The ONNX file '{file}' of the custom backbone '{backbone.Id}' was not found. Fix: pass its current path to Backbone.FromOnnx(path, definition) "
+          + "(to load a model: ImageClassifier.Load(modelPath, Backbone.FromOnnx(path, definition)))."
+        : $"The {backbone.DisplayName} file '{file}' was not found. Searched:{Environment.NewLine}"
         + string.Concat(searched.Select(p => $"  {p}{Environment.NewLine}"))
         + $"Fix: reference the NuGet package PretrainedKit (or {backbone.PackageId} {backbone.PackageVersion}) from the project that runs this code, "
         + "so the files are copied to its output folder under DnnImageModels/; or set the environment variable "

@@ -14,13 +14,20 @@ internal sealed class BackboneSession : IDisposable
     private static readonly ConcurrentDictionary<(string Path, long Length, DateTime Modified), string> HashCache = new();
 
     private readonly InferenceSession _session;
-    private readonly float[] _negativeMean; // CHW, in the backbone's channel order (BGR), already negated.
+    private readonly float[]? _negativeMean; // CHW, in the backbone's channel order (BGR), already negated; null for per-channel normalisation.
+    private readonly float[] _channelScale; // Per-channel normalisation: tensor = pixel * scale + offset, in the backbone's channel order.
+    private readonly float[] _channelOffset;
+    private readonly int[] _sourceChannel; // Which RGB byte feeds each tensor channel.
     private readonly long[] _inputShape;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
-    private BackboneSession(Backbone backbone, string modelPath, string weightsSha256, InferenceSession session, float[] negativeMean, FeatureLayout layout)
+    private BackboneSession(Backbone backbone, string modelPath, string weightsSha256, InferenceSession session, float[]? negativeMean, FeatureLayout layout)
     {
+        var definition = backbone.Definition;
+        _sourceChannel = definition.ChannelOrder == ChannelOrder.Bgr ? [2, 1, 0] : [0, 1, 2];
+        _channelScale = [.. definition.Std.Select(std => definition.Scale / std)];
+        _channelOffset = [.. definition.Mean.Zip(definition.Std, (mean, std) => -mean / std)];
         Backbone = backbone;
         ModelPath = modelPath;
         WeightsSha256 = weightsSha256;
@@ -55,7 +62,7 @@ internal sealed class BackboneSession : IDisposable
         var modelPath = backbone.ResolveModelPath();
         var preprocessPath = backbone.ResolvePreprocessPath();
         var hash = ComputeWeightsHash(modelPath);
-        var negativeMean = ReadNegativeMean(backbone, preprocessPath);
+        var negativeMean = preprocessPath is null ? null : ReadNegativeMean(backbone, preprocessPath);
 
         using var options = new SessionOptions
         {
@@ -67,18 +74,13 @@ internal sealed class BackboneSession : IDisposable
         ExecutionProviders.TryAddCuda(options, logger);
 
         // The package's model has a fixed batch of 1; a symbolic batch dimension lets one Run take many images.
-        var model = Onnx.OnnxModelEditor.MakeBatchDynamic(Onnx.OnnxModelEditor.Read(modelPath));
-        if (layout == FeatureLayout.MultiStage)
+        if (layout == FeatureLayout.MultiStage && backbone.Stages.Count == 0)
         {
-            if (backbone.Stages.Count == 0)
-            {
-                throw new NotSupportedException($"The backbone {backbone} declares no stage outputs, so multi-stage features are not available.");
-            }
-
-            model = Onnx.OnnxModelEditor.AddOutputs(model, backbone.Stages.Select(s => s.OutputName));
+            throw new NotSupportedException($"The backbone {backbone} declares no stage outputs, so multi-stage features are not available. Use FeatureLayout.Pooled.");
         }
 
-        var session = new InferenceSession(Onnx.OnnxModelEditor.ToBytes(model), options);
+        var extraOutputs = layout == FeatureLayout.MultiStage ? backbone.Stages.Select(s => s.OutputName) : null;
+        var session = BackboneCheck.OpenChecked(backbone, modelPath, options, extraOutputs);
         return new BackboneSession(backbone, modelPath, hash, session, negativeMean, layout);
     }
 
@@ -97,6 +99,12 @@ internal sealed class BackboneSession : IDisposable
     public void Preprocess(ReadOnlySpan<byte> rgb, Span<float> tensor)
     {
         var plane = Backbone.InputWidth * Backbone.InputHeight;
+        if (_negativeMean is null || Backbone.Definition.ChannelOrder != ChannelOrder.Bgr)
+        {
+            PreprocessGeneral(rgb, tensor, plane);
+            return;
+        }
+
         var mean = _negativeMean.AsSpan();
         for (var p = 0; p < plane; p++)
         {
@@ -129,6 +137,33 @@ internal sealed class BackboneSession : IDisposable
     }
 
     public void Dispose() => _session.Dispose();
+
+    /// <summary>Custom backbones: a mean image in RGB order, or per-channel <c>pixel * scale + offset</c> in either order.</summary>
+    private void PreprocessGeneral(ReadOnlySpan<byte> rgb, Span<float> tensor, int plane)
+    {
+        for (var c = 0; c < 3; c++)
+        {
+            var source = _sourceChannel[c];
+            var output = tensor.Slice(c * plane, plane);
+            if (_negativeMean is not null)
+            {
+                var mean = _negativeMean.AsSpan(c * plane, plane);
+                for (var p = 0; p < plane; p++)
+                {
+                    output[p] = rgb[(p * 3) + source] + mean[p];
+                }
+            }
+            else
+            {
+                var scale = _channelScale[c];
+                var offset = _channelOffset[c];
+                for (var p = 0; p < plane; p++)
+                {
+                    output[p] = (rgb[(p * 3) + source] * scale) + offset;
+                }
+            }
+        }
+    }
 
     private static float[] ReadNegativeMean(Backbone backbone, string preprocessPath)
     {

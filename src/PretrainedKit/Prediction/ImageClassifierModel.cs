@@ -62,18 +62,18 @@ public sealed class ImageClassifierModel : IDisposable
 
     /// <summary>Reads a model file written by <see cref="Save"/>, checking its format version, backbone, weights hash and classes.</summary>
     /// <param name="path">The model file.</param>
-    /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file.</param>
+    /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file, or the custom backbone it records (see <see cref="Backbone.FromOnnx"/>).</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
     /// <returns>The model.</returns>
-    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone or other weights.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist, or the ONNX file of the custom backbone it records is neither at its recorded path nor next to the model file.</exception>
+    /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone, other weights or other preprocessing.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
+    /// <exception cref="ArgumentException">A custom backbone's ONNX file does not match its definition (names, shapes).</exception>
     public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null)
     {
         var (manifest, head) = ModelFile.Load(path);
         var full = Path.GetFullPath(path);
-        backbone ??= KnownBackbones.FindById(manifest.Backbone.Id)
-            ?? throw new ModelFormatException(full, $"the model was made with the backbone '{manifest.Backbone.Id}', which this version of PretrainedKit does not know (known: {string.Join(", ", KnownBackbones.All.Select(b => b.Id))}).", null);
+        backbone = ModelBackbone.Resolve(full, manifest.Backbone, backbone);
         if (backbone.Id != manifest.Backbone.Id)
         {
             throw new ModelFormatException(full, $"the model was made with the backbone '{manifest.Backbone.Id}', not '{backbone.Id}'.", null);
@@ -108,7 +108,7 @@ public sealed class ImageClassifierModel : IDisposable
             session.Dispose();
             throw new ModelFormatException(
                 full,
-                $"the model was trained with backbone weights {manifest.Backbone.WeightsSha256[..Math.Min(12, manifest.Backbone.WeightsSha256.Length)]}…, but '{installed}' has {BackboneSession.ComputeWeightsHash(installed)[..12]}…. Install {backbone.PackageId} {backbone.PackageVersion}, or re-train the model.",
+                $"the model was trained with backbone weights {manifest.Backbone.WeightsSha256[..Math.Min(12, manifest.Backbone.WeightsSha256.Length)]}…, but '{installed}' has {BackboneSession.ComputeWeightsHash(installed)[..12]}…. {(backbone.IsCustom ? "Use the ONNX file the model was trained with" : $"Install {backbone.PackageId} {backbone.PackageVersion}")}, or re-train the model.",
                 null);
         }
 
@@ -268,7 +268,7 @@ public sealed class ImageClassifierModel : IDisposable
         {
             LibraryVersion = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion,
             CreatedUtc = DateTimeOffset.UtcNow,
-            Backbone = new BackboneManifest(Backbone.Id, _session.WeightsSha256, _session.FeatureSize, Backbone.InputWidth, Backbone.InputHeight) { FeatureLayout = _session.Layout },
+            Backbone = new BackboneManifest(Backbone.Id, _session.WeightsSha256, _session.FeatureSize, Backbone.InputWidth, Backbone.InputHeight, ModelBackbone.Describe(Backbone)) { FeatureLayout = _session.Layout },
             Image = new ImageManifest(ImageOptions.Background.ToString(), ImageOptions.ResizeMode, ImageOptions.MaxPixels),
             Classes = Classes,
             Head = new HeadManifest(ModelFile.LinearHeadKind, ModelFile.HeadEntry, string.Empty),

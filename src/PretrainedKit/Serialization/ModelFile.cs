@@ -33,7 +33,13 @@ internal sealed record ModelManifest
     public required HeadManifest Head { get; init; }
 }
 
-internal sealed record BackboneManifest(string Id, string WeightsSha256, int FeatureSize, int InputWidth, int InputHeight)
+internal sealed record BackboneManifest(
+    string Id,
+    string WeightsSha256,
+    int FeatureSize,
+    int InputWidth,
+    int InputHeight,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] CustomBackboneManifest? Custom = null)
 {
     /// <summary>Gets the feature layout; absent in files written before it existed, which all used <see cref="Backbones.FeatureLayout.Pooled"/>.</summary>
     public Backbones.FeatureLayout FeatureLayout { get; init; } = Backbones.FeatureLayout.Pooled;

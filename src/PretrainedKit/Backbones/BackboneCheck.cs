@@ -1,0 +1,95 @@
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace PretrainedKit.Backbones;
+
+/// <summary>Opens a backbone's ONNX file and checks that it matches its <see cref="BackboneDefinition"/>, naming the file and the fix.</summary>
+internal static class BackboneCheck
+{
+    public static InferenceSession OpenChecked(Backbone backbone, string modelPath, SessionOptions options, IEnumerable<string>? extraOutputs = null)
+    {
+        Onnx.Proto.ModelProto proto;
+        try
+        {
+            proto = Onnx.OnnxModelEditor.Read(modelPath);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new ArgumentException($"'{modelPath}' is not an ONNX model ({ex.Message}). Give the backbone the path of a .onnx file.", ex);
+        }
+
+        // A fixed batch of 1 (as in the ResNet18 package) becomes symbolic, so that one Run can take many images.
+        var edited = Onnx.OnnxModelEditor.MakeBatchDynamic(proto);
+        if (extraOutputs is not null)
+        {
+            edited = Onnx.OnnxModelEditor.AddOutputs(edited, extraOutputs);
+        }
+
+        var bytes = Onnx.OnnxModelEditor.ToBytes(edited);
+        InferenceSession session;
+        try
+        {
+            session = new InferenceSession(bytes, options);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new ArgumentException($"ONNX Runtime cannot load '{modelPath}': {ex.Message}", ex);
+        }
+
+        try
+        {
+            Check(backbone, modelPath, session);
+            return session;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    private static void Check(Backbone backbone, string modelPath, InferenceSession session)
+    {
+        var problems = new List<string>();
+        if (!session.InputMetadata.TryGetValue(backbone.InputName, out var input))
+        {
+            problems.Add($"it has no input named '{backbone.InputName}' (inputs: {string.Join(", ", session.InputMetadata.Keys)}); set InputName to one of them.");
+        }
+        else
+        {
+            var dims = input.Dimensions;
+            if (input.ElementDataType != TensorElementType.Float)
+            {
+                problems.Add($"the input '{backbone.InputName}' holds {input.ElementDataType}, but a backbone takes float.");
+            }
+
+            if (dims.Length != 4 || (dims[1] > 0 && dims[1] != 3) || (dims[2] > 0 && dims[2] != backbone.InputHeight) || (dims[3] > 0 && dims[3] != backbone.InputWidth))
+            {
+                problems.Add($"the input '{backbone.InputName}' has shape [{string.Join(", ", dims)}], but the definition says [N, 3, {backbone.InputHeight}, {backbone.InputWidth}]; fix InputWidth and InputHeight.");
+            }
+        }
+
+        if (!session.OutputMetadata.TryGetValue(backbone.OutputName, out var output))
+        {
+            problems.Add($"it has no output named '{backbone.OutputName}' (outputs: {string.Join(", ", session.OutputMetadata.Keys)}); set OutputName to one of them.");
+        }
+        else
+        {
+            var perImage = output.Dimensions.Skip(1).ToArray();
+            if (output.ElementDataType != TensorElementType.Float)
+            {
+                problems.Add($"the output '{backbone.OutputName}' holds {output.ElementDataType}, but features must be float.");
+            }
+            else if (perImage.Length > 0 && perImage.All(d => d > 0) && perImage.Aggregate(1L, (a, d) => a * d) != backbone.FeatureSize)
+            {
+                problems.Add($"the output '{backbone.OutputName}' has shape [{string.Join(", ", output.Dimensions)}], that is {perImage.Aggregate(1L, (a, d) => a * d)} numbers per image, but FeatureSize is {backbone.FeatureSize}.");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException($"The ONNX file '{modelPath}' does not match the backbone '{backbone.Id}':{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", problems));
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace PretrainedKit.Tests.Cli;
+
+/// <summary>The CLI's output modes: plain text when redirected, Spectre tables and bars when rich, --quiet, --json, --help.</summary>
+[Category("Slow")]
+public class CliOutputTests
+{
+    private string _data = null!;
+    private string _model = null!;
+
+    [OneTimeSetUp]
+    public async Task TrainOnce()
+    {
+        _data = SmallDataset.Create(6);
+        _model = Path.Combine(TestPaths.NewTempFolder("cli-output"), "colours.pkmodel");
+        using var model = await ImageClassifier.Create().FromFolder(_data).WithSeed(1).TrainAsync();
+        model.Save(_model);
+    }
+
+    [TestCase("train")]
+    [TestCase("evaluate")]
+    [TestCase("predict")]
+    public void Help_EveryCommand_ShowsExamplesAndTheOutputSwitches(string command)
+    {
+        var (code, stdout, _) = Run(null, command, "--help");
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(0));
+            Assert.That(stdout, Does.Contain("Examples:").And.Contain($"pretrainedkit {command} "));
+            Assert.That(stdout, Does.Contain("--quiet").And.Contain("--json"));
+        });
+    }
+
+    [Test]
+    public void Evaluate_Redirected_PrintsPlainTextAndProgressLinesOnStderr()
+    {
+        var (code, stdout, stderr) = Run(null, "evaluate", _model, _data);
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(0), stderr);
+            Assert.That(stdout, Does.Contain("micro accuracy").And.Contain("precision"));
+            Assert.That(stdout + stderr, Does.Not.Contain("\u001b[").And.Not.Contain("╭"), "no escape codes or box drawing in a pipe");
+            Assert.That(stderr, Does.Contain("Computing features...").And.Contain("18/18 images"));
+        });
+    }
+
+    [Test]
+    public void Evaluate_RichConsole_DrawsColouredTablesAndProgressBars()
+    {
+        var (code, stdout, stderr) = Run("rich", "evaluate", _model, _data);
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(0), stderr);
+            Assert.That(stdout, Does.Contain("╭").And.Contain("micro accuracy").And.Contain("\u001b["), "a table with colours");
+            Assert.That(stdout, Does.Contain("Per class").And.Contain("Precision"), "the per-class table");
+            Assert.That(stderr, Does.Contain("Computing features").And.Contain("━").And.Contain("100%"), "a progress bar that finished");
+        });
+    }
+
+    [Test]
+    public void Evaluate_Json_PrintsOnlyTheMetricsDocument()
+    {
+        var (code, stdout, stderr) = Run("rich", "evaluate", _model, _data, "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(stderr, Is.Empty, "no progress with --json");
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Multiple(() =>
+        {
+            Assert.That(doc.RootElement.GetProperty("metricsOn").GetString(), Is.EqualTo("test"));
+            Assert.That(doc.RootElement.GetProperty("imagesEvaluated").GetInt32(), Is.EqualTo(18));
+            Assert.That(doc.RootElement.GetProperty("classes").GetArrayLength(), Is.EqualTo(3));
+        });
+    }
+
+    [Test]
+    public void Evaluate_Quiet_PrintsNothing()
+    {
+        var (code, stdout, stderr) = Run("rich", "evaluate", _model, _data, "--quiet");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(stdout + stderr, Is.Empty);
+    }
+
+    [Test]
+    public void Predict_QuietAndRich_PrintPathTabLabelOrATable()
+    {
+        var folder = Path.Combine(_data, "green");
+        var quiet = Run(null, "predict", _model, folder, "-q");
+        var lines = quiet.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(quiet.ExitCode, Is.EqualTo(0), quiet.Err);
+        Assert.That(lines, Has.Length.EqualTo(6));
+        Assert.That(lines.Select(l => l.Split('\t')[1].Trim()), Is.All.EqualTo("green"));
+
+        var rich = Run("rich", "predict", _model, folder, "--top", "2");
+        Assert.That(rich.ExitCode, Is.EqualTo(0), rich.Err);
+        Assert.That(rich.Out, Does.Contain("╭").And.Contain("Probability").And.Contain("green-01.png"));
+    }
+
+    [Test]
+    public void Predict_TopZero_OneLineErrorAndExitCode2()
+    {
+        var (code, stdout, stderr) = Run("rich", "predict", _model, _data, "--top", "0");
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(2));
+            Assert.That(stdout, Is.Empty);
+            Assert.That(stderr.Trim().Split('\n'), Has.Length.EqualTo(1));
+            Assert.That(stderr, Does.StartWith("error: --top must be at least 1."));
+        });
+    }
+
+    private static (int ExitCode, string Out, string Err) Run(string? console, params string[] args)
+    {
+        // tests/PretrainedKit.Tests/bin/<Configuration>/net10.0/ -> src/PretrainedKit.Cli/bin/<Configuration>/net10.0/
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var dll = Path.Combine(TestPaths.RepositoryRoot, "src", "PretrainedKit.Cli", "bin", configuration, "net10.0", "PretrainedKit.Cli.dll");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.Environment["PRETRAINEDKIT_CONSOLE"] = console ?? "auto";
+        info.ArgumentList.Add(dll);
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(3)), Is.True, "the CLI finished");
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+}

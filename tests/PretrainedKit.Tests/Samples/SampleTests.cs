@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using PretrainedKit.Prediction;
+using PretrainedKit.Tests.Backbones;
+
+namespace PretrainedKit.Tests.Samples;
+
+/// <summary>Runs the samples as processes on the bundled assets, the way a reader of their READMEs does.</summary>
+[Category("Slow")]
+public class SampleTests
+{
+    private string _work = null!;
+    private string _modelPath = null!;
+    private ImageClassifierModel _model = null!;
+
+    [OneTimeSetUp]
+    public async Task TrainOnTheBundledAssets()
+    {
+        _work = TestPaths.NewTempFolder("samples");
+        _model = await ImageClassifier.Create().FromFolder(TestPaths.FashionTrain).WithSeed(1).TrainAsync();
+        _modelPath = Path.Combine(_work, "fashion.pkmodel");
+        _model.Save(_modelPath);
+    }
+
+    [OneTimeTearDown]
+    public void DisposeModel() => _model.Dispose();
+
+    [Test]
+    public void QuickStart_OnTheBundledAssets_TrainsEvaluatesAndPredicts()
+    {
+        var folder = TestPaths.NewTempFolder("quickstart");
+
+        var (code, stdout, stderr) = Run("QuickStart", folder, Path.Combine(TestPaths.RepositoryRoot, "assets", "fashion-mnist"));
+
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var accuracy = System.Text.RegularExpressions.Regex.Match(stdout, @"Test accuracy: ([0-9.]+) ?% on 200 images");
+        Assert.That(accuracy.Success, Is.True, stdout);
+        Assert.That(double.Parse(accuracy.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(60), "well above chance (10 %)");
+        Assert.That(stdout, Does.Match(@"\.png: \S+ [0-9.]+ ?%, "), "the top 3 of one image");
+        Assert.That(File.Exists(Path.Combine(folder, "quickstart.pkmodel")), Is.True);
+    }
+
+    [Test]
+    public void PredictFolder_OnTheTestImagesAndABadFile_WritesOneCsvRowPerImage()
+    {
+        var folder = Path.Combine(_work, "to-classify");
+        foreach (var image in Directory.GetFiles(TestPaths.FashionTest, "*.png", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(folder, Path.GetRelativePath(TestPaths.FashionTest, image));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(image, target);
+        }
+
+        File.WriteAllText(Path.Combine(folder, "notes, not an image.png"), "hello");
+        var csv = Path.Combine(_work, "predictions.csv");
+
+        var (code, stdout, stderr) = Run("PredictFolder", _work, _modelPath, folder, csv);
+
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(stdout, Does.Contain("Wrote 201 rows (1 unreadable)"));
+        var rows = File.ReadAllLines(csv);
+        Assert.That(rows[0], Is.EqualTo("path,label,probability,top3,error"));
+        var bad = rows.Single(r => r.Contains("notes, not an image.png", StringComparison.Ordinal));
+        Assert.That(bad, Does.StartWith("\"").And.Contain("not").And.Not.EndWith(","), "the quoted path, empty prediction and a reason");
+
+        var predictions = rows.Skip(1).Where(r => r != bad).Select(r => r.Split(',')).ToList();
+        Assert.That(predictions, Has.Count.EqualTo(200));
+        var right = predictions.Count(r => Path.GetFileName(Path.GetDirectoryName(r[0])) == r[1]);
+        Assert.That(right / 200.0, Is.GreaterThan(0.6), "well above chance (0.1), like the library's own floor");
+        var first = predictions[0];
+        Assert.That(float.Parse(first[2], System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo(_model.Predict(first[0]).Probability).Within(1e-5f));
+    }
+
+    [Test]
+    public void CustomBackbone_WithAGeneratedOnnxFile_TrainsEvaluatesSavesAndReloads()
+    {
+        var folder = TestPaths.NewTempFolder("custom-sample");
+        var onnx = TinyOnnx.Write(folder);
+
+        var (code, stdout, stderr) = Run("CustomBackbone", folder, onnx, Path.Combine(TestPaths.RepositoryRoot, "assets", "fashion-mnist"));
+
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(stdout, Does.Contain("tiny-cnn").And.Contain("on 200 images").And.Contain("Reloaded with pixels 32x32 -> 8 features"));
+        Assert.That(File.Exists(Path.Combine(folder, "custom-backbone.pkmodel")), Is.True);
+    }
+
+    [Test]
+    public async Task WebApi_RealHttpRequests_ClassifyConcurrentlyAndRejectANonImageWith400()
+    {
+        var port = FreePort();
+        var info = StartInfo("WebApi", _work, "--model", _modelPath, "--urls", $"http://127.0.0.1:{port}");
+        using var server = Process.Start(info)!;
+        var log = new StringBuilder();
+        server.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        server.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(60) };
+            await WaitUntilReady(http, server, log);
+
+            var images = Directory.GetFiles(TestPaths.FashionTest, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Where((_, i) => i % 12 == 0).ToArray();
+            var responses = await Task.WhenAll(images.Select(async image =>
+            {
+                using var form = new MultipartFormDataContent();
+                var file = new ByteArrayContent(await File.ReadAllBytesAsync(image));
+                file.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+                form.Add(file, "image", Path.GetFileName(image));
+                using var response = await http.PostAsync(new Uri("/classify?top=3", UriKind.Relative), form);
+                return (Image: image, Status: response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+            }));
+
+            Assert.That(responses, Has.Length.GreaterThanOrEqualTo(16));
+            foreach (var (image, status, body) in responses)
+            {
+                Assert.That(status, Is.EqualTo(HttpStatusCode.OK), body);
+                using var json = JsonDocument.Parse(body);
+                var expected = _model.Predict(image, topK: 3);
+                var predictions = json.RootElement.GetProperty("predictions");
+                Assert.That(predictions.GetArrayLength(), Is.EqualTo(3));
+                Assert.That(json.RootElement.GetProperty("label").GetString(), Is.EqualTo(expected.Label), image);
+                Assert.That(predictions[1].GetProperty("probability").GetSingle(), Is.EqualTo(expected.TopK[1].Probability).Within(1e-5f), image);
+            }
+
+            // The raw body works as well as a form.
+            using (var raw = new ByteArrayContent(await File.ReadAllBytesAsync(images[0])))
+            using (var response = await http.PostAsync(new Uri("/classify", UriKind.Relative), raw))
+            {
+                Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            }
+
+            using (var text = new StringContent("this is plain text, not a picture", Encoding.UTF8, "text/plain"))
+            using (var response = await http.PostAsync(new Uri("/classify", UriKind.Relative), text))
+            {
+                var body = await response.Content.ReadAsStringAsync();
+                Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), body);
+                using var json = JsonDocument.Parse(body);
+                Assert.That(json.RootElement.GetProperty("reason").GetString(), Is.EqualTo("NotAnImage"));
+                Assert.That(json.RootElement.GetProperty("error").GetString(), Does.Contain("JPEG").Or.Contain("image"));
+            }
+
+            using (var empty = new MultipartFormDataContent { { new StringContent("x"), "comment" } })
+            using (var response = await http.PostAsync(new Uri("/classify", UriKind.Relative), empty))
+            {
+                Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+                Assert.That(await response.Content.ReadAsStringAsync(), Does.Contain("multipart field named 'image'"));
+            }
+        }
+        finally
+        {
+            server.Kill(entireProcessTree: true);
+            await server.WaitForExitAsync();
+        }
+    }
+
+    private static async Task WaitUntilReady(HttpClient http, Process server, StringBuilder log)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (DateTime.UtcNow < deadline)
+        {
+            Assert.That(server.HasExited, Is.False, () => "the server stopped: " + log);
+            try
+            {
+                using var response = await http.GetAsync(new Uri("/", UriKind.Relative));
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            await Task.Delay(250);
+        }
+
+        Assert.Fail("the server did not answer within 2 minutes: " + log);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static ProcessStartInfo StartInfo(string sample, string workingDirectory, params string[] args)
+    {
+        // tests/PretrainedKit.Tests/bin/<Configuration>/net10.0/ -> samples/<sample>/bin/<Configuration>/net10.0/
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var dll = Path.Combine(TestPaths.RepositoryRoot, "samples", sample, "bin", configuration, "net10.0", sample + ".dll");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
+        info.ArgumentList.Add(dll);
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        return info;
+    }
+
+    private static (int ExitCode, string Out, string Err) Run(string sample, string workingDirectory, params string[] args)
+    {
+        using var process = Process.Start(StartInfo(sample, workingDirectory, args))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(4)), Is.True, "the sample finished");
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+}
