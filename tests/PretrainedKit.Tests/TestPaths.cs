@@ -21,7 +21,7 @@ internal static class TestPaths
     public static string FashionTest => Path.Combine(RepositoryRoot, "assets", "fashion-mnist", "test");
 
     /// <summary>This test run's temp folder; one per process, so that test runs on the same machine never remove each other's files.</summary>
-    public static string TempRoot { get; } = Path.Combine(Path.GetTempPath(), "pretrainedkit-tests", $"run-{Environment.ProcessId}");
+    public static string TempRoot { get; } = Path.Combine(Path.GetTempPath(), "pretrainedkit-test-runs", $"run-{Environment.ProcessId}");
 
     public static string PreprocessOnnx => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNetPrepOnnx", "ResNetPreprocess.onnx");
 
