@@ -287,10 +287,17 @@ public sealed class ImageClassifierModel : IDisposable
     /// <exception cref="IOException">The file cannot be written; the previous file, if any, is unchanged.</exception>
     /// <exception cref="DirectoryNotFoundException">The target's folder does not exist.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="NotSupportedException">The model uses <see cref="FeatureLayout.MultiStage"/> features or a custom backbone without a mean image; only pooled ResNet-style models are exported so far.</exception>
     public void ExportOnnx(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        if (_session.Layout != FeatureLayout.Pooled || _session.NegativeMean.IsEmpty)
+        {
+            throw new NotSupportedException(
+                $"ONNX export supports models with FeatureLayout.Pooled features and a mean-image backbone such as ResNet18; this model uses {_session.Layout} features on {Backbone}. Train with FeatureLayout.Pooled to export it.");
+        }
+
         var version = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         Onnx.OnnxExporter.WriteAtomically(path, Onnx.OnnxExporter.Build(_session, _head, Classes, ImageOptions, version));
     }
