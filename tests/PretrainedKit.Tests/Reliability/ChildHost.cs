@@ -214,4 +214,7 @@ internal static class Child
 
     /// <summary>Whether the tests run as root (then file permissions do not stop reads, and checks run as <c>nobody</c>).</summary>
     public static bool IsRoot => Environment.UserName == "root";
+
+    /// <summary>Whether <c>setpriv</c> (util-linux) is installed, to run a child as another user.</summary>
+    public static bool HasSetpriv => (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Any(d => File.Exists(Path.Combine(d, "setpriv")));
 }

@@ -186,6 +186,7 @@ public class HostileInputTests
         // As root, file permissions do not stop reads; the corpus then checks permission in a child process running as
         // nobody (65534) through setpriv: its decode path, and training in default and strict mode.
         Assume.That(Child.IsRoot, Is.True, "not root: the unreadable file is part of the in-process corpus above");
+        Assume.That(Child.HasSetpriv, Is.True, "setpriv (util-linux) is needed to check permissions when running as root");
         var root = SmallDataset.Create(3);
         var unreadable = Path.Combine(root, "red", "no-read-permission.png");
         File.Copy(Directory.GetFiles(Path.Combine(root, "red"))[0], unreadable);
