@@ -20,6 +20,11 @@ if (args.Contains("--bdn"))
     return 0;
 }
 
+if (args.Contains("--profile-predict"))
+{
+    return PredictProfile.Run();
+}
+
 if (args.Length >= 3 && args[0] == "--rss-child")
 {
     return RssChild.Run(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
@@ -305,6 +310,44 @@ namespace PretrainedKit.Benchmarks
             var hwm = File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
             var kb = double.Parse(hwm["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peakRssMb={kb / 1024:F1}"));
+            return 0;
+        }
+    }
+
+    /// <summary>Where single-image Predict spends its time: read, decode+normalise, preprocess, backbone.</summary>
+    internal static class PredictProfile
+    {
+        public static int Run()
+        {
+            var work = Path.Combine(Path.GetTempPath(), $"pretrainedkit-profile-{Environment.ProcessId}");
+            var images = BenchImages.Generate(work, 100);
+            using var session = BackboneSession.Open(KnownBackbones.ResNet18);
+            var rgb = new byte[224 * 224 * 3];
+            var tensor = new float[session.TensorLength];
+            var features = new float[512];
+            double read = 0, decode = 0, prep = 0, run = 0;
+            for (var pass = 0; pass < 2; pass++)
+            {
+                read = decode = prep = run = 0;
+                foreach (var image in images)
+                {
+                    var sw = Stopwatch.StartNew();
+                    var bytes = File.ReadAllBytes(image);
+                    read += sw.Elapsed.TotalMilliseconds;
+                    sw.Restart();
+                    PretrainedKit.Imaging.ImageDecoder.DecodeNormalized(bytes, image, PretrainedKit.Imaging.ImagePreprocessingOptions.Default, 224, 224, rgb);
+                    decode += sw.Elapsed.TotalMilliseconds;
+                    sw.Restart();
+                    session.Preprocess(rgb, tensor);
+                    prep += sw.Elapsed.TotalMilliseconds;
+                    sw.Restart();
+                    session.Run(tensor, features);
+                    run += sw.Elapsed.TotalMilliseconds;
+                }
+            }
+
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"per image (ms): read {read / 100:F2}, decode+normalise {decode / 100:F2}, preprocess {prep / 100:F2}, backbone {run / 100:F2}"));
+            Directory.Delete(work, recursive: true);
             return 0;
         }
     }

@@ -28,7 +28,7 @@ internal static class FeaturePipeline
     public static string CacheContext(BackboneSession session, ImagePreprocessingOptions image) =>
         string.Create(
             CultureInfo.InvariantCulture,
-            $"v1|{session.Backbone.Id}|{session.WeightsSha256}|{session.Layout}|{session.Backbone.OutputName}|{session.Backbone.InputWidth}x{session.Backbone.InputHeight}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
+            $"v2|{session.Backbone.Id}|{session.WeightsSha256}|{session.Layout}|{session.Backbone.OutputName}|{session.Backbone.InputWidth}x{session.Backbone.InputHeight}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
 
     public static async Task<FeatureResult> RunAsync(
         BackboneSession session,

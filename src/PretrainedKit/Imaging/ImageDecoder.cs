@@ -220,9 +220,14 @@ internal static class ImageDecoder
         }
 
         var matrix = new SKMatrix(scaleX, 0, offsetX, 0, scaleY, offsetY, 0, 0, 1).PreConcat(orient);
-        var sampling = scaleX < 1f || scaleY < 1f
+        // Mipmaps only where the image shrinks by more than half (they cost milliseconds to build); bilinear for mild
+        // shrinking; Mitchell cubic for enlarging.
+        var minScale = Math.Min(scaleX, scaleY);
+        var sampling = minScale < 0.5f
             ? new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear)
-            : new SKSamplingOptions(SKCubicResampler.Mitchell);
+            : minScale < 1f
+                ? new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None)
+                : new SKSamplingOptions(SKCubicResampler.Mitchell);
 
         var targetInfo = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
         using var target = new SKBitmap(targetInfo);
