@@ -63,8 +63,7 @@ internal static class Report
         using var font = new SKFont(SKTypeface.Default, 14);
         using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         double yMin = Math.Floor(rows.Min(r => r.Accuracy) * 10) / 10, yMax = 1.0;
-        const int pad = 40; // keeps the first and last points and their labels inside the plot
-        float X(int n) => left + pad + ((width - left - right - (2 * pad)) * (float)((Math.Log(n) - Math.Log(sizes[0])) / Math.Max(1e-9, Math.Log(sizes[^1]) - Math.Log(sizes[0]))));
+        float X(int n) => left + ((width - left - right) * (float)((Math.Log(n) - Math.Log(sizes[0])) / Math.Max(1e-9, Math.Log(sizes[^1]) - Math.Log(sizes[0]))));
         float Y(double a) => top + ((height - top - bottom) * (float)((yMax - a) / (yMax - yMin)));
         for (var a = yMin; a <= yMax + 1e-9; a += 0.05)
         {
