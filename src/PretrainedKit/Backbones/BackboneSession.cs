@@ -118,6 +118,18 @@ internal sealed class BackboneSession : IDisposable
     /// <summary>Runs the backbone on one preprocessed tensor and writes the features.</summary>
     public void Run(float[] tensor, Span<float> features) => RunBatch(tensor, 1, features);
 
+    /// <summary>Decodes, normalises and preprocesses one encoded image and runs the backbone on it: the single-image path used by Predict and the ML.NET featurizer.</summary>
+    public float[] ExtractFeatures(byte[] bytes, string? path, Imaging.ImagePreprocessingOptions image)
+    {
+        var rgb = new byte[Backbone.InputWidth * Backbone.InputHeight * 3];
+        Imaging.ImageDecoder.DecodeNormalized(bytes, path, image, Backbone.InputWidth, Backbone.InputHeight, rgb);
+        var tensor = new float[TensorLength];
+        Preprocess(rgb, tensor);
+        var features = new float[FeatureSize];
+        Run(tensor, features);
+        return features;
+    }
+
     /// <summary>
     /// Runs the backbone on <paramref name="count"/> preprocessed tensors laid end to end and writes their features end to
     /// end. Each image is one ONNX Runtime run on the static-shape model: on CPU that is faster than one batched run on a

@@ -126,17 +126,7 @@ public sealed class ImageFeaturizer : IDisposable
         }
     }
 
-    private float[] GetFeaturesCore(byte[] bytes, string? path)
-    {
-        var backbone = _session.Backbone;
-        var rgb = new byte[backbone.InputWidth * backbone.InputHeight * 3];
-        ImageDecoder.DecodeNormalized(bytes, path, ImageOptions, backbone.InputWidth, backbone.InputHeight, rgb);
-        var tensor = new float[_session.TensorLength];
-        _session.Preprocess(rgb, tensor);
-        var features = new float[backbone.FeatureSize];
-        _session.Run(tensor, features);
-        return features;
-    }
+    private float[] GetFeaturesCore(byte[] bytes, string? path) => _session.ExtractFeatures(bytes, path, ImageOptions);
 
     /// <summary>The input row of the mapping (the column name is set per estimator).</summary>
     internal sealed class ImagePathRow

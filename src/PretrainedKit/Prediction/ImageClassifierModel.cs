@@ -311,17 +311,7 @@ public sealed class ImageClassifierModel : IDisposable
         }
     }
 
-    internal float[] ExtractFeatures(byte[] bytes, string? path)
-    {
-        var backbone = _session.Backbone;
-        var rgb = new byte[backbone.InputWidth * backbone.InputHeight * 3];
-        ImageDecoder.DecodeNormalized(bytes, path, ImageOptions, backbone.InputWidth, backbone.InputHeight, rgb);
-        var tensor = new float[_session.TensorLength];
-        _session.Preprocess(rgb, tensor);
-        var features = new float[_session.FeatureSize];
-        _session.Run(tensor, features);
-        return features;
-    }
+    internal float[] ExtractFeatures(byte[] bytes, string? path) => _session.ExtractFeatures(bytes, path, ImageOptions);
 
     private Prediction PredictCore(byte[] bytes, string? path, int topK)
     {

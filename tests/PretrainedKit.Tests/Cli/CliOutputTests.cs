@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace PretrainedKit.Tests.Cli;
@@ -110,23 +109,6 @@ public class CliOutputTests
         });
     }
 
-    private static (int ExitCode, string Out, string Err) Run(string? console, params string[] args)
-    {
-        // tests/PretrainedKit.Tests/bin/<Configuration>/net10.0/ -> src/PretrainedKit.Cli/bin/<Configuration>/net10.0/
-        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-        var dll = Path.Combine(TestPaths.RepositoryRoot, "src", "PretrainedKit.Cli", "bin", configuration, "net10.0", "PretrainedKit.Cli.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.Environment["PRETRAINEDKIT_CONSOLE"] = console ?? "auto";
-        info.ArgumentList.Add(dll);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(3)), Is.True, "the CLI finished");
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int ExitCode, string Out, string Err) Run(string? console, params string[] args) =>
+        CliProcess.Run(new Dictionary<string, string> { ["PRETRAINEDKIT_CONSOLE"] = console ?? "auto" }, args);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace PretrainedKit.Tests.Cli;
@@ -17,38 +16,10 @@ public class CliTests
         _work = TestPaths.NewTempFolder("cli");
     }
 
-    private static string CliDll
-    {
-        get
-        {
-            // tests/PretrainedKit.Tests/bin/<Configuration>/net10.0/ -> src/PretrainedKit.Cli/bin/<Configuration>/net10.0/
-            var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-            return Path.Combine(TestPaths.RepositoryRoot, "src", "PretrainedKit.Cli", "bin", configuration, "net10.0", "PretrainedKit.Cli.dll");
-        }
-    }
 
     private static (int ExitCode, string Out, string Err) Run(params string[] args) => Run(null, args);
 
-    private static (int ExitCode, string Out, string Err) Run(IDictionary<string, string>? environment, params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            info.Environment[key] = value;
-        }
-
-        info.ArgumentList.Add(CliDll);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(3)), Is.True, "the CLI finished");
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int ExitCode, string Out, string Err) Run(IDictionary<string, string>? environment, params string[] args) => CliProcess.Run(environment, args);
 
     [Test]
     public void Train_MissingFolder_ExitsWith2AndNoStackTrace()

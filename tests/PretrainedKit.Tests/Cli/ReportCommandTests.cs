@@ -1,4 +1,3 @@
-using System.Diagnostics;
 
 namespace PretrainedKit.Tests.Cli;
 
@@ -20,30 +19,8 @@ public class ReportCommandTests
         model.Save(_model);
     }
 
-    private static string CliDll
-    {
-        get
-        {
-            var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-            return Path.Combine(TestPaths.RepositoryRoot, "src", "PretrainedKit.Cli", "bin", configuration, "net10.0", "PretrainedKit.Cli.dll");
-        }
-    }
 
-    private static (int ExitCode, string Out, string Err) Run(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(CliDll);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(3)), Is.True, "the CLI finished");
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int ExitCode, string Out, string Err) Run(params string[] args) => CliProcess.Run(null, args);
 
     [Test]
     public void Report_ModelAndFolder_WritesOneSelfContainedPage()
