@@ -267,7 +267,7 @@ internal static partial class Commands
     });
 
     /// <summary>Runs a command, mapping user mistakes to a one-line message and exit code 2 (never a stack trace).</summary>
-    private static async Task<int> Run(Func<Task<int>> action)
+    internal static async Task<int> Run(Func<Task<int>> action)
     {
         try
         {

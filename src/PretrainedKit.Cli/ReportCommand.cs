@@ -12,8 +12,6 @@ namespace PretrainedKit.Cli;
 /// <summary>The <c>report</c> command: evaluate a model on a labelled folder and write one self-contained HTML page.</summary>
 internal static class ReportCommand
 {
-    private const int UserError = 2;
-
     public static Command Create()
     {
         var model = new Argument<string>("MODEL") { Description = "A model file written by 'train'." };
@@ -29,50 +27,36 @@ internal static class ReportCommand
         {
             model, data, output, worst, pairs, title, quiet,
         };
-        command.SetAction(async (parse, cancellationToken) =>
+        command.SetAction((parse, cancellationToken) => Commands.Run(async () =>
         {
-            try
+            foreach (var (option, value) in new[] { (worst, parse.GetValue(worst)), (pairs, parse.GetValue(pairs)) })
             {
-                foreach (var (option, value) in new[] { (worst, parse.GetValue(worst)), (pairs, parse.GetValue(pairs)) })
+                if (value is < 0 or > 1000)
                 {
-                    if (value is < 0 or > 1000)
-                    {
-                        throw new ArgumentException($"{option.Name} must be from 0 to 1000, not {value}.");
-                    }
+                    throw new ArgumentException($"{option.Name} must be from 0 to 1000, not {value}.");
                 }
-
-                var options = new HtmlReportOptions { WorstMistakes = parse.GetValue(worst), ConfusedPairs = parse.GetValue(pairs) };
-                if (parse.GetValue(title) is { } t)
-                {
-                    options = options with { Title = t };
-                }
-
-                options.Validate();
-                var outPath = Path.GetFullPath(parse.GetValue(output)!);
-                using var loaded = ImageClassifier.Load(parse.GetValue(model)!);
-                var evaluation = await loaded.WriteHtmlReportAsync(parse.GetValue(data)!, outPath, options, null, cancellationToken);
-                if (!parse.GetValue(quiet))
-                {
-                    var m = evaluation.Metrics;
-                    var ci = CultureInfo.InvariantCulture;
-                    Console.WriteLine($"Report written to {outPath}");
-                    Console.WriteLine($"{m.Count} images, accuracy {m.MicroAccuracy.ToString("F3", ci)}, macro accuracy {m.MacroAccuracy.ToString("F3", ci)}, log-loss {m.LogLoss.ToString("F3", ci)}; {evaluation.Skipped.Count} skipped, {evaluation.IgnoredFileCount} ignored.");
-                }
-
-                return 0;
             }
-            catch (Exception ex) when (ex is InvalidDatasetException or DirectoryNotFoundException or FileNotFoundException or ModelFormatException
-                                           or InvalidImageException or BackboneNotFoundException or ArgumentException or IOException or UnauthorizedAccessException)
+
+            var options = new HtmlReportOptions { WorstMistakes = parse.GetValue(worst), ConfusedPairs = parse.GetValue(pairs) };
+            if (parse.GetValue(title) is { } t)
             {
-                Console.Error.WriteLine($"error: {ex.Message}");
-                return UserError;
+                options = options with { Title = t };
             }
-            catch (OperationCanceledException)
+
+            options.Validate();
+            var outPath = Path.GetFullPath(parse.GetValue(output)!);
+            using var loaded = ImageClassifier.Load(parse.GetValue(model)!);
+            var evaluation = await loaded.WriteHtmlReportAsync(parse.GetValue(data)!, outPath, options, null, cancellationToken);
+            if (!parse.GetValue(quiet))
             {
-                Console.Error.WriteLine("Cancelled.");
-                return 130;
+                var m = evaluation.Metrics;
+                var ci = CultureInfo.InvariantCulture;
+                Console.WriteLine($"Report written to {outPath}");
+                Console.WriteLine($"{m.Count} images, accuracy {m.MicroAccuracy.ToString("F3", ci)}, macro accuracy {m.MacroAccuracy.ToString("F3", ci)}, log-loss {m.LogLoss.ToString("F3", ci)}; {evaluation.Skipped.Count} skipped, {evaluation.IgnoredFileCount} ignored.");
             }
-        });
+
+            return 0;
+        }));
         return command;
     }
 }
