@@ -45,6 +45,12 @@ var drawIndices = Enumerable.Range(0, draws).Select(d =>
         return members.Take(maxSize).ToArray();
     }).ToArray();
 }).ToArray();
+if (args.Contains("--explore"))
+{
+    Explore.Run(train, test, drawIndices, work, "/tmp/explore", int.Parse(Arg("--explore-draws") ?? "1"), 2000);
+    return 0;
+}
+
 var trainNeeded = drawIndices.SelectMany(d => d.SelectMany(c => c)).Distinct().Order().ToArray();
 var testIndices = Enumerable.Range(0, Math.Min(testCount, test.Labels.Length)).ToArray();
 
@@ -303,7 +309,7 @@ namespace PretrainedKit.Experiments
         private static ResultRow Linear(string method, int n, int d, List<float[]> x, List<int> y, List<float[]> testX, int[] testLabels, int featureImages)
         {
             var sw = Stopwatch.StartNew();
-            var (head, _, _) = HeadTrainer.Train(x, y, 10, ImageClassifierOptions.Default with { Seed = d }, CancellationToken.None);
+            var head = HeadTrainer.Train(x, y, 10, ImageClassifierOptions.Default with { Seed = d }, CancellationToken.None).Head;
             var seconds = sw.Elapsed.TotalSeconds;
             var right = 0;
             for (var i = 0; i < testX.Count; i++)

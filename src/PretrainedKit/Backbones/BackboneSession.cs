@@ -119,15 +119,34 @@ internal sealed class BackboneSession : IDisposable
     public void Run(float[] tensor, Span<float> features) => RunBatch(tensor, 1, features);
 
     /// <summary>Decodes, normalises and preprocesses one encoded image and runs the backbone on it: the single-image path used by Predict and the ML.NET featurizer.</summary>
-    public float[] ExtractFeatures(byte[] bytes, string? path, Imaging.ImagePreprocessingOptions image)
+    public float[] ExtractFeatures(byte[] bytes, string? path, Imaging.ImagePreprocessingOptions image) =>
+        ExtractFeatures(bytes, path, image, [Imaging.ImageView.Original])[0];
+
+    /// <summary>Like <see cref="ExtractFeatures(byte[], string?, Imaging.ImagePreprocessingOptions)"/>, for several views of the image (decoded once).</summary>
+    public float[][] ExtractFeatures(byte[] bytes, string? path, Imaging.ImagePreprocessingOptions image, IReadOnlyList<Imaging.ImageView> views)
     {
         var rgb = new byte[Backbone.InputWidth * Backbone.InputHeight * 3];
         Imaging.ImageDecoder.DecodeNormalized(bytes, path, image, Backbone.InputWidth, Backbone.InputHeight, rgb);
+        var viewRgb = views.Any(v => v != Imaging.ImageView.Original) ? new byte[rgb.Length] : rgb;
         var tensor = new float[TensorLength];
-        Preprocess(rgb, tensor);
-        var features = new float[FeatureSize];
-        Run(tensor, features);
-        return features;
+        var result = new float[views.Count][];
+        for (var v = 0; v < views.Count; v++)
+        {
+            if (views[v] == Imaging.ImageView.Original)
+            {
+                Preprocess(rgb, tensor);
+            }
+            else
+            {
+                Imaging.ImageViews.Apply(views[v], rgb, viewRgb, Backbone.InputWidth, Backbone.InputHeight);
+                Preprocess(viewRgb, tensor);
+            }
+
+            result[v] = new float[FeatureSize];
+            Run(tensor, result[v]);
+        }
+
+        return result;
     }
 
     /// <summary>

@@ -8,10 +8,16 @@ using PretrainedKit.Imaging;
 
 namespace PretrainedKit.Backbones;
 
-/// <summary>The features of a list of images: one vector per image, or <see langword="null"/> where the image was skipped.</summary>
-internal sealed record FeatureResult(float[]?[] Features, IReadOnlyList<InvalidImageException> Errors, int CacheHits)
+/// <summary>
+/// The features of a list of images: per image, one vector per requested view (in the order asked), or
+/// <see langword="null"/> where the image was skipped.
+/// </summary>
+internal sealed record FeatureResult(float[][]?[] Views, IReadOnlyList<InvalidImageException> Errors, int CacheHits)
 {
     public IReadOnlyList<SkippedImage> Skipped { get; } = Errors.Select(e => new SkippedImage(e.Path ?? string.Empty, e.Reason, e.Message)).ToList();
+
+    /// <summary>Gets the first view's features per image (the original image unless other views were asked for).</summary>
+    public float[]?[] Features { get; } = Views.Select(v => v?[0]).ToArray();
 }
 
 /// <summary>
@@ -24,11 +30,16 @@ internal static class FeaturePipeline
     /// <summary>Images per backbone run. On CPU, batches mainly save per-call overhead; results are identical to single runs.</summary>
     public const int DefaultBatchSize = 8;
 
+    private static readonly ImageView[] OriginalOnly = [ImageView.Original];
+
     /// <summary>Describes everything besides the image bytes that decides a feature vector, for the cache key.</summary>
-    public static string CacheContext(BackboneSession session, ImagePreprocessingOptions image) =>
-        string.Create(
+    public static string CacheContext(BackboneSession session, ImagePreprocessingOptions image, ImageView view = ImageView.Original)
+    {
+        var context = string.Create(
             CultureInfo.InvariantCulture,
             $"v2|{session.Backbone.Id}|{session.WeightsSha256}|{session.Layout}|{session.Backbone.OutputName}|{session.Backbone.InputWidth}x{session.Backbone.InputHeight}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
+        return view == ImageView.Original ? context : $"{context}|view={view}";
+    }
 
     public static async Task<FeatureResult> RunAsync(
         BackboneSession session,
@@ -37,9 +48,25 @@ internal static class FeaturePipeline
         Action<int, int, TimeSpan?>? progress,
         CancellationToken cancellationToken,
         FeatureCache? cache = null,
-        int batchSize = DefaultBatchSize)
+        int batchSize = DefaultBatchSize,
+        Func<int, IReadOnlyList<ImageView>>? viewsOf = null)
     {
-        var features = new float[]?[paths.Count];
+        viewsOf ??= _ => OriginalOnly;
+        var views = new IReadOnlyList<ImageView>[paths.Count];
+        var features = new float[][]?[paths.Count];
+        var total = 0;
+        for (var i = 0; i < paths.Count; i++)
+        {
+            views[i] = viewsOf(i);
+            if (views[i].Count == 0)
+            {
+                throw new ArgumentException("Every image needs at least one view.", nameof(viewsOf));
+            }
+
+            features[i] = new float[views[i].Count][];
+            total += views[i].Count;
+        }
+
         var errors = new List<InvalidImageException>();
         if (paths.Count == 0)
         {
@@ -48,7 +75,15 @@ internal static class FeaturePipeline
 
         var backbone = session.Backbone;
         var tensorLength = session.TensorLength;
-        var context = cache is null ? string.Empty : CacheContext(session, image);
+        var contexts = new Dictionary<ImageView, string>();
+        if (cache is not null)
+        {
+            foreach (var view in views.SelectMany(v => v).Distinct())
+            {
+                contexts[view] = CacheContext(session, image, view);
+            }
+        }
+
         // Decoding costs about 2 ms against the backbone's 30 ms per image on a 2-core machine; one worker per core also
         // serves cache hits (I/O and hashing only) quickly. Measured in bench/PretrainedKit.Benchmarks.
         var workers = Environment.ProcessorCount;
@@ -61,33 +96,61 @@ internal static class FeaturePipeline
         async Task Produce()
         {
             var rgb = new byte[backbone.InputWidth * backbone.InputHeight * 3];
+            var viewRgb = new byte[rgb.Length];
             int index;
             while ((index = Interlocked.Increment(ref next)) < paths.Count)
             {
                 token.ThrowIfCancellationRequested();
-                Item item;
+                var items = new List<Item>(views[index].Count);
                 try
                 {
                     var bytes = ImageDecoder.ReadFile(paths[index]);
-                    var key = cache is null ? null : FeatureCache.ComputeKey(bytes, context);
-                    if (key is not null && cache!.TryRead(key, session.FeatureSize) is { } cached)
+                    var decoded = false;
+                    for (var v = 0; v < views[index].Count; v++)
                     {
-                        item = new Item(index, null, cached, null, null);
-                    }
-                    else
-                    {
-                        ImageDecoder.DecodeNormalized(bytes, paths[index], image, backbone.InputWidth, backbone.InputHeight, rgb);
+                        var view = views[index][v];
+                        var key = cache is null ? null : FeatureCache.ComputeKey(bytes, contexts[view]);
+                        if (key is not null && cache!.TryRead(key, session.FeatureSize) is { } cached)
+                        {
+                            items.Add(new Item(index, v, null, cached, null, null));
+                            continue;
+                        }
+
+                        if (!decoded)
+                        {
+                            ImageDecoder.DecodeNormalized(bytes, paths[index], image, backbone.InputWidth, backbone.InputHeight, rgb);
+                            decoded = true;
+                        }
+
                         var tensor = pool.Rent(tensorLength);
-                        session.Preprocess(rgb, tensor);
-                        item = new Item(index, tensor, null, key, null);
+                        if (view == ImageView.Original)
+                        {
+                            session.Preprocess(rgb, tensor);
+                        }
+                        else
+                        {
+                            ImageViews.Apply(view, rgb, viewRgb, backbone.InputWidth, backbone.InputHeight);
+                            session.Preprocess(viewRgb, tensor);
+                        }
+
+                        items.Add(new Item(index, v, tensor, null, key, null));
                     }
                 }
                 catch (InvalidImageException ex)
                 {
-                    item = new Item(index, null, null, null, ex);
+                    foreach (var made in items.Where(i => i.Tensor is not null))
+                    {
+                        pool.Return(made.Tensor!);
+                    }
+
+                    items.Clear();
+                    items.Add(new Item(index, 0, null, null, null, ex));
                 }
 
-                await queue.Writer.WriteAsync(item, token).ConfigureAwait(false);
+                foreach (var item in items)
+                {
+                    await queue.Writer.WriteAsync(item, token).ConfigureAwait(false);
+                }
             }
         }
 
@@ -107,8 +170,8 @@ internal static class FeaturePipeline
 
         void Report()
         {
-            var eta = done < paths.Count ? TimeSpan.FromTicks(stopwatch.Elapsed.Ticks / done * (paths.Count - done)) : TimeSpan.Zero;
-            progress?.Invoke(done, paths.Count, eta);
+            var eta = done < total ? TimeSpan.FromTicks(stopwatch.Elapsed.Ticks / done * (total - done)) : TimeSpan.Zero;
+            progress?.Invoke(done, total, eta);
         }
 
         void Flush()
@@ -123,7 +186,7 @@ internal static class FeaturePipeline
             for (var b = 0; b < pending.Count; b++)
             {
                 var vector = batchOutput.AsSpan(b * session.FeatureSize, session.FeatureSize).ToArray();
-                features[pending[b].Index] = vector;
+                features[pending[b].Index]![pending[b].View] = vector;
                 if (pending[b].Key is { } key)
                 {
                     cache!.TryWrite(key, vector);
@@ -147,12 +210,13 @@ internal static class FeaturePipeline
                     if (item.Error is not null)
                     {
                         errors.Add(item.Error);
-                        done++;
+                        features[item.Index] = null;
+                        done += views[item.Index].Count;
                         Report();
                     }
                     else if (item.Cached is not null)
                     {
-                        features[item.Index] = item.Cached;
+                        features[item.Index]![item.View] = item.Cached;
                         hits++;
                         done++;
                         Report();
@@ -191,7 +255,7 @@ internal static class FeaturePipeline
             }
         }
 
-        if (cache is not null && cache.Options.MaxBytes > 0 && paths.Count - hits > 0)
+        if (cache is not null && cache.Options.MaxBytes > 0 && total - hits > 0)
         {
             cache.Trim();
         }
@@ -200,5 +264,5 @@ internal static class FeaturePipeline
         return new FeatureResult(features, errors, hits);
     }
 
-    private sealed record Item(int Index, float[]? Tensor, float[]? Cached, string? Key, InvalidImageException? Error);
+    private sealed record Item(int Index, int View, float[]? Tensor, float[]? Cached, string? Key, InvalidImageException? Error);
 }

@@ -82,7 +82,7 @@ internal static class OnnxExporter
             graph.Node.Insert(0, prologue[i]);
         }
 
-        // 2. After the backbone: flatten, standardise, linear layer, softmax.
+        // 2. After the backbone: flatten, (L2-normalise,) standardise, linear layer, softmax.
         var d = head.FeatureSize;
         var k = head.ClassCount;
         var features = Fresh("features");
@@ -98,6 +98,13 @@ internal static class OnnxExporter
         graph.Initializer.Add(FloatTensor(weights, [k, d], head.Weights.SelectMany(w => w).ToArray()));
         graph.Initializer.Add(FloatTensor(biases, [k], head.Biases));
         graph.Node.Add(Node("Flatten", [backbone.OutputName], [features], IntAttribute("axis", 1)));
+        if (head.NormalizeL2)
+        {
+            var normalized = Fresh("l2_normalized");
+            graph.Node.Add(Node("LpNormalization", [features], [normalized], IntAttribute("axis", 1), IntAttribute("p", 2)));
+            features = normalized;
+        }
+
         graph.Node.Add(Node("Sub", [features, mean], [centred]));
         graph.Node.Add(Node("Mul", [centred, scale], [standardized]));
         graph.Node.Add(Node("Gemm", [standardized, weights, biases], [logits], IntAttribute("transB", 1)));

@@ -30,8 +30,12 @@ public sealed class ImageClassifierModel : IDisposable
     private readonly UsageGuard _guard = new();
     private readonly ILogger _logger;
 
-    internal ImageClassifierModel(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, TrainingReport? report, ILogger? logger)
+    private readonly IReadOnlyList<ImageView> _views;
+
+    internal ImageClassifierModel(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, TrainingReport? report, ILogger? logger, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
     {
+        TestTimeAugmentation = testTimeAugmentation;
+        _views = Levers.TestViews(testTimeAugmentation);
         _session = session;
         _head = head;
         Classes = classes.ToArray();
@@ -51,6 +55,14 @@ public sealed class ImageClassifierModel : IDisposable
 
     /// <summary>Gets which backbone activations the model uses as features.</summary>
     public FeatureLayout FeatureLayout => _session.Layout;
+
+    /// <summary>Gets the views whose probabilities each prediction averages (saved with the model).</summary>
+    public TestTimeAugmentation TestTimeAugmentation { get; }
+
+    /// <summary>Gets how feature vectors are scaled before the final layer (saved with the model).</summary>
+    public FeatureNormalization Normalization => _head.NormalizeL2
+        ? FeatureNormalization.L2ThenStandardize
+        : _head.Scale.All(s => s == 1f) && _head.Mean.All(m => m == 0f) ? FeatureNormalization.None : FeatureNormalization.Standardize;
 
     /// <summary>Gets how images are normalised before the backbone (saved with the model).</summary>
     public ImagePreprocessingOptions ImageOptions { get; }
@@ -112,7 +124,7 @@ public sealed class ImageClassifierModel : IDisposable
                 null);
         }
 
-        return new ImageClassifierModel(session, head, manifest.Classes, image, null, logger);
+        return new ImageClassifierModel(session, head, manifest.Classes, image, null, logger, manifest.TestTimeAugmentation);
     }
 
     /// <summary>Classifies an image file.</summary>
@@ -170,13 +182,13 @@ public sealed class ImageClassifierModel : IDisposable
         ArgumentNullException.ThrowIfNull(paths);
         var list = paths.Select(Path.GetFullPath).ToList();
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        var result = FeaturePipeline.RunAsync(_session, list, ImageOptions, null, cancellationToken).GetAwaiter().GetResult();
+        var result = FeaturePipeline.RunAsync(_session, list, ImageOptions, null, cancellationToken, viewsOf: _ => _views).GetAwaiter().GetResult();
         if (result.Errors.Count > 0)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(result.Errors[0]);
         }
 
-        return list.Select((p, i) => MakePrediction(p, _head.Probabilities(result.Features[i]!), topK)).ToList();
+        return list.Select((p, i) => MakePrediction(p, _head.Probabilities(result.Views[i]!), topK)).ToList();
     }
 
     /// <summary>Evaluates the model on a labelled folder (one sub-folder per class, names as in <see cref="Classes"/>).</summary>
@@ -213,7 +225,8 @@ public sealed class ImageClassifierModel : IDisposable
             paths,
             ImageOptions,
             (done, total, eta) => progress?.Report(new TrainingProgress(TrainingPhase.Featurizing, done, total, stopwatch.Elapsed, eta)),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            viewsOf: _ => _views).ConfigureAwait(false);
 
         foreach (var skipped in features.Skipped)
         {
@@ -226,7 +239,7 @@ public sealed class ImageClassifierModel : IDisposable
         var images = new List<EvaluatedImage>();
         for (var i = 0; i < paths.Count; i++)
         {
-            if (features.Features[i] is { } f)
+            if (features.Views[i] is { } f)
             {
                 actual.Add(IndexOf(scan.Images[i].Label));
                 probabilities.Add(_head.Probabilities(f));
@@ -272,6 +285,8 @@ public sealed class ImageClassifierModel : IDisposable
             Image = new ImageManifest(ImageOptions.Background.ToString(), ImageOptions.ResizeMode, ImageOptions.MaxPixels),
             Classes = Classes,
             Head = new HeadManifest(ModelFile.LinearHeadKind, ModelFile.HeadEntry, string.Empty),
+            Normalization = Normalization,
+            TestTimeAugmentation = TestTimeAugmentation,
         };
         ModelFile.Save(path, manifest, _head, beforeCommit);
     }
@@ -287,11 +302,17 @@ public sealed class ImageClassifierModel : IDisposable
     /// <exception cref="IOException">The file cannot be written; the previous file, if any, is unchanged.</exception>
     /// <exception cref="DirectoryNotFoundException">The target's folder does not exist.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
-    /// <exception cref="NotSupportedException">The model uses <see cref="FeatureLayout.MultiStage"/> features or a custom backbone without a mean image; only pooled ResNet-style models are exported so far.</exception>
+    /// <exception cref="NotSupportedException">The model uses <see cref="FeatureLayout.MultiStage"/> features, test-time augmentation, or a custom backbone without a mean image; only single-view pooled ResNet-style models are exported so far.</exception>
     public void ExportOnnx(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        if (TestTimeAugmentation != TestTimeAugmentation.None)
+        {
+            throw new NotSupportedException(
+                $"ONNX export writes single-view models; this model averages {TestTimeAugmentation} views per prediction. Train with TestTimeAugmentation.None to export it (training augmentation is fine).");
+        }
+
         if (_session.Layout != FeatureLayout.Pooled || _session.NegativeMean.IsEmpty)
         {
             throw new NotSupportedException(
@@ -315,8 +336,8 @@ public sealed class ImageClassifierModel : IDisposable
 
     private Prediction PredictCore(byte[] bytes, string? path, int topK)
     {
-        var features = ExtractFeatures(bytes, path);
-        return MakePrediction(path, _head.Probabilities(features), topK);
+        var views = _session.ExtractFeatures(bytes, path, ImageOptions, _views);
+        return MakePrediction(path, _head.Probabilities(views), topK);
     }
 
     private Prediction MakePrediction(string? path, float[] probabilities, int topK)

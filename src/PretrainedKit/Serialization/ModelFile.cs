@@ -31,6 +31,12 @@ internal sealed record ModelManifest
     public required IReadOnlyList<string> Classes { get; init; }
 
     public required HeadManifest Head { get; init; }
+
+    /// <summary>Gets how features are scaled before the head; absent in files written before it existed (all standardised).</summary>
+    public FeatureNormalization Normalization { get; init; } = FeatureNormalization.Standardize;
+
+    /// <summary>Gets the views averaged per prediction; absent in files written before it existed (none).</summary>
+    public TestTimeAugmentation TestTimeAugmentation { get; init; } = TestTimeAugmentation.None;
 }
 
 internal sealed record BackboneManifest(
@@ -173,7 +179,7 @@ internal static class ModelFile
             var manifest = JsonSerializer.Deserialize<ModelManifest>(manifestBytes, Json)
                 ?? throw new ModelFormatException(full, "the manifest is empty.", null);
             Check(full, manifest, headBytes);
-            var head = DeserializeHead(full, headBytes, manifest.Backbone.FeatureSize, manifest.Classes.Count);
+            var head = DeserializeHead(full, headBytes, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization == FeatureNormalization.L2ThenStandardize);
             return (manifest, head);
         }
         catch (ModelFormatException)
@@ -219,6 +225,11 @@ internal static class ModelFile
         if (manifest.Classes.Count < 2 || manifest.Classes.Any(string.IsNullOrWhiteSpace) || manifest.Classes.Distinct(StringComparer.Ordinal).Count() != manifest.Classes.Count)
         {
             throw new ModelFormatException(path, "the class names are invalid: at least two distinct, non-empty names are required.", null);
+        }
+
+        if (!Enum.IsDefined(manifest.Normalization) || !Enum.IsDefined(manifest.TestTimeAugmentation) || !Enum.IsDefined(manifest.Backbone.FeatureLayout))
+        {
+            throw new ModelFormatException(path, "the manifest names a feature layout, normalisation or test-time augmentation this version of PretrainedKit does not know. Update PretrainedKit to load it.", null);
         }
 
         if (manifest.Head.Kind != LinearHeadKind)
@@ -317,7 +328,7 @@ internal static class ModelFile
         return bytes;
     }
 
-    private static LinearHead DeserializeHead(string path, byte[] bytes, int featureSize, int classCount)
+    private static LinearHead DeserializeHead(string path, byte[] bytes, int featureSize, int classCount, bool normalizeL2)
     {
         if (bytes.Length < HeadMagic.Length + 8 || !bytes.AsSpan(0, HeadMagic.Length).SequenceEqual(HeadMagic))
         {
@@ -358,7 +369,7 @@ internal static class ModelFile
         }
 
         var biases = Read(k);
-        return new LinearHead(mean, scale, weights, biases);
+        return new LinearHead(mean, scale, weights, biases) { NormalizeL2 = normalizeL2 };
     }
 
     private static string Sha256(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();

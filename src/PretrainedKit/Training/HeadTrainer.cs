@@ -4,18 +4,28 @@ using Microsoft.ML.Trainers;
 
 namespace PretrainedKit.Training;
 
-/// <summary>Trains the final layer with ML.NET's L-BFGS maximum entropy trainer (softmax regression) on standardised features.</summary>
+/// <summary>The trained head, the ML.NET model it came from, and how its regularisation was chosen.</summary>
+internal sealed record HeadFit(LinearHead Head, ITransformer MlNetModel, MLContext Context, RegularizationSearch? Search);
+
+/// <summary>
+/// Trains the final layer with ML.NET's L-BFGS maximum entropy trainer (softmax regression) on normalised features.
+/// Each training image may come with several views (augmentation); every view is one training row with the image's label.
+/// </summary>
 internal static class HeadTrainer
 {
-    public static (LinearHead Head, ITransformer MlNetModel, MLContext Context) Train(
-        IReadOnlyList<float[]> features,
-        IReadOnlyList<int> labels,
-        int classCount,
-        ImageClassifierOptions options,
-        CancellationToken cancellationToken)
+    /// <summary>Trains on one feature vector per image.</summary>
+    public static HeadFit Train(IReadOnlyList<float[]> features, IReadOnlyList<int> labels, int classCount, ImageClassifierOptions options, CancellationToken cancellationToken) =>
+        Train(features.Select(f => new[] { f }).ToList(), labels, classCount, options, cancellationToken);
+
+    /// <summary>Trains on one or more views per image (all views of an image share its label and its fold).</summary>
+    public static HeadFit Train(IReadOnlyList<float[][]> views, IReadOnlyList<int> labels, int classCount, ImageClassifierOptions options, CancellationToken cancellationToken)
     {
-        var dimension = features[0].Length;
-        var (mean, scale) = ComputeStandardization(features, dimension);
+        var dimension = views[0][0].Length;
+        var l2Normalize = options.Normalization == FeatureNormalization.L2ThenStandardize;
+        var prepared = views.Select(v => v.Select(f => l2Normalize ? LinearHead.L2Normalized(f) : f).ToArray()).ToList();
+        var (mean, scale) = options.Normalization == FeatureNormalization.None
+            ? (new float[dimension], Enumerable.Repeat(1f, dimension).ToArray())
+            : ComputeStandardization(prepared.SelectMany(v => v).ToList(), dimension);
 
         var counts = new int[classCount];
         foreach (var label in labels)
@@ -23,23 +33,107 @@ internal static class HeadTrainer
             counts[label]++;
         }
 
-        // LoadFromEnumerable reads a uint in a key-typed column as a 0-based class index.
-        var rows = new List<HeadRow>(features.Count);
-        for (var i = 0; i < features.Count; i++)
-        {
-            var z = new float[dimension];
-            for (var j = 0; j < dimension; j++)
-            {
-                z[j] = (features[i][j] - mean[j]) * scale[j];
-            }
+        // Per image: its standardised views and its weight (balanced: every class weighs the same in total).
+        var z = prepared.Select(v => v.Select(f => Standardize(f, mean, scale)).ToArray()).ToList();
+        var weights = labels.Select(l => options.ClassWeighting == ClassWeighting.Balanced ? (float)labels.Count / (classCount * counts[l]) : 1f).ToList();
 
-            var weight = options.ClassWeighting == ClassWeighting.Balanced
-                ? (float)features.Count / (classCount * counts[labels[i]])
-                : 1f;
-            rows.Add(new HeadRow { Label = (uint)labels[i], Features = z, Weight = weight });
+        RegularizationSearch? search = null;
+        var l2 = options.L2Regularization;
+        if (options.AutoRegularization)
+        {
+            search = SearchL2(z, labels, weights, classCount, counts, options, cancellationToken);
+            l2 = search.ChosenL2;
         }
 
-        // One MLContext per run, seeded: runs never share state, and the same seed and data give the same model.
+        cancellationToken.ThrowIfCancellationRequested();
+        var (w, b, model, context) = Fit(z, labels, weights, Enumerable.Range(0, z.Count), classCount, dimension, l2, options);
+        return new HeadFit(new LinearHead(mean, scale, w, b) { NormalizeL2 = l2Normalize }, model, context, search);
+    }
+
+    /// <summary>Stratified k-fold cross-validation over the candidates, then the one-standard-error rule.</summary>
+    private static RegularizationSearch SearchL2(List<float[][]> z, IReadOnlyList<int> labels, List<float> weights, int classCount, int[] counts, ImageClassifierOptions options, CancellationToken cancellationToken)
+    {
+        var smallest = counts.Min();
+        if (smallest < RegularizationSearch.MinimumImagesPerClass)
+        {
+            return new RegularizationSearch
+            {
+                Candidates = [],
+                ChosenL2 = options.L2Regularization,
+                Folds = 0,
+                Repetitions = 0,
+                SkippedBecause = $"a class has only {smallest} training image{(smallest == 1 ? string.Empty : "s")}; cross-validation needs at least {RegularizationSearch.MinimumImagesPerClass}. The given L2 weight ({options.L2Regularization}) was kept.",
+            };
+        }
+
+        var folds = Math.Min(5, smallest);
+        var repetitions = z.Count <= 200 ? 3 : 1; // Few images: noisy folds, so draw them more than once.
+        var dimension = z[0][0].Length;
+        var candidates = RegularizationSearch.DefaultCandidates;
+        var losses = candidates.Select(_ => new List<double>()).ToArray();
+        for (var r = 0; r < repetitions; r++)
+        {
+            var fold = AssignFolds(labels, classCount, folds, options.Seed + r);
+            for (var f = 0; f < folds; f++)
+            {
+                var train = Enumerable.Range(0, z.Count).Where(i => fold[i] != f).ToList();
+                var held = Enumerable.Range(0, z.Count).Where(i => fold[i] == f).ToList();
+                for (var c = 0; c < candidates.Count; c++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var (w, b, _, _) = Fit(z, labels, weights, train, classCount, dimension, candidates[c], options);
+                    var head = new LinearHead(new float[dimension], Enumerable.Repeat(1f, dimension).ToArray(), w, b);
+                    double loss = 0, total = 0;
+                    foreach (var i in held)
+                    {
+                        foreach (var view in z[i])
+                        {
+                            loss -= weights[i] * Math.Log(Math.Max(head.Probabilities(view)[labels[i]], 1e-12));
+                            total += weights[i];
+                        }
+                    }
+
+                    losses[c].Add(loss / total);
+                }
+            }
+        }
+
+        var scored = candidates.Select((l2, c) =>
+        {
+            var mean = losses[c].Average();
+            var sd = Math.Sqrt(losses[c].Sum(x => (x - mean) * (x - mean)) / Math.Max(1, losses[c].Count - 1));
+            return new RegularizationCandidate(l2, mean, sd / Math.Sqrt(losses[c].Count));
+        }).ToList();
+        var best = scored.MinBy(s => s.MeanLogLoss)!;
+        var chosen = scored.Where(s => s.MeanLogLoss <= best.MeanLogLoss + best.StandardError).MaxBy(s => s.L2)!;
+        return new RegularizationSearch { Candidates = scored, ChosenL2 = chosen.L2, BestL2 = best.L2, Folds = folds, Repetitions = repetitions };
+    }
+
+    /// <summary>Deals each class's images round-robin into folds after a seeded shuffle, so every fold holds every class.</summary>
+    private static int[] AssignFolds(IReadOnlyList<int> labels, int classCount, int folds, int seed)
+    {
+        var random = new Random(seed);
+        var fold = new int[labels.Count];
+        for (var c = 0; c < classCount; c++)
+        {
+            var members = Enumerable.Range(0, labels.Count).Where(i => labels[i] == c).ToArray();
+            random.Shuffle(members);
+            for (var k = 0; k < members.Length; k++)
+            {
+                fold[members[k]] = k % folds;
+            }
+        }
+
+        return fold;
+    }
+
+    private static (float[][] Weights, float[] Biases, ITransformer Model, MLContext Context) Fit(
+        List<float[][]> z, IReadOnlyList<int> labels, List<float> weights, IEnumerable<int> images, int classCount, int dimension, float l2, ImageClassifierOptions options)
+    {
+        // LoadFromEnumerable reads a uint in a key-typed column as a 0-based class index.
+        var rows = images.SelectMany(i => z[i].Select(view => new HeadRow { Label = (uint)labels[i], Features = view, Weight = weights[i] })).ToList();
+
+        // One MLContext per fit, seeded: runs never share state, and the same seed and data give the same model.
         var context = new MLContext(options.Seed);
         var schema = SchemaDefinition.Create(typeof(HeadRow));
         schema[nameof(HeadRow.Label)].ColumnType = new KeyDataViewType(typeof(uint), classCount);
@@ -52,17 +146,14 @@ internal static class HeadTrainer
             FeatureColumnName = nameof(HeadRow.Features),
             ExampleWeightColumnName = nameof(HeadRow.Weight),
             L1Regularization = options.L1Regularization,
-            L2Regularization = options.L2Regularization,
+            L2Regularization = l2,
             MaximumNumberOfIterations = options.MaximumIterations,
             NumberOfThreads = 1, // Deterministic sums: the same data and seed give the same weights.
         });
 
-        cancellationToken.ThrowIfCancellationRequested();
         var model = trainer.Fit(data);
-        cancellationToken.ThrowIfCancellationRequested();
-
-        VBuffer<float>[] weights = [];
-        model.Model.GetWeights(ref weights, out var numClasses);
+        VBuffer<float>[] weightRows = [];
+        model.Model.GetWeights(ref weightRows, out var numClasses);
         if (numClasses != classCount)
         {
             throw new InvalidOperationException($"The trainer returned {numClasses} classes instead of {classCount}.");
@@ -72,14 +163,24 @@ internal static class HeadTrainer
         for (var c = 0; c < classCount; c++)
         {
             rowsOut[c] = new float[dimension];
-            weights[c].CopyTo(rowsOut[c]);
+            weightRows[c].CopyTo(rowsOut[c]);
         }
 
-        var biases = model.Model.GetBiases().ToArray();
-        return (new LinearHead(mean, scale, rowsOut, biases), model, context);
+        return (rowsOut, model.Model.GetBiases().ToArray(), model, context);
     }
 
-    private static (float[] Mean, float[] Scale) ComputeStandardization(IReadOnlyList<float[]> features, int dimension)
+    private static float[] Standardize(float[] f, float[] mean, float[] scale)
+    {
+        var z = new float[f.Length];
+        for (var j = 0; j < z.Length; j++)
+        {
+            z[j] = (f[j] - mean[j]) * scale[j];
+        }
+
+        return z;
+    }
+
+    private static (float[] Mean, float[] Scale) ComputeStandardization(List<float[]> features, int dimension)
     {
         var mean = new double[dimension];
         foreach (var f in features)

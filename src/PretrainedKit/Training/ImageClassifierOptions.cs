@@ -71,6 +71,26 @@ public sealed record ImageClassifierOptions
     /// <value>The default is 200.</value>
     public int MaximumIterations { get; init; } = 200;
 
+    /// <summary>Gets the extra views of each training image that join the training set.</summary>
+    /// <value>The default is <see cref="TrainingAugmentation.None"/>: each view costs one more backbone run per image.</value>
+    public TrainingAugmentation Augmentation { get; init; } = TrainingAugmentation.None;
+
+    /// <summary>Gets the views averaged at prediction time (saved with the model; also used on the validation images).</summary>
+    /// <value>The default is <see cref="TestTimeAugmentation.None"/>: each view costs one more backbone run per prediction.</value>
+    public TestTimeAugmentation TestTimeAugmentation { get; init; } = TestTimeAugmentation.None;
+
+    /// <summary>Gets how feature vectors are scaled before the final layer (saved with the model).</summary>
+    /// <value>The default is <see cref="FeatureNormalization.Standardize"/>.</value>
+    public FeatureNormalization Normalization { get; init; } = FeatureNormalization.Standardize;
+
+    /// <summary>
+    /// Gets a value indicating whether <see cref="L2Regularization"/> is chosen by cross-validation on the training
+    /// features (no extra backbone runs) instead of taken as given. See <see cref="RegularizationSearch"/> for how the
+    /// choice stays stable with few images.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>: <see cref="L2Regularization"/> is used as given.</value>
+    public bool AutoRegularization { get; init; }
+
     /// <summary>Gets how classes are weighted.</summary>
     /// <value>The default is <see cref="ClassWeighting.Balanced"/>.</value>
     public ClassWeighting ClassWeighting { get; init; } = ClassWeighting.Balanced;
@@ -115,6 +135,21 @@ public sealed record ImageClassifierOptions
         if (!Enum.IsDefined(ClassWeighting))
         {
             throw new ArgumentOutOfRangeException(nameof(ClassWeighting), ClassWeighting, "Unknown class weighting.");
+        }
+
+        if ((Augmentation & ~(TrainingAugmentation.Mirror | TrainingAugmentation.Crops)) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Augmentation), Augmentation, "Unknown training augmentation.");
+        }
+
+        if (!Enum.IsDefined(TestTimeAugmentation))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TestTimeAugmentation), TestTimeAugmentation, "Unknown test-time augmentation.");
+        }
+
+        if (!Enum.IsDefined(Normalization))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Normalization), Normalization, "Unknown feature normalisation.");
         }
     }
 }

@@ -1,10 +1,10 @@
 namespace PretrainedKit.Training;
 
 /// <summary>
-/// The retrained final layer: standardise the features, then softmax(W z + b). Stored as plain numbers, so that a model
+/// The retrained final layer: optionally divide the features by their Euclidean length, standardise them, then softmax(W z + b). Stored as plain numbers, so that a model
 /// file never needs to deserialise code or types.
 /// </summary>
-/// <threadsafety>Immutable; <see cref="Probabilities"/> is safe from many threads at once.</threadsafety>
+/// <threadsafety>Immutable; <c>Probabilities</c> is safe from many threads at once.</threadsafety>
 internal sealed class LinearHead
 {
     public LinearHead(float[] mean, float[] scale, float[][] weights, float[] biases)
@@ -32,20 +32,67 @@ internal sealed class LinearHead
     /// <summary>Gets the biases, one per class.</summary>
     public float[] Biases { get; }
 
+    /// <summary>Gets a value indicating whether each feature vector is divided by its Euclidean length before standardising.</summary>
+    public bool NormalizeL2 { get; init; }
+
     public int FeatureSize => Mean.Length;
 
     public int ClassCount => Biases.Length;
 
-    /// <summary>Standardises a raw feature vector the same way the trainer saw it.</summary>
+    /// <summary>Returns <paramref name="features"/> divided by its Euclidean length (unchanged when the length is 0).</summary>
+    public static float[] L2Normalized(ReadOnlySpan<float> features)
+    {
+        double norm = 0;
+        foreach (var v in features)
+        {
+            norm += (double)v * v;
+        }
+
+        var result = features.ToArray();
+        if (norm > 0)
+        {
+            var inverse = (float)(1 / Math.Sqrt(norm));
+            for (var j = 0; j < result.Length; j++)
+            {
+                result[j] *= inverse;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Normalises and standardises a raw feature vector the same way the trainer saw it.</summary>
     public float[] Standardize(ReadOnlySpan<float> features)
     {
+        ReadOnlySpan<float> source = NormalizeL2 ? L2Normalized(features) : features;
         var z = new float[FeatureSize];
         for (var j = 0; j < z.Length; j++)
         {
-            z[j] = (features[j] - Mean[j]) * Scale[j];
+            z[j] = (source[j] - Mean[j]) * Scale[j];
         }
 
         return z;
+    }
+
+    /// <summary>Averages the class probabilities of several views of one image (test-time augmentation).</summary>
+    public float[] Probabilities(IReadOnlyList<float[]> views)
+    {
+        if (views.Count == 1)
+        {
+            return Probabilities(views[0]);
+        }
+
+        var sum = new double[ClassCount];
+        foreach (var view in views)
+        {
+            var p = Probabilities(view);
+            for (var c = 0; c < sum.Length; c++)
+            {
+                sum[c] += p[c];
+            }
+        }
+
+        return sum.Select(v => (float)(v / views.Count)).ToArray();
     }
 
     /// <summary>Computes class probabilities that sum to 1.</summary>

@@ -130,16 +130,19 @@ internal static class TrainingRun
         EndPhase(TrainingPhase.LoadingBackbone);
         try
         {
-            // Featurizing.
+            // Featurizing: training images with their augmentation views, validation images with the test-time views.
             var paths = trainImages.Concat(validationImages).Select(i => i.Path).ToList();
             var cache = options.FeatureCache.Enabled ? new Caching.FeatureCache(options.FeatureCache) : null;
+            var trainViews = Levers.TrainingViews(options.Augmentation);
+            var testViews = Levers.TestViews(options.TestTimeAugmentation);
             var features = await FeaturePipeline.RunAsync(
                 session,
                 paths,
                 options.Image,
                 (d, n, eta) => Report(TrainingPhase.Featurizing, d, n, eta),
                 cancellationToken,
-                cache).ConfigureAwait(false);
+                cache,
+                viewsOf: i => i < trainImages.Count ? trainViews : testViews).ConfigureAwait(false);
             EndPhase(TrainingPhase.Featurizing);
 
             var skipped = bad.Values.Select(b => new SkippedImage(b.Path!, b.Reason, b.Message)).Concat(features.Skipped).OrderBy(s => s.Path, StringComparer.Ordinal).ToList();
@@ -153,11 +156,11 @@ internal static class TrainingRun
                 throw new InvalidDatasetException(features.Skipped.Select(s => new DatasetProblem(s.Path, DatasetProblemKind.BadImage, s.Message)).ToList());
             }
 
-            var trainFeatures = new List<float[]>();
+            var trainFeatures = new List<float[][]>();
             var trainLabels = new List<int>();
             for (var i = 0; i < trainImages.Count; i++)
             {
-                if (features.Features[i] is { } f)
+                if (features.Views[i] is { } f)
                 {
                     trainFeatures.Add(f);
                     trainLabels.Add(classIndex[trainImages[i].Label]);
@@ -175,7 +178,8 @@ internal static class TrainingRun
 
             // Training the head.
             Report(TrainingPhase.Training, 0, 1, null);
-            var (head, _, _) = HeadTrainer.Train(trainFeatures, trainLabels, classes.Count, options, cancellationToken);
+            var fit = HeadTrainer.Train(trainFeatures, trainLabels, classes.Count, options, cancellationToken);
+            var head = fit.Head;
             EndPhase(TrainingPhase.Training);
             Report(TrainingPhase.Training, 1, 1, TimeSpan.Zero);
 
@@ -185,7 +189,7 @@ internal static class TrainingRun
             var valProbabilities = new List<IReadOnlyList<float>>();
             for (var i = 0; i < validationImages.Count; i++)
             {
-                if (features.Features[trainImages.Count + i] is { } f)
+                if (features.Views[trainImages.Count + i] is { } f)
                 {
                     valActual.Add(classIndex[validationImages[i].Label]);
                     valProbabilities.Add(head.Probabilities(f));
@@ -217,9 +221,11 @@ internal static class TrainingRun
                 ValidationMetrics = metrics,
                 Options = options,
                 FeatureCacheHits = features.CacheHits,
+                Levers = Levers.Describe(options, fit.Search),
+                Regularization = fit.Search,
             };
             Report(TrainingPhase.Completed, 1, 1, TimeSpan.Zero);
-            return new ImageClassifierModel(session, head, classes, options.Image, report, logger);
+            return new ImageClassifierModel(session, head, classes, options.Image, report, logger, options.TestTimeAugmentation);
         }
         catch
         {

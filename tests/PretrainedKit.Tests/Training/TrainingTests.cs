@@ -119,7 +119,7 @@ public class TrainingTests
     public void HeadTrainer_Probabilities_MatchMlNetScores()
     {
         var (features, labels) = Synthetic(90, 3, 6, seed: 4);
-        var (head, mlModel, context) = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default, CancellationToken.None);
+        var (head, mlModel, context, _) = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default, CancellationToken.None);
         var schema = SchemaDefinition.Create(typeof(HeadTrainer.HeadRow));
         schema[nameof(HeadTrainer.HeadRow.Label)].ColumnType = new KeyDataViewType(typeof(uint), 3);
         schema[nameof(HeadTrainer.HeadRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 6);
