@@ -202,7 +202,11 @@ internal static class TrainingRun
                 throw new InvalidDatasetException($"No validation image could be used (see the skipped files). {ImageClassifierOptions.NoValidationForTargetMessage}");
             }
 
-            Report(TrainingPhase.Evaluating, 0, 1, null);
+            if (valActual.Count > 0)
+            {
+                Report(TrainingPhase.Evaluating, 0, 1, null);
+            }
+
             var calibration = Calibration.Calibrate(valLogits, valActual, options);
             head = head.WithTemperature(calibration.Temperature);
             foreach (var warning in Calibration.Warnings(calibration))
