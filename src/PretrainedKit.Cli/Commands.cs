@@ -25,14 +25,17 @@ internal static partial class Commands
         var seed = new Option<int>("--seed") { Description = "Seed for the split and the trainer.", DefaultValueFactory = _ => 1 };
         var metrics = new Option<string?>("--metrics") { Description = "Write the metrics as JSON to this file." };
         var strict = new Option<bool>("--strict") { Description = "Fail on any bad image, naming all of them, instead of skipping them." };
+        var unknownPrecision = new Option<double?>("--unknown-precision") { Description = "Answer 'unknown' below a top-probability threshold chosen on the validation images so that the answered ones are right this often (above 0, at most 1, e.g. 0.95). Needs a validation split." };
+        var noCalibration = new Option<bool>("--no-calibration") { Description = "Keep the raw probabilities: do not fit a temperature on the validation images." };
         var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
         var command = new Command("train", Help(
             "Train a classifier on a folder with one sub-folder per class, save it to one file and print metrics.",
             "pretrainedkit train photos --model pets.pkmodel",
             "pretrainedkit train photos --model pets.pkmodel --test-dir photos-test --metrics metrics.json",
-            "pretrainedkit train photos --model pets.pkmodel --validation-split 0.3 --seed 7 --strict --json > metrics.json"))
+            "pretrainedkit train photos --model pets.pkmodel --validation-split 0.3 --seed 7 --strict --json > metrics.json",
+            "pretrainedkit train photos --model pets.pkmodel --unknown-precision 0.95"))
         {
-            data, model, testDir, split, seed, metrics, strict, quiet, json,
+            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
@@ -41,7 +44,9 @@ internal static partial class Commands
                 .FromFolder(parse.GetValue(data)!)
                 .WithSeed(parse.GetValue(seed))
                 .WithValidationSplit(parse.GetValue(split))
-                .WithStrictMode(parse.GetValue(strict));
+                .WithStrictMode(parse.GetValue(strict))
+                .WithCalibration(!parse.GetValue(noCalibration))
+                .WithUnknownPrecisionTarget(parse.GetValue(unknownPrecision));
             var modelPath = parse.GetValue(model)!;
             var (trained, evaluation) = await ui.WithProgressAsync(async progress =>
             {
@@ -78,6 +83,15 @@ internal static partial class Commands
             ui.Info($"Model written to {Path.GetFullPath(modelPath)}");
             ui.Info($"Classes: {report.Classes.Count}; images used: {report.ImagesUsed} ({string.Join(", ", report.Counts.Select(c => $"{c.Label} {c.Training}+{c.Validation}"))})");
             ui.Skipped(skipped, ignored);
+            if (report.Calibration is { } calibration)
+            {
+                ui.Info(CalibrationLine(calibration));
+                if (calibration.UnknownThreshold is not null)
+                {
+                    ui.Info(UnknownLine(calibration));
+                }
+            }
+
             foreach (var warning in report.Warnings)
             {
                 ui.Warning(warning);
@@ -97,7 +111,7 @@ internal static partial class Commands
                 throw new UserException("--metrics and --json need validation or test images: use --validation-split above 0 or --test-dir.");
             }
 
-            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds);
+            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration };
             if (parse.GetValue(metrics) is { } metricsPath)
             {
                 JsonOutput.WriteFile(metricsPath, document!);
@@ -132,6 +146,12 @@ internal static partial class Commands
             var evaluation = await ui.WithProgressAsync(progress => loaded.EvaluateAsync(parse.GetValue(data)!, progress, cancellationToken));
             ui.Skipped(evaluation.Skipped, evaluation.IgnoredFileCount);
             ui.Metrics("test", evaluation.Metrics);
+            if (evaluation.UnknownThreshold is { } threshold)
+            {
+                ui.Info(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"Unknown below {threshold:0.####}: {evaluation.Coverage:P1} of the images answered, {(evaluation.AcceptedPrecision is { } precision ? precision.ToString("P1", CultureInfo.InvariantCulture) : "none")} of those right."));
+            }
 
             var seconds = new Dictionary<string, double> { ["evaluation"] = Math.Round(evaluation.Elapsed.TotalSeconds, 3) };
             var document = MetricsDocument.Create("test", evaluation.Metrics, evaluation.Skipped, evaluation.IgnoredFileCount, evaluation.Metrics.Count, seconds);
@@ -153,14 +173,16 @@ internal static partial class Commands
         var model = new Argument<string>("MODEL") { Description = "A model file written by 'train'." };
         var target = new Argument<string>("IMAGE_OR_DIR") { Description = "An image file, or a folder whose images (searched recursively) are all classified." };
         var top = new Option<int>("--top") { Description = "How many classes to show per image.", DefaultValueFactory = _ => 3 };
-        var (quiet, json) = OutputOptions("one object per line and image: {path, predictions: [{label, probability}]}", "Print only 'path<TAB>label' per image: no table, no summary.");
+        var unknownThreshold = new Option<float?>("--unknown-threshold") { Description = "Show 'unknown' when the top probability is below this (0 to 1), instead of the threshold saved in the model (chosen at training with --unknown-precision)." };
+        var (quiet, json) = OutputOptions("one object per line and image: {path, predictions: [{label, probability}], isUnknown, threshold}", "Print only 'path<TAB>label' per image ('unknown' below the threshold): no table, no summary.");
         var command = new Command("predict", Help(
             "Classify an image, or every image in a folder (searched recursively).",
             "pretrainedkit predict pets.pkmodel cat.jpg",
             "pretrainedkit predict pets.pkmodel new-photos --top 3",
-            "pretrainedkit predict pets.pkmodel new-photos --json > predictions.jsonl"))
+            "pretrainedkit predict pets.pkmodel new-photos --json > predictions.jsonl",
+            "pretrainedkit predict pets.pkmodel new-photos --unknown-threshold 0.8"))
         {
-            model, target, top, quiet, json,
+            model, target, top, unknownThreshold, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(() =>
         {
@@ -168,6 +190,12 @@ internal static partial class Commands
             if (k < 1)
             {
                 throw new UserException("--top must be at least 1.");
+            }
+
+            var threshold = parse.GetValue(unknownThreshold);
+            if (threshold is { } t && !(t >= 0 && t <= 1))
+            {
+                throw new UserException("--unknown-threshold must be a probability from 0 to 1, for example 0.8.");
             }
 
             using var loaded = ImageClassifier.Load(parse.GetValue(model)!);
@@ -204,14 +232,23 @@ internal static partial class Commands
                     try
                     {
                         var p = loaded.Predict(file, k);
+                        if (threshold is not null)
+                        {
+                            p = p with { UnknownThreshold = threshold };
+                        }
+
                         if (ui.Json)
                         {
-                            var doc = new PredictionDocument(file, p.TopK.Select(t => new LabelDocument(t.Label, Math.Round(t.Probability, 6))).ToList());
+                            var doc = new PredictionDocument(file, p.TopK.Select(t => new LabelDocument(t.Label, Math.Round(t.Probability, 6))).ToList())
+                            {
+                                IsUnknown = p.IsUnknown,
+                                Threshold = p.UnknownThreshold,
+                            };
                             Console.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Line));
                         }
                         else if (ui.Quiet)
                         {
-                            Console.WriteLine($"{file}\t{p.Label}");
+                            Console.WriteLine($"{file}\t{(p.IsUnknown ? PredictionTable.Unknown : p.Label)}");
                         }
                         else
                         {
@@ -257,6 +294,14 @@ internal static partial class Commands
         }));
         return command;
     }
+
+    private static string CalibrationLine(CalibrationReport c) => c.Calibrated
+        ? string.Create(CultureInfo.InvariantCulture, $"Calibration: temperature {c.Temperature:0.###}; validation calibration error {c.ExpectedCalibrationErrorBefore:0.000} -> {c.ExpectedCalibrationErrorAfter:0.000}, log-loss {c.LogLossBefore:0.000} -> {c.LogLossAfter:0.000} ({c.ValidationImages} images).")
+        : $"Calibration skipped: {c.CalibrationSkippedReason}.";
+
+    private static string UnknownLine(CalibrationReport c) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"Unknown below {c.UnknownThreshold:0.####} (target precision {c.UnknownPrecisionTarget:P1}{(c.TargetReached == true ? string.Empty : ", NOT reached")}): on the {c.ValidationImages} validation images {c.ValidationCoverage:P1} answered, {c.ValidationPrecision:P1} of those right.");
 
     private static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".gif", ".webp" };
 

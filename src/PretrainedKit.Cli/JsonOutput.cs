@@ -22,6 +22,9 @@ internal sealed record MetricsDocument(
     int ImagesEvaluated,
     IReadOnlyDictionary<string, double> SecondsByPhase)
 {
+    /// <summary>Gets the calibration and unknown threshold of a training run (<c>train</c> only).</summary>
+    public CalibrationReport? Calibration { get; init; }
+
     public static MetricsDocument Create(string on, ClassificationMetrics m, IEnumerable<SkippedImage> skipped, int ignored, int imagesUsed, IReadOnlyDictionary<string, double> seconds) =>
         new(
             on,
@@ -46,7 +49,14 @@ internal sealed record PerClassDocument(string Label, double Precision, double R
 
 internal sealed record SkippedDocument(string Path, string Reason, string Message);
 
-internal sealed record PredictionDocument(string Path, IReadOnlyList<LabelDocument>? Predictions, string? Error = null);
+internal sealed record PredictionDocument(string Path, IReadOnlyList<LabelDocument>? Predictions, string? Error = null)
+{
+    /// <summary>Gets whether the top probability is below <see cref="Threshold"/> (null on an error line).</summary>
+    public bool? IsUnknown { get; init; }
+
+    /// <summary>Gets the unknown threshold applied, if any.</summary>
+    public float? Threshold { get; init; }
+}
 
 internal sealed record LabelDocument(string Label, double Probability);
 

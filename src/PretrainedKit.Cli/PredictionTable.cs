@@ -11,23 +11,33 @@ namespace PretrainedKit.Cli;
 /// </summary>
 internal sealed class PredictionTable(ConsoleUi ui, string target, int topK)
 {
+    /// <summary>What is shown instead of the label when a prediction is below the unknown threshold.</summary>
+    public const string Unknown = "unknown";
+
     private readonly Table _table = CreateTable(topK);
     private int _rows;
+    private float? _unknownThreshold;
 
     public void Add(string file, Prediction.Prediction p)
     {
         if (!ui.RichOut)
         {
-            Console.WriteLine($"{file}: {string.Join(", ", p.TopK.Select(t => $"{t.Label} {t.Probability.ToString("P1", CultureInfo.InvariantCulture)}"))}");
+            var unknown = p.IsUnknown ? $"{Unknown} (best guess below the {Percent(p.UnknownThreshold!.Value)} threshold): " : string.Empty;
+            Console.WriteLine($"{file}: {unknown}{string.Join(", ", p.TopK.Select(t => $"{t.Label} {Percent(t.Probability)}"))}");
             return;
         }
 
-        var colour = p.Probability >= 0.8 ? "green" : p.Probability >= 0.5 ? "yellow" : "red";
+        var colour = p.IsUnknown ? "yellow" : p.Probability >= 0.8 ? "green" : p.Probability >= 0.5 ? "yellow" : "red";
+        if (p.IsUnknown)
+        {
+            _unknownThreshold = p.UnknownThreshold;
+        }
+
         _table.AddRow(
             new Text(Name(file)),
-            new Markup($"[bold]{Markup.Escape(p.Label)}[/]"),
-            new Markup($"[{colour}]{p.Probability.ToString("P1", CultureInfo.InvariantCulture)}[/]"),
-            new Text(string.Join(", ", p.TopK.Skip(1).Select(t => $"{t.Label} {t.Probability.ToString("P1", CultureInfo.InvariantCulture)}"))));
+            new Markup(p.IsUnknown ? $"[bold yellow]{Unknown}[/] (best guess: {Markup.Escape(p.Label)})" : $"[bold]{Markup.Escape(p.Label)}[/]"),
+            new Markup($"[{colour}]{Percent(p.Probability)}[/]"),
+            new Text(string.Join(", ", p.TopK.Skip(1).Select(t => $"{t.Label} {Percent(t.Probability)}"))));
         _rows++;
     }
 
@@ -44,6 +54,11 @@ internal sealed class PredictionTable(ConsoleUi ui, string target, int topK)
     {
         if (ui.RichOut && _rows > 0)
         {
+            if (_unknownThreshold is { } threshold)
+            {
+                _table.Caption($"{Unknown}: top probability below the threshold {Percent(threshold)}");
+            }
+
             ui.Out.Write(_table);
         }
     }
@@ -55,6 +70,8 @@ internal sealed class PredictionTable(ConsoleUi ui, string target, int topK)
         table.AddColumn(topK > 1 ? "Next" : string.Empty);
         return table;
     }
+
+    private static string Percent(float value) => value.ToString("P1", CultureInfo.InvariantCulture);
 
     private string Name(string file) => Directory.Exists(target) ? Path.GetRelativePath(target, file) : Path.GetFileName(file);
 }

@@ -21,4 +21,16 @@ public sealed record EvaluationReport
     /// <summary>Gets every evaluated image with its true class and probabilities, in the order of the files on disk (used for the worst mistakes of an HTML report).</summary>
     /// <value>The default is empty (a report made by hand without per-image results).</value>
     public IReadOnlyList<EvaluatedImage> Images { get; init; } = [];
+
+    /// <summary>Gets the model's unknown threshold the evaluation applied, or <see langword="null"/> when the model has none.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public float? UnknownThreshold { get; init; }
+
+    /// <summary>Gets the fraction of images answered (top probability at or above <see cref="UnknownThreshold"/>), or <see langword="null"/> without a threshold.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public double? Coverage { get; init; }
+
+    /// <summary>Gets the fraction of answered images whose class is right, or <see langword="null"/> without a threshold or when no image was answered. <see cref="ClassificationMetrics"/> count every image, answered or not.</summary>
+    /// <value>The default is <see langword="null"/>.</value>
+    public double? AcceptedPrecision { get; init; }
 }

@@ -10,8 +10,9 @@ namespace PretrainedKit.Onnx;
 
 /// <summary>
 /// Builds one self-contained ONNX model from a trained classifier: channel reorder and mean subtraction, the backbone,
-/// the head's standardisation, its linear layer and a softmax. Input <c>image</c> [N,3,H,W] (RGB, 0-255, planar),
-/// output <c>probabilities</c> [N,classes].
+/// the head's standardisation, its linear layer (with the calibration temperature folded in: W / T and b / T) and a
+/// softmax, so that the probabilities equal <c>Predict</c>'s. Input <c>image</c> [N,3,H,W] (RGB, 0-255, planar), output
+/// <c>probabilities</c> [N,classes].
 /// </summary>
 internal static class OnnxExporter
 {
@@ -37,7 +38,7 @@ internal static class OnnxExporter
             [MetadataPrefix + "version"] = libraryVersion ?? string.Empty,
         };
 
-    public static ModelProto Build(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, string? libraryVersion)
+    public static ModelProto Build(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, float? unknownThreshold, string? libraryVersion)
     {
         var backbone = session.Backbone;
         var model = OnnxModelEditor.MakeBatchDynamic(OnnxModelEditor.Read(session.ModelPath));
@@ -95,8 +96,9 @@ internal static class OnnxExporter
         var biases = Fresh("biases");
         graph.Initializer.Add(FloatTensor(mean, [d], head.Mean));
         graph.Initializer.Add(FloatTensor(scale, [d], head.Scale));
-        graph.Initializer.Add(FloatTensor(weights, [k, d], head.Weights.SelectMany(w => w).ToArray()));
-        graph.Initializer.Add(FloatTensor(biases, [k], head.Biases));
+        var inverseTemperature = 1 / head.Temperature; // softmax((W z + b) / T) = softmax((W / T) z + b / T).
+        graph.Initializer.Add(FloatTensor(weights, [k, d], head.Weights.SelectMany(w => w).Select(v => (float)(v * inverseTemperature)).ToArray()));
+        graph.Initializer.Add(FloatTensor(biases, [k], head.Biases.Select(v => (float)(v * inverseTemperature)).ToArray()));
         graph.Node.Add(Node("Flatten", [backbone.OutputName], [features], IntAttribute("axis", 1)));
         if (head.NormalizeL2)
         {
@@ -132,6 +134,12 @@ internal static class OnnxExporter
         foreach (var (key, value) in Metadata(classes, backbone, session.WeightsSha256, image, libraryVersion))
         {
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        }
+
+        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "temperature", Value = head.Temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) });
+        if (unknownThreshold is { } threshold)
+        {
+            model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "unknown_threshold", Value = threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture) });
         }
 
         return model;

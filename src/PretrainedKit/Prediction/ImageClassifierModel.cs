@@ -32,7 +32,7 @@ public sealed class ImageClassifierModel : IDisposable
 
     private readonly IReadOnlyList<ImageView> _views;
 
-    internal ImageClassifierModel(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, TrainingReport? report, ILogger? logger, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
+    internal ImageClassifierModel(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, float? unknownThreshold, TrainingReport? report, ILogger? logger, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
     {
         TestTimeAugmentation = testTimeAugmentation;
         _views = Levers.TestViews(testTimeAugmentation);
@@ -40,6 +40,7 @@ public sealed class ImageClassifierModel : IDisposable
         _head = head;
         Classes = classes.ToArray();
         ImageOptions = image;
+        UnknownThreshold = unknownThreshold;
         TrainingReport = report;
         _logger = logger ?? NullLogger.Instance;
     }
@@ -66,6 +67,21 @@ public sealed class ImageClassifierModel : IDisposable
 
     /// <summary>Gets how images are normalised before the backbone (saved with the model).</summary>
     public ImagePreprocessingOptions ImageOptions { get; }
+
+    /// <summary>
+    /// Gets the calibration temperature T: the probabilities are softmax(logits / T), in <c>Predict</c>, <c>PredictBatch</c>,
+    /// <c>Evaluate</c> and the ONNX export alike. It is 1 for an uncalibrated model (and for files written before calibration
+    /// existed); see <see cref="ImageClassifierOptions.Calibrate"/>.
+    /// </summary>
+    public double Temperature => _head.Temperature;
+
+    /// <summary>
+    /// Gets the threshold on the top probability below which predictions are <see cref="Prediction.IsUnknown"/>, chosen at
+    /// training for <see cref="ImageClassifierOptions.UnknownPrecisionTarget"/> and saved with the model; <see langword="null"/>
+    /// (never unknown) when no target was set. Every prediction carries it in <see cref="Prediction.UnknownThreshold"/>;
+    /// apply another threshold to a prediction with <c>prediction with { UnknownThreshold = 0.9f }</c>.
+    /// </summary>
+    public float? UnknownThreshold { get; }
 
     /// <summary>Gets the report of the training run, or <see langword="null"/> for a model read with <see cref="Load"/>.</summary>
     public TrainingReport? TrainingReport { get; }
@@ -124,7 +140,7 @@ public sealed class ImageClassifierModel : IDisposable
                 null);
         }
 
-        return new ImageClassifierModel(session, head, manifest.Classes, image, null, logger, manifest.TestTimeAugmentation);
+        return new ImageClassifierModel(session, head, manifest.Classes, image, manifest.UnknownThreshold, null, logger, manifest.TestTimeAugmentation);
     }
 
     /// <summary>Classifies an image file.</summary>
@@ -254,7 +270,19 @@ public sealed class ImageClassifierModel : IDisposable
 
         var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
         progress?.Report(new TrainingProgress(TrainingPhase.Completed, 1, 1, stopwatch.Elapsed, TimeSpan.Zero));
-        return new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = stopwatch.Elapsed, Images = images };
+        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = stopwatch.Elapsed, Images = images };
+        if (UnknownThreshold is not { } threshold)
+        {
+            return report;
+        }
+
+        var accepted = images.Where(i => i.PredictedProbability >= threshold).ToList();
+        return report with
+        {
+            UnknownThreshold = threshold,
+            Coverage = (double)accepted.Count / images.Count,
+            AcceptedPrecision = accepted.Count == 0 ? null : (double)accepted.Count(i => i.IsCorrect) / accepted.Count,
+        };
     }
 
     /// <summary>Evaluates the model on a labelled folder; see <see cref="EvaluateAsync"/>.</summary>
@@ -287,6 +315,7 @@ public sealed class ImageClassifierModel : IDisposable
             Head = new HeadManifest(ModelFile.LinearHeadKind, ModelFile.HeadEntry, string.Empty),
             Normalization = Normalization,
             TestTimeAugmentation = TestTimeAugmentation,
+            UnknownThreshold = UnknownThreshold,
         };
         ModelFile.Save(path, manifest, _head, beforeCommit);
     }
@@ -295,8 +324,9 @@ public sealed class ImageClassifierModel : IDisposable
     /// Writes the whole model as ONE ONNX file (atomically): channel reorder and mean subtraction, the backbone, the
     /// retrained head and a softmax, with a dynamic batch dimension. Input <c>image</c>: float32 [N,3,224,224], planar
     /// RGB, values 0-255 (decode and resize the image yourself, as <see cref="ImageOptions"/> says). Output
-    /// <c>probabilities</c>: float32 [N, classes]. The class names and preprocessing facts are in <c>metadata_props</c>
-    /// under keys that start with <c>pretrainedkit.</c>.
+    /// <c>probabilities</c>: float32 [N, classes], calibrated as <see cref="Temperature"/> says. The class names,
+    /// preprocessing facts, temperature and <see cref="UnknownThreshold"/> (when set) are in <c>metadata_props</c> under
+    /// keys that start with <c>pretrainedkit.</c> (<c>pretrainedkit.temperature</c>, <c>pretrainedkit.unknown_threshold</c>).
     /// </summary>
     /// <param name="path">The ONNX file to write.</param>
     /// <exception cref="IOException">The file cannot be written; the previous file, if any, is unchanged.</exception>
@@ -320,7 +350,7 @@ public sealed class ImageClassifierModel : IDisposable
         }
 
         var version = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
-        Onnx.OnnxExporter.WriteAtomically(path, Onnx.OnnxExporter.Build(_session, _head, Classes, ImageOptions, version));
+        Onnx.OnnxExporter.WriteAtomically(path, Onnx.OnnxExporter.Build(_session, _head, Classes, ImageOptions, UnknownThreshold, version));
     }
 
     /// <summary>Frees the backbone session after waiting for calls in flight. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
@@ -349,7 +379,7 @@ public sealed class ImageClassifierModel : IDisposable
             .Take(Math.Min(topK, probabilities.Length))
             .Select(c => new LabelProbability(Classes[c], probabilities[c]))
             .ToArray();
-        return new Prediction { Path = path, TopK = top, Probabilities = probabilities };
+        return new Prediction { Path = path, TopK = top, Probabilities = probabilities, UnknownThreshold = UnknownThreshold };
     }
 
     private int IndexOf(string label)

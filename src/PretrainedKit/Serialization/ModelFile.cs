@@ -37,6 +37,13 @@ internal sealed record ModelManifest
 
     /// <summary>Gets the views averaged per prediction; absent in files written before it existed (none).</summary>
     public TestTimeAugmentation TestTimeAugmentation { get; init; } = TestTimeAugmentation.None;
+
+    /// <summary>Gets the head's calibration temperature; absent in files written before calibration existed, which are uncalibrated (1).</summary>
+    public double Temperature { get; init; } = 1;
+
+    /// <summary>Gets the "unknown" threshold on the top probability; absent (never unknown) in older files and in models trained without a precision target.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public float? UnknownThreshold { get; init; }
 }
 
 internal sealed record BackboneManifest(
@@ -100,7 +107,7 @@ internal static class ModelFile
         }
 
         var headBytes = SerializeHead(head);
-        manifest = manifest with { Head = new HeadManifest(LinearHeadKind, HeadEntry, Sha256(headBytes)) };
+        manifest = manifest with { Head = new HeadManifest(LinearHeadKind, HeadEntry, Sha256(headBytes)), Temperature = head.Temperature };
         var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
         try
         {
@@ -179,7 +186,7 @@ internal static class ModelFile
             var manifest = JsonSerializer.Deserialize<ModelManifest>(manifestBytes, Json)
                 ?? throw new ModelFormatException(full, "the manifest is empty.", null);
             Check(full, manifest, headBytes);
-            var head = DeserializeHead(full, headBytes, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization == FeatureNormalization.L2ThenStandardize);
+            var head = DeserializeHead(full, headBytes, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization == FeatureNormalization.L2ThenStandardize).WithTemperature(manifest.Temperature);
             return (manifest, head);
         }
         catch (ModelFormatException)
@@ -235,6 +242,16 @@ internal static class ModelFile
         if (manifest.Head.Kind != LinearHeadKind)
         {
             throw new ModelFormatException(path, $"the head kind '{manifest.Head.Kind}' is not known to this version of PretrainedKit.", null);
+        }
+
+        if (!(manifest.Temperature > 0) || double.IsInfinity(manifest.Temperature))
+        {
+            throw new ModelFormatException(path, $"the calibration temperature {manifest.Temperature} is not a finite number above 0: the file is corrupt. Re-train the model.", null);
+        }
+
+        if (manifest.UnknownThreshold is { } threshold && !(threshold >= 0 && threshold <= 1))
+        {
+            throw new ModelFormatException(path, $"the unknown threshold {threshold} is not a probability from 0 to 1: the file is corrupt. Re-train the model.", null);
         }
 
         if (!string.Equals(Sha256(headBytes), manifest.Head.Sha256, StringComparison.OrdinalIgnoreCase))

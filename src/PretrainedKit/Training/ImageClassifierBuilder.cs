@@ -137,6 +137,16 @@ public sealed class ImageClassifierBuilder
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithClassWeighting(ClassWeighting weighting) => WithOptions(Options with { ClassWeighting = weighting });
 
+    /// <summary>Sets <see cref="ImageClassifierOptions.Calibrate"/>: whether a temperature is fitted on the validation images.</summary>
+    /// <param name="calibrate">Whether to calibrate the probabilities.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithCalibration(bool calibrate = true) => WithOptions(Options with { Calibrate = calibrate });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.UnknownPrecisionTarget"/>: answer "unknown" below a threshold chosen for this precision.</summary>
+    /// <param name="target">The precision of the accepted predictions, above 0 and at most 1 (for example 0.95), or <see langword="null"/> to never answer "unknown".</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithUnknownPrecisionTarget(double? target) => WithOptions(Options with { UnknownPrecisionTarget = target });
+
     /// <summary>Sets <see cref="ImageClassifierOptions.FeatureCache"/>.</summary>
     /// <param name="cache">The cache options; <see cref="FeatureCacheOptions.Disabled"/> turns the cache off.</param>
     /// <returns>This builder.</returns>
@@ -170,8 +180,9 @@ public sealed class ImageClassifierBuilder
     /// <param name="cancellationToken">Cancels within one image.</param>
     /// <returns>The trained model, with its <see cref="ImageClassifierModel.TrainingReport"/>.</returns>
     /// <exception cref="InvalidOperationException">No data source was chosen (call <see cref="FromFolder"/> or <see cref="FromImages"/>).</exception>
+    /// <exception cref="ArgumentException">An option is out of range, or <see cref="ImageClassifierOptions.UnknownPrecisionTarget"/> is set without a validation split or folder.</exception>
     /// <exception cref="DirectoryNotFoundException">The dataset or validation folder does not exist; the message names its absolute path.</exception>
-    /// <exception cref="InvalidDatasetException">The data is unusable (fewer than two classes, a class without usable images, or bad images in strict mode); every problem is listed.</exception>
+    /// <exception cref="InvalidDatasetException">The data is unusable (fewer than two classes, a class without usable images, bad images in strict mode, or no usable validation image when a precision target is set); every problem is listed.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public Task<ImageClassifierModel> TrainAsync(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)

@@ -28,6 +28,9 @@ public sealed record ImageClassifierOptions
     /// <summary>Classes with fewer images than this get a warning in the report and the log.</summary>
     public const int FewImagesWarningThreshold = 5;
 
+    /// <summary>With fewer validation images than this, no temperature is fitted (T stays 1) and the report says why.</summary>
+    public const int MinimumCalibrationImages = 20;
+
     /// <summary>Gets the pretrained backbone.</summary>
     /// <value>The default is <see cref="KnownBackbones.ResNet18"/>.</value>
     public Backbone Backbone { get; init; } = KnownBackbones.ResNet18;
@@ -99,12 +102,39 @@ public sealed record ImageClassifierOptions
     /// <value>The default is <see cref="FeatureCacheOptions.Default"/>: enabled, per-user folder, 1 GiB.</value>
     public FeatureCacheOptions FeatureCache { get; init; } = FeatureCacheOptions.Default;
 
+    /// <summary>
+    /// Gets a value indicating whether the probabilities are calibrated: a temperature T is fitted on the validation
+    /// images (softmax(logits / T), T from 0.05 to 20, minimising their log-loss), so that a prediction made with
+    /// probability 0.8 is right about 80% of the time. T never changes which class is on top. It is skipped (T = 1, and
+    /// <see cref="CalibrationReport.CalibrationSkippedReason"/> says why) without validation images or with fewer than
+    /// <see cref="MinimumCalibrationImages"/>.
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool Calibrate { get; init; } = true;
+
+    /// <summary>
+    /// Gets the precision the model's confident answers must reach, from above 0 to 1, or <see langword="null"/>. When
+    /// set, training chooses on the validation images (with calibrated probabilities) the lowest top-probability threshold
+    /// at which the predictions at or above it are right at least this often; predictions below it are then
+    /// <see cref="Prediction.Prediction.IsUnknown"/>. When no threshold reaches the target, the most precise one is taken
+    /// and the report warns. Needs validation images: keep <see cref="ValidationFraction"/> above 0 or give a
+    /// <see cref="ValidationFolder"/>. The threshold is only as good as the validation images are many; the report says how
+    /// many decided it.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: never answer "unknown".</value>
+    public double? UnknownPrecisionTarget { get; init; }
+
     /// <summary>Gets the default options.</summary>
     public static ImageClassifierOptions Default { get; } = new();
+
+    /// <summary>Gets the message used when a precision target cannot be met for lack of validation images.</summary>
+    internal static string NoValidationForTargetMessage =>
+        "An unknown-answer precision target needs validation images to choose the threshold on: keep a validation split above 0 (WithValidationSplit, CLI --validation-split) or give a validation folder (WithValidationFolder), or remove the target.";
 
     /// <summary>Checks every value and throws on the first that is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
     /// <exception cref="ArgumentNullException">A required value is missing.</exception>
+    /// <exception cref="ArgumentException"><see cref="UnknownPrecisionTarget"/> is set but there are no validation images to choose the threshold on.</exception>
     public void Validate()
     {
         ArgumentNullException.ThrowIfNull(Backbone);
@@ -150,6 +180,19 @@ public sealed record ImageClassifierOptions
         if (!Enum.IsDefined(Normalization))
         {
             throw new ArgumentOutOfRangeException(nameof(Normalization), Normalization, "Unknown feature normalisation.");
+        }
+
+        if (UnknownPrecisionTarget is { } target)
+        {
+            if (!(target > 0 && target <= 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(UnknownPrecisionTarget), target, "The unknown-answer precision target must be above 0 and at most 1, for example 0.95.");
+            }
+
+            if (ValidationFraction == 0 && ValidationFolder is null)
+            {
+                throw new ArgumentException(NoValidationForTargetMessage, nameof(UnknownPrecisionTarget));
+            }
         }
     }
 }

@@ -1,23 +1,30 @@
 namespace PretrainedKit.Training;
 
 /// <summary>
-/// The retrained final layer: optionally divide the features by their Euclidean length, standardise them, then softmax(W z + b). Stored as plain numbers, so that a model
-/// file never needs to deserialise code or types.
+/// The retrained final layer: optionally divide the features by their Euclidean length, standardise them, then
+/// softmax((W z + b) / T), where T is the calibration temperature (1 when uncalibrated). Several views of one image
+/// (test-time augmentation) are combined by averaging their logits before the softmax. Stored as plain numbers, so that a model file never needs to deserialise code or types.
 /// </summary>
 /// <threadsafety>Immutable; <c>Probabilities</c> is safe from many threads at once.</threadsafety>
 internal sealed class LinearHead
 {
-    public LinearHead(float[] mean, float[] scale, float[][] weights, float[] biases)
+    public LinearHead(float[] mean, float[] scale, float[][] weights, float[] biases, double temperature = 1)
     {
         if (mean.Length != scale.Length || weights.Length != biases.Length || weights.Any(w => w.Length != mean.Length))
         {
             throw new ArgumentException("The head's dimensions do not agree.");
         }
 
+        if (!(temperature > 0) || double.IsInfinity(temperature))
+        {
+            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "The temperature must be a finite value above 0.");
+        }
+
         Mean = mean;
         Scale = scale;
         Weights = weights;
         Biases = biases;
+        Temperature = temperature;
     }
 
     /// <summary>Gets the feature means subtracted before the linear layer.</summary>
@@ -31,6 +38,9 @@ internal sealed class LinearHead
 
     /// <summary>Gets the biases, one per class.</summary>
     public float[] Biases { get; }
+
+    /// <summary>Gets the calibration temperature T: the logits are divided by it before the softmax (1 leaves them as trained).</summary>
+    public double Temperature { get; }
 
     /// <summary>Gets a value indicating whether each feature vector is divided by its Euclidean length before standardising.</summary>
     public bool NormalizeL2 { get; init; }
@@ -74,33 +84,43 @@ internal sealed class LinearHead
         return z;
     }
 
-    /// <summary>Averages the class probabilities of several views of one image (test-time augmentation).</summary>
-    public float[] Probabilities(IReadOnlyList<float[]> views)
+    /// <summary>Returns the same head with another calibration temperature (the weights are shared, not copied).</summary>
+    public LinearHead WithTemperature(double temperature) => new(Mean, Scale, Weights, Biases, temperature) { NormalizeL2 = NormalizeL2 };
+
+    /// <summary>Computes the uncalibrated logits of several views of one image, averaged (test-time augmentation).</summary>
+    public double[] Logits(IReadOnlyList<float[]> views)
     {
+        var logits = Logits(views[0]);
         if (views.Count == 1)
         {
-            return Probabilities(views[0]);
+            return logits;
         }
 
-        var sum = new double[ClassCount];
-        foreach (var view in views)
+        for (var v = 1; v < views.Count; v++)
         {
-            var p = Probabilities(view);
-            for (var c = 0; c < sum.Length; c++)
+            var next = Logits(views[v]);
+            for (var c = 0; c < logits.Length; c++)
             {
-                sum[c] += p[c];
+                logits[c] += next[c];
             }
         }
 
-        return sum.Select(v => (float)(v / views.Count)).ToArray();
+        for (var c = 0; c < logits.Length; c++)
+        {
+            logits[c] /= views.Count;
+        }
+
+        return logits;
     }
 
-    /// <summary>Computes class probabilities that sum to 1.</summary>
-    public float[] Probabilities(ReadOnlySpan<float> features)
+    /// <summary>Computes calibrated class probabilities from several views of one image (their logits averaged).</summary>
+    public float[] Probabilities(IReadOnlyList<float[]> views) => Softmax(Logits(views), Temperature);
+
+    /// <summary>Computes the uncalibrated logits W z + b (before the temperature).</summary>
+    public double[] Logits(ReadOnlySpan<float> features)
     {
         var z = Standardize(features);
         var logits = new double[ClassCount];
-        var max = double.NegativeInfinity;
         for (var c = 0; c < logits.Length; c++)
         {
             double sum = Biases[c];
@@ -111,20 +131,35 @@ internal sealed class LinearHead
             }
 
             logits[c] = sum;
-            max = Math.Max(max, sum);
         }
 
+        return logits;
+    }
+
+    /// <summary>Computes calibrated class probabilities, softmax(logits / T), that sum to 1.</summary>
+    public float[] Probabilities(ReadOnlySpan<float> features) => Softmax(Logits(features), Temperature);
+
+    /// <summary>Computes softmax(logits / temperature) in a numerically stable way.</summary>
+    public static float[] Softmax(ReadOnlySpan<double> logits, double temperature)
+    {
+        var max = double.NegativeInfinity;
+        foreach (var l in logits)
+        {
+            max = Math.Max(max, l);
+        }
+
+        var exp = new double[logits.Length];
         double total = 0;
         for (var c = 0; c < logits.Length; c++)
         {
-            logits[c] = Math.Exp(logits[c] - max);
-            total += logits[c];
+            exp[c] = Math.Exp((logits[c] - max) / temperature);
+            total += exp[c];
         }
 
-        var probabilities = new float[ClassCount];
+        var probabilities = new float[logits.Length];
         for (var c = 0; c < probabilities.Length; c++)
         {
-            probabilities[c] = (float)(logits[c] / total);
+            probabilities[c] = (float)(exp[c] / total);
         }
 
         return probabilities;

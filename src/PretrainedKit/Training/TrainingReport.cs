@@ -34,8 +34,12 @@ public sealed record TrainingReport
     /// <summary>Gets the time spent in each phase.</summary>
     public required IReadOnlyDictionary<TrainingPhase, TimeSpan> PhaseDurations { get; init; }
 
-    /// <summary>Gets the metrics on the validation images, or <see langword="null"/> when there were none.</summary>
+    /// <summary>Gets the metrics on the validation images (with calibrated probabilities), or <see langword="null"/> when there were none.</summary>
     public ClassificationMetrics? ValidationMetrics { get; init; }
+
+    /// <summary>Gets how the probabilities were calibrated and the "unknown" threshold chosen on the validation images.</summary>
+    /// <value>The default is <see langword="null"/> (a report made by hand); a training run always sets it.</value>
+    public CalibrationReport? Calibration { get; init; }
 
     /// <summary>Gets the options the model was trained with.</summary>
     public required ImageClassifierOptions Options { get; init; }

@@ -125,6 +125,11 @@ internal static class TrainingRun
             validationImages = valIdx.Select(i => usableTrain[i]).ToList();
         }
 
+        if (options.UnknownPrecisionTarget is not null && validationImages.Count == 0)
+        {
+            throw new InvalidDatasetException($"No image was left for validation (each class needs at least 2 usable images for a split). {ImageClassifierOptions.NoValidationForTargetMessage}");
+        }
+
         Report(TrainingPhase.LoadingBackbone, 0, 1, null);
         var session = BackboneSession.Open(options.Backbone, logger, options.FeatureLayout);
         EndPhase(TrainingPhase.LoadingBackbone);
@@ -183,22 +188,40 @@ internal static class TrainingRun
             EndPhase(TrainingPhase.Training);
             Report(TrainingPhase.Training, 1, 1, TimeSpan.Zero);
 
-            // Evaluating on the validation images.
+            // Evaluating on the validation images: calibrate, choose the unknown threshold, then measure.
             ClassificationMetrics? metrics = null;
             var valActual = new List<int>();
-            var valProbabilities = new List<IReadOnlyList<float>>();
+            var valLogits = new List<double[]>();
             for (var i = 0; i < validationImages.Count; i++)
             {
                 if (features.Views[trainImages.Count + i] is { } f)
                 {
                     valActual.Add(classIndex[validationImages[i].Label]);
-                    valProbabilities.Add(head.Probabilities(f));
+                    valLogits.Add(head.Logits(f));
                 }
+            }
+
+            if (options.UnknownPrecisionTarget is not null && valActual.Count == 0)
+            {
+                throw new InvalidDatasetException($"No validation image could be used (see the skipped files). {ImageClassifierOptions.NoValidationForTargetMessage}");
             }
 
             if (valActual.Count > 0)
             {
                 Report(TrainingPhase.Evaluating, 0, 1, null);
+            }
+
+            var calibration = Calibration.Calibrate(valLogits, valActual, options);
+            head = head.WithTemperature(calibration.Temperature);
+            foreach (var warning in Calibration.Warnings(calibration))
+            {
+                warnings.Add(warning);
+                Log.Warning(logger, warning);
+            }
+
+            if (valActual.Count > 0)
+            {
+                var valProbabilities = valLogits.Select(l => (IReadOnlyList<float>)LinearHead.Softmax(l, head.Temperature)).ToList();
                 metrics = ClassificationMetrics.Compute(classes, valActual, valProbabilities);
                 EndPhase(TrainingPhase.Evaluating);
             }
@@ -221,11 +244,12 @@ internal static class TrainingRun
                 ValidationMetrics = metrics,
                 Options = options,
                 FeatureCacheHits = features.CacheHits,
+                Calibration = calibration,
                 Levers = Levers.Describe(options, fit.Search),
                 Regularization = fit.Search,
             };
             Report(TrainingPhase.Completed, 1, 1, TimeSpan.Zero);
-            return new ImageClassifierModel(session, head, classes, options.Image, report, logger, options.TestTimeAugmentation);
+            return new ImageClassifierModel(session, head, classes, options.Image, calibration.UnknownThreshold, report, logger, options.TestTimeAugmentation);
         }
         catch
         {

@@ -109,6 +109,74 @@ public class CliOutputTests
         });
     }
 
+    [Test]
+    public void Help_TrainAndPredict_ShowTheUnknownAndCalibrationOptions()
+    {
+        var train = Run(null, "train", "--help");
+        var predict = Run(null, "predict", "--help");
+        Assert.That(train.Out, Does.Contain("--unknown-precision").And.Contain("--no-calibration"));
+        Assert.That(predict.Out, Does.Contain("--unknown-threshold").And.Contain("pretrainedkit predict pets.pkmodel new-photos --unknown-threshold"));
+    }
+
+    [Test]
+    public void Predict_BelowTheThreshold_ShowsUnknownInTextJsonAndQuiet()
+    {
+        var folder = Path.Combine(_data, "green");
+        var text = Run(null, "predict", _model, folder, "--unknown-threshold", "0.999");
+        Assert.That(text.ExitCode, Is.EqualTo(0), text.Err);
+        Assert.That(text.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.All.Contains(": unknown (best guess below the 99.9 % threshold): green "));
+
+        var json = Run(null, "predict", _model, folder, "--unknown-threshold", "0.999", "--json");
+        Assert.That(json.ExitCode, Is.EqualTo(0), json.Err);
+        var lines = json.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(6));
+        foreach (var line in lines)
+        {
+            using var doc = JsonDocument.Parse(line);
+            var root = doc.RootElement;
+            Assert.That(root.GetProperty("threshold").GetDouble(), Is.EqualTo(0.999).Within(1e-6));
+            Assert.That(root.GetProperty("isUnknown").GetBoolean(), Is.True, line);
+            Assert.That(root.GetProperty("predictions")[0].GetProperty("label").GetString(), Is.EqualTo("green"), "the best guess is still given");
+        }
+
+        var quiet = Run(null, "predict", _model, folder, "--unknown-threshold", "0.999", "-q");
+        Assert.That(quiet.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')[1].Trim()), Is.All.EqualTo("unknown"));
+
+        var rich = Run("rich", "predict", _model, folder, "--unknown-threshold", "0.999");
+        Assert.That(rich.ExitCode, Is.EqualTo(0), rich.Err);
+        Assert.That(rich.Out, Does.Contain("unknown").And.Contain("(best guess:").And.Contain("top probability below the threshold 99.9 %"));
+    }
+
+    [Test]
+    public void Predict_ModelWithoutThreshold_JsonSaysKnownAndNoThreshold()
+    {
+        var image = Directory.GetFiles(Path.Combine(_data, "red"), "*.png").Order(StringComparer.Ordinal).First();
+        var json = Run(null, "predict", _model, image, "--json");
+        Assert.That(json.ExitCode, Is.EqualTo(0), json.Err);
+        using var doc = JsonDocument.Parse(json.Out);
+        Assert.That(doc.RootElement.GetProperty("isUnknown").GetBoolean(), Is.False);
+        Assert.That(doc.RootElement.TryGetProperty("threshold", out _), Is.False);
+    }
+
+    [Test]
+    public void Predict_ThresholdOutOfRange_OneLineErrorAndExitCode2()
+    {
+        var (code, stdout, stderr) = Run(null, "predict", _model, _data, "--unknown-threshold", "1.5");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(stdout, Is.Empty);
+        Assert.That(stderr.Trim(), Is.EqualTo("error: --unknown-threshold must be a probability from 0 to 1, for example 0.8."));
+    }
+
+    [Test]
+    public void Train_UnknownPrecisionWithoutValidation_ExitsWith2NamingTheFix()
+    {
+        var model = Path.Combine(TestPaths.NewTempFolder("cli-unknown"), "m.pkmodel");
+        var (code, _, stderr) = Run(null, "train", _data, "--model", model, "--validation-split", "0", "--unknown-precision", "0.95");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("keep a validation split above 0").And.Contain("--validation-split"));
+        Assert.That(File.Exists(model), Is.False);
+    }
+
     private static (int ExitCode, string Out, string Err) Run(string? console, params string[] args) =>
         CliProcess.Run(new Dictionary<string, string> { ["PRETRAINEDKIT_CONSOLE"] = console ?? "auto" }, args);
 }

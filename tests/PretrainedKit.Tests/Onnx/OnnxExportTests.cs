@@ -116,7 +116,10 @@ public class OnnxExportTests
     }
 
     /// <summary>Decodes images the way the model does (same decoder, same options) into the exported input layout.</summary>
-    private float[] Run(InferenceSession session, List<string> paths)
+    private float[] Run(InferenceSession session, List<string> paths) => Run(session, paths, _model.ImageOptions);
+
+    /// <summary>Runs an exported model on image files decoded with <paramref name="image"/>; shared with other export tests.</summary>
+    internal static float[] Run(InferenceSession session, List<string> paths, ImagePreprocessingOptions image)
     {
         const int size = 224;
         var plane = size * size;
@@ -124,7 +127,7 @@ public class OnnxExportTests
         var rgb = new byte[plane * 3];
         for (var i = 0; i < paths.Count; i++)
         {
-            ImageDecoder.DecodeNormalized(File.ReadAllBytes(paths[i]), paths[i], _model.ImageOptions, size, size, rgb);
+            ImageDecoder.DecodeNormalized(File.ReadAllBytes(paths[i]), paths[i], image, size, size, rgb);
             var offset = i * 3 * plane;
             for (var p = 0; p < plane; p++)
             {

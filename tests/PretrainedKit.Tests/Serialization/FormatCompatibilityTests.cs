@@ -36,6 +36,21 @@ public partial class FormatCompatibilityTests
     }
 
     [Test]
+    public void Load_FormatVersion1FileFrom010_IsUncalibratedAndNeverUnknown()
+    {
+        using var model = ImageClassifierModel.Load(Fixture("format-v1-fashion3.pkmodel"));
+        var image = Directory.EnumerateFiles(Path.Combine(TestPaths.FashionTest, "Bag"), "*.png").Order(StringComparer.Ordinal).First();
+        var prediction = model.Predict(image);
+        Assert.Multiple(() =>
+        {
+            Assert.That(model.Temperature, Is.EqualTo(1));
+            Assert.That(model.UnknownThreshold, Is.Null);
+            Assert.That(prediction.UnknownThreshold, Is.Null);
+            Assert.That(prediction.IsUnknown, Is.False);
+        });
+    }
+
+    [Test]
     public void Fixture_IsFormatVersion1()
     {
         using var zip = ZipFile.OpenRead(Fixture("format-v1-fashion3.pkmodel"));
