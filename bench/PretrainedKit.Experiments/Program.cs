@@ -45,12 +45,6 @@ var drawIndices = Enumerable.Range(0, draws).Select(d =>
         return members.Take(maxSize).ToArray();
     }).ToArray();
 }).ToArray();
-if (args.Contains("--explore"))
-{
-    Explore.Run(train, test, drawIndices, work, "/tmp/explore", int.Parse(Arg("--explore-draws") ?? "1"), 2000);
-    return 0;
-}
-
 var trainNeeded = drawIndices.SelectMany(d => d.SelectMany(c => c)).Distinct().Order().ToArray();
 var testIndices = Enumerable.Range(0, Math.Min(testCount, test.Labels.Length)).ToArray();
 
@@ -59,7 +53,12 @@ var stopwatch = Stopwatch.StartNew();
 var trainFeatures = featurizer.Featurize(Path.Combine(work, "train"), train, trainNeeded);
 var testFeatures = featurizer.Featurize(Path.Combine(work, "test"), test, testIndices);
 Console.WriteLine($"Features ready in {stopwatch.Elapsed.TotalSeconds:F0} s; cold featurisation measured at {featurizer.ColdImagesPerSecond:F1} images/s (0 = all from the feature store).");
-BothFeaturizer.VerifyAgainstLibrary(Path.Combine(work, "test"), testIndices.Take(16).ToArray(), testFeatures);
+BothFeaturizer.VerifyAgainstLibrary(testIndices.Take(8).Select(i => BothFeaturizer.PngPath(Path.Combine(work, "test"), i)).ToList(), testIndices.Take(8).ToArray(), testFeatures);
+if (args.Contains("--features-only"))
+{
+    return 0;
+}
+
 
 var testLabels = testIndices.Select(i => (int)test.Labels[i]).ToArray();
 var rows = new List<ResultRow>();
@@ -69,15 +68,18 @@ foreach (var n in sizes)
     {
         var indices = drawIndices[d].SelectMany(c => c.Take(n)).ToArray();
         var labels = indices.Select(i => (int)train.Labels[i]).ToList();
-        rows.Add(Methods.OursPooled(n, d, indices.Select(i => trainFeatures[i].Pooled).ToList(), labels, testFeatures, testLabels));
-        rows.Add(Methods.OursMultiStage(n, d, indices.Select(i => trainFeatures[i].MultiStage).ToList(), labels, testFeatures, testLabels));
+        rows.Add(Methods.OursPooled(n, d, indices.Select(i => trainFeatures[i].Pooled[0]).ToList(), labels, testFeatures, testLabels));
+        rows.Add(Methods.OursMultiStage(n, d, indices.Select(i => trainFeatures[i].MultiStage(0)).ToList(), labels, testFeatures, testLabels));
         rows.Add(Methods.Scratch(n, d, indices.Select(i => train.Pixels(i)).ToList(), labels, testIndices.Select(test.Pixels).ToList(), testLabels));
-        rows.Add(Methods.NaiveMlNet(n, d, indices.Select(i => trainFeatures[i].Pooled).ToList(), labels, testFeatures, testLabels));
-        Console.WriteLine(string.Join("  ", rows.TakeLast(4).Select(r => $"{r.Method}@{n}#{d}={r.Accuracy:F3}")));
+        rows.Add(Methods.NaiveMlNet(n, d, indices.Select(i => trainFeatures[i].Pooled[0]).ToList(), labels, testFeatures, testLabels));
+        rows.Add(Methods.Levers(n, d, indices.Select(i => trainFeatures[i]).ToList(), labels, testFeatures.OrderBy(t => t.Key).Select(t => t.Value).ToList(), testLabels, 10));
+        Console.WriteLine(string.Join("  ", rows.TakeLast(5).Select(r => $"{r.Method}@{n}#{d}={r.Accuracy:F3}")));
     }
 }
 
-Report.Write(rows, outDir, featurizer.ColdImagesPerSecond, testLabels.Length);
+// No regression on colour images: the same methods on a clip-art set (Debian's openclipart-png, CC0), when installed.
+var clipArtRows = ClipArt.Run(featurizer, Path.Combine(work, "..", "clipart"), draws);
+Report.Write(rows, outDir, featurizer.ColdImagesPerSecond, testLabels.Length, clipArtRows);
 return 0;
 
 namespace PretrainedKit.Experiments
@@ -117,15 +119,25 @@ namespace PretrainedKit.Experiments
         }
     }
 
-    internal sealed record Features(float[] Pooled, float[] MultiStage);
+    /// <summary>One image's features for each view (0 = as is, 1 = mirrored): the backbone's pooled output and the multi-stage grid layout.</summary>
+    internal sealed record Features(float[][] Pooled, float[][] Grid)
+    {
+        public static readonly int MultiStageSize = MultiStagePooling.FeatureSize(KnownBackbones.ResNet18.Stages, FeatureLayout.MultiStage);
+
+        /// <summary>Gets the multi-stage features of a view: the grid layout starts with them.</summary>
+        public float[] MultiStage(int view) => Grid[view][..MultiStageSize];
+    }
 
     /// <summary>
-    /// Computes both feature layouts in ONE ONNX run per image (the stage outputs and the pooled output), with the
-    /// library's own decoder, preprocessing and pooling, and keeps them in a feature store so a rerun is instant.
+    /// Computes the pooled output and the multi-stage grid features of each image and of its mirror image in ONE ONNX run
+    /// per view, with the library's own decoder, views, preprocessing and pooling, and keeps them in a feature store so a
+    /// rerun is instant.
     /// </summary>
     internal sealed class BothFeaturizer : IDisposable
     {
+        public static readonly ImageView[] Views = [ImageView.Original, ImageView.Mirror];
         private const int Batch = 8;
+        private const string StoreName = "features-v2.bin";
         private readonly BackboneSession _preprocess = BackboneSession.Open(KnownBackbones.ResNet18);
         private readonly InferenceSession _session;
         private readonly string[] _outputs;
@@ -141,6 +153,7 @@ namespace PretrainedKit.Experiments
             _outputs = [.. backbone.Stages.Select(s => s.OutputName), backbone.OutputName];
         }
 
+        /// <summary>Gets the measured cold speed in backbone runs (images x views) per second.</summary>
         public double ColdImagesPerSecond => _coldSeconds > 0 ? _coldImages / _coldSeconds : 0;
 
         public static string PngPath(string folder, int index) => Path.Combine(folder, "png", $"{index:D5}.png");
@@ -148,71 +161,91 @@ namespace PretrainedKit.Experiments
         public Dictionary<int, Features> Featurize(string folder, Dataset data, int[] indices)
         {
             Directory.CreateDirectory(Path.Combine(folder, "png"));
-            var store = Path.Combine(folder, "features.bin");
+            foreach (var i in indices.Where(i => !File.Exists(PngPath(folder, i))))
+            {
+                WritePng(PngPath(folder, i), data, i);
+            }
+
+            return Featurize(folder, indices.ToDictionary(i => i, i => PngPath(folder, i)));
+        }
+
+        /// <summary>Featurises image files by key, keeping a store in <paramref name="folder"/>.</summary>
+        public Dictionary<int, Features> Featurize(string folder, Dictionary<int, string> files)
+        {
+            Directory.CreateDirectory(folder);
+            var store = Path.Combine(folder, StoreName);
             var result = Load(store);
-            var missing = indices.Where(i => !result.ContainsKey(i)).ToArray();
+            var missing = files.Keys.Where(i => !result.ContainsKey(i)).Order().ToArray();
             if (missing.Length == 0)
             {
                 return result;
             }
 
             var backbone = KnownBackbones.ResNet18;
-            var msSize = MultiStagePooling.FeatureSize(backbone.Stages);
+            var gridSize = MultiStagePooling.FeatureSize(backbone.Stages, FeatureLayout.MultiStageGrid);
             var sw = Stopwatch.StartNew();
             for (var start = 0; start < missing.Length; start += Batch)
             {
                 var chunk = missing.Skip(start).Take(Batch).ToArray();
-                var tensors = new float[chunk.Length * _preprocess.TensorLength];
+                var count = chunk.Length * Views.Length;
+                var tensors = new float[count * _preprocess.TensorLength];
                 Parallel.For(0, chunk.Length, k =>
                 {
-                    var path = PngPath(folder, chunk[k]);
-                    if (!File.Exists(path))
-                    {
-                        WritePng(path, data, chunk[k]);
-                    }
-
+                    var path = files[chunk[k]];
                     var rgb = new byte[224 * 224 * 3];
+                    var view = new byte[rgb.Length];
                     ImageDecoder.DecodeNormalized(File.ReadAllBytes(path), path, ImagePreprocessingOptions.Default, 224, 224, rgb);
-                    _preprocess.Preprocess(rgb, tensors.AsSpan(k * _preprocess.TensorLength, _preprocess.TensorLength));
+                    for (var v = 0; v < Views.Length; v++)
+                    {
+                        ImageViews.Apply(Views[v], rgb, view, 224, 224);
+                        _preprocess.Preprocess(view, tensors.AsSpan(((k * Views.Length) + v) * _preprocess.TensorLength, _preprocess.TensorLength));
+                    }
                 });
-                using var input = OrtValue.CreateTensorValueFromMemory(tensors, [chunk.Length, 3, 224, 224]);
+                using var input = OrtValue.CreateTensorValueFromMemory(tensors, [count, 3, 224, 224]);
                 using var runOptions = new RunOptions();
                 using var outputs = _session.Run(runOptions, [backbone.InputName], [input], _outputs);
                 var stageOutputs = outputs.Take(backbone.Stages.Count).Select(o => o.GetTensorDataAsSpan<float>().ToArray()).ToArray();
                 var pooled = outputs[^1].GetTensorDataAsSpan<float>().ToArray();
-                var ms = new float[chunk.Length * msSize];
-                MultiStagePooling.Pool(backbone.Stages, stageOutputs, chunk.Length, ms);
+                var grid = new float[count * gridSize];
+                MultiStagePooling.Pool(backbone.Stages, stageOutputs, count, grid, FeatureLayout.MultiStageGrid);
                 for (var k = 0; k < chunk.Length; k++)
                 {
-                    result[chunk[k]] = new Features(pooled.AsSpan(k * 512, 512).ToArray(), ms.AsSpan(k * msSize, msSize).ToArray());
+                    var at = Enumerable.Range(0, Views.Length).Select(v => (k * Views.Length) + v).ToArray();
+                    result[chunk[k]] = new Features(
+                        at.Select(j => pooled.AsSpan(j * 512, 512).ToArray()).ToArray(),
+                        at.Select(j => grid.AsSpan(j * gridSize, gridSize).ToArray()).ToArray());
                 }
 
                 if ((start / Batch) % 125 == 124 || start + Batch >= missing.Length)
                 {
                     Save(store, result);
-                    Console.WriteLine($"  {folder}: {Math.Min(start + Batch, missing.Length)}/{missing.Length} images featurised, {sw.Elapsed.TotalSeconds:F0} s");
+                    Console.WriteLine($"  {folder}: {Math.Min(start + Batch, missing.Length)}/{missing.Length} images featurised ({Views.Length} views each), {sw.Elapsed.TotalSeconds:F0} s");
                 }
             }
 
-            _coldImages += missing.Length;
+            _coldImages += missing.Length * Views.Length;
             _coldSeconds += sw.Elapsed.TotalSeconds;
             return result;
         }
 
-        /// <summary>Checks that this fast path gives exactly what the library computes for the same files.</summary>
-        public static void VerifyAgainstLibrary(string folder, int[] indices, Dictionary<int, Features> features)
+        /// <summary>Checks that this fast path gives exactly what the library's pipeline computes for the same files and views.</summary>
+        public static void VerifyAgainstLibrary(IReadOnlyList<string> paths, IReadOnlyList<int> keys, Dictionary<int, Features> features)
         {
-            var paths = indices.Select(i => PngPath(folder, i)).ToList();
-            foreach (var layout in new[] { FeatureLayout.Pooled, FeatureLayout.MultiStage })
+            foreach (var layout in new[] { FeatureLayout.Pooled, FeatureLayout.MultiStage, FeatureLayout.MultiStageGrid })
             {
                 using var session = BackboneSession.Open(KnownBackbones.ResNet18, null, layout);
-                var library = FeaturePipeline.RunAsync(session, paths, ImagePreprocessingOptions.Default, null, CancellationToken.None).GetAwaiter().GetResult();
-                var maxDifference = indices.Select((index, k) =>
+                var library = FeaturePipeline.RunAsync(session, paths, ImagePreprocessingOptions.Default, null, CancellationToken.None, viewsOf: _ => Views).GetAwaiter().GetResult();
+                var maxDifference = keys.Select((key, k) => Enumerable.Range(0, Views.Length).Max(v =>
                 {
-                    var ours = layout == FeatureLayout.Pooled ? features[index].Pooled : features[index].MultiStage;
-                    return ours.Zip(library.Features[k]!, (a, b) => Math.Abs(a - b)).Max();
-                }).Max();
-                Console.WriteLine($"Check against the library's {layout} features on {paths.Count} test images: max difference {maxDifference:G3}");
+                    var ours = layout switch
+                    {
+                        FeatureLayout.Pooled => features[key].Pooled[v],
+                        FeatureLayout.MultiStage => features[key].MultiStage(v),
+                        _ => features[key].Grid[v],
+                    };
+                    return ours.Zip(library.Views[k]![v], (a, b) => Math.Abs(a - b)).Max();
+                })).Max();
+                Console.WriteLine($"Check against the library's {layout} features (both views) on {paths.Count} images: max difference {maxDifference:G3}");
                 if (maxDifference > 1e-4)
                 {
                     throw new InvalidOperationException("The experiment's features differ from the library's.");
@@ -247,9 +280,9 @@ namespace PretrainedKit.Experiments
             for (var i = 0; i < count; i++)
             {
                 var index = reader.ReadInt32();
-                var pooled = ReadFloats(reader);
-                var ms = ReadFloats(reader);
-                result[index] = new Features(pooled, ms);
+                var pooled = Views.Select(_ => ReadFloats(reader)).ToArray();
+                var grid = Views.Select(_ => ReadFloats(reader)).ToArray();
+                result[index] = new Features(pooled, grid);
             }
 
             return result;
@@ -273,7 +306,7 @@ namespace PretrainedKit.Experiments
                 foreach (var (index, f) in features)
                 {
                     writer.Write(index);
-                    foreach (var values in new[] { f.Pooled, f.MultiStage })
+                    foreach (var values in f.Pooled.Concat(f.Grid))
                     {
                         writer.Write(values.Length);
                         var bytes = new byte[values.Length * 4];
@@ -295,21 +328,45 @@ namespace PretrainedKit.Experiments
         public const string MultiStage = "pretrained-multistage";
         public const string FromScratch = "scratch-pixels";
         public const string Naive = "naive-mlnet";
+        public const string WithLevers = "pretrained-levers";
 
-        public static ResultRow OursPooled(int n, int d, List<float[]> x, List<int> y, Dictionary<int, Features> test, int[] testLabels) =>
-            Linear(Pooled, n, d, x, y, test.OrderBy(t => t.Key).Select(t => t.Value.Pooled).ToList(), testLabels, n * 10);
+        /// <summary>The levers the evidence recommends for small data: multi-stage grid features, mirror views at training and prediction.</summary>
+        public static readonly ImageClassifierOptions LeverOptions = ImageClassifierOptions.Default with
+        {
+            FeatureLayout = FeatureLayout.MultiStageGrid,
+            Augmentation = TrainingAugmentation.Mirror,
+            TestTimeAugmentation = TestTimeAugmentation.Mirror,
+        };
 
-        public static ResultRow OursMultiStage(int n, int d, List<float[]> x, List<int> y, Dictionary<int, Features> test, int[] testLabels) =>
-            Linear(MultiStage, n, d, x, y, test.OrderBy(t => t.Key).Select(t => t.Value.MultiStage).ToList(), testLabels, n * 10);
-
-        public static ResultRow Scratch(int n, int d, List<float[]> x, List<int> y, List<float[]> testPixels, int[] testLabels) =>
-            Linear(FromScratch, n, d, x, y, testPixels, testLabels, 0);
-
-        /// <summary>PretrainedKit's head with its default options (standardised features, L2 = 10, balanced weights), seeded per draw.</summary>
-        private static ResultRow Linear(string method, int n, int d, List<float[]> x, List<int> y, List<float[]> testX, int[] testLabels, int featureImages)
+        /// <summary>PretrainedKit's head with <see cref="LeverOptions"/>: the library's own training (views as extra rows) and prediction (logits averaged over views).</summary>
+        public static ResultRow Levers(int n, int d, List<Features> x, List<int> y, List<Features> test, int[] testLabels, int classes)
         {
             var sw = Stopwatch.StartNew();
-            var head = HeadTrainer.Train(x, y, 10, ImageClassifierOptions.Default with { Seed = d }, CancellationToken.None).Head;
+            var views = x.Select(f => Levers(f, LeverOptions.Augmentation != TrainingAugmentation.None)).ToList();
+            var head = HeadTrainer.Train(views, y, classes, LeverOptions with { Seed = d }, CancellationToken.None).Head;
+            var seconds = sw.Elapsed.TotalSeconds;
+            var right = test.Where((f, i) => ArgMax(head.Probabilities(Levers(f, LeverOptions.TestTimeAugmentation != TestTimeAugmentation.None))) == testLabels[i]).Count();
+            return new ResultRow(WithLevers, n, d, (double)right / test.Count, seconds, n * classes * (LeverOptions.Augmentation != TrainingAugmentation.None ? 2 : 1));
+        }
+
+        private static float[][] Levers(Features f, bool mirror) => mirror ? [f.Grid[0], f.Grid[1]] : [f.Grid[0]];
+
+        public static int ArgMax(float[] p) => Array.IndexOf(p, p.Max());
+
+        public static ResultRow OursPooled(int n, int d, List<float[]> x, List<int> y, Dictionary<int, Features> test, int[] testLabels, int classes = 10) =>
+            Linear(Pooled, n, d, x, y, test.OrderBy(t => t.Key).Select(t => t.Value.Pooled[0]).ToList(), testLabels, n * classes, classes);
+
+        public static ResultRow OursMultiStage(int n, int d, List<float[]> x, List<int> y, Dictionary<int, Features> test, int[] testLabels, int classes = 10) =>
+            Linear(MultiStage, n, d, x, y, test.OrderBy(t => t.Key).Select(t => t.Value.MultiStage(0)).ToList(), testLabels, n * classes, classes);
+
+        public static ResultRow Scratch(int n, int d, List<float[]> x, List<int> y, List<float[]> testPixels, int[] testLabels) =>
+            Linear(FromScratch, n, d, x, y, testPixels, testLabels, 0, 10);
+
+        /// <summary>PretrainedKit's head with its default options (standardised features, L2 = 10, balanced weights), seeded per draw.</summary>
+        private static ResultRow Linear(string method, int n, int d, List<float[]> x, List<int> y, List<float[]> testX, int[] testLabels, int featureImages, int classes)
+        {
+            var sw = Stopwatch.StartNew();
+            var head = HeadTrainer.Train(x, y, classes, ImageClassifierOptions.Default with { Seed = d }, CancellationToken.None).Head;
             var seconds = sw.Elapsed.TotalSeconds;
             var right = 0;
             for (var i = 0; i < testX.Count; i++)
@@ -345,7 +402,7 @@ namespace PretrainedKit.Experiments
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabelValue", "PredictedLabel"));
             var model = pipeline.Fit(data);
             var seconds = sw.Elapsed.TotalSeconds;
-            var testRows = test.OrderBy(t => t.Key).Select((t, i) => new Row { Label = testLabels[i].ToString(CultureInfo.InvariantCulture), Features = t.Value.Pooled });
+            var testRows = test.OrderBy(t => t.Key).Select((t, i) => new Row { Label = testLabels[i].ToString(CultureInfo.InvariantCulture), Features = t.Value.Pooled[0] });
             var predicted = ml.Data.CreateEnumerable<Output>(model.Transform(ml.Data.LoadFromEnumerable(testRows)), reuseRowObject: false).ToList();
             var right = predicted.Where((p, i) => p.PredictedLabelValue == testLabels[i].ToString(CultureInfo.InvariantCulture)).Count();
             return new ResultRow(Naive, n, d, (double)right / testLabels.Length, seconds, n * 10);

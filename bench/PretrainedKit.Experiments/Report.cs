@@ -9,16 +9,17 @@ internal static class Report
 {
     private static readonly (string Method, string Label, SKColor Color)[] Series =
     [
+        (Methods.WithLevers, "Pretrained ResNet18, levers: multi-stage grid features, mirror at training and prediction", new SKColor(0x94, 0x67, 0xbd)),
         (Methods.MultiStage, "Pretrained ResNet18, multi-stage features + retrained final layer", new SKColor(0x1f, 0x77, 0xb4)),
         (Methods.Pooled, "Pretrained ResNet18, pooled features + retrained final layer", new SKColor(0x2c, 0xa0, 0x2c)),
         (Methods.Naive, "Naive ML.NET: same pooled features, LbfgsMaximumEntropy defaults", new SKColor(0xff, 0x7f, 0x0e)),
         (Methods.FromScratch, "From scratch: same head on raw pixels (no pretraining)", new SKColor(0xd6, 0x27, 0x28)),
     ];
 
-    public static void Write(List<ResultRow> rows, string outDir, double featureImagesPerSecond, int testCount)
+    public static void Write(List<ResultRow> rows, string outDir, double featureImagesPerSecond, int testCount, List<ResultRow> clipArt)
     {
         var csv = new StringBuilder("method,perClass,draw,accuracy,headSeconds,featureImages\n");
-        foreach (var r in rows)
+        foreach (var r in rows.Concat(clipArt.Select(r => r with { Method = "clipart-" + r.Method })))
         {
             csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{r.Method},{r.PerClass},{r.Draw},{r.Accuracy:F4},{r.HeadSeconds:F3},{r.FeatureImages}"));
         }
@@ -45,6 +46,22 @@ internal static class Report
             table.AppendLine($"| {label} | {string.Join(" | ", cells)} |");
         }
 
+        if (clipArt.Count > 0)
+        {
+            table.AppendLine();
+            table.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Colour check: {ClipArt.Describe()}; accuracy mean ± sd over {clipArt.Max(r => r.Draw) + 1} seeded draws"));
+            table.AppendLine();
+            table.AppendLine("| Method | Accuracy |");
+            table.AppendLine("|---|---|");
+            foreach (var (method, label, _) in Series.Where(s => clipArt.Any(r => r.Method == s.Method)))
+            {
+                var group = clipArt.Where(r => r.Method == method).Select(r => r.Accuracy).ToList();
+                var mean = group.Average();
+                var sd = Math.Sqrt(group.Sum(a => (a - mean) * (a - mean)) / Math.Max(1, group.Count - 1));
+                table.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {label} | {mean:F3} ± {sd:F3} |"));
+            }
+        }
+
         File.WriteAllText(Path.Combine(outDir, "pretraining-evidence.md"), table.ToString());
         Console.WriteLine();
         Console.WriteLine(table);
@@ -54,7 +71,7 @@ internal static class Report
 
     private static void Plot(List<ResultRow> rows, int[] sizes, string path)
     {
-        const int width = 900, height = 540, left = 70, right = 20, top = 30, bottom = 170;
+        const int width = 900, height = 564, left = 70, right = 20, top = 30, bottom = 194;
         using var surface = SKSurface.Create(new SKImageInfo(width, height));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);

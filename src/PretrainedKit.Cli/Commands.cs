@@ -27,15 +27,22 @@ internal static partial class Commands
         var strict = new Option<bool>("--strict") { Description = "Fail on any bad image, naming all of them, instead of skipping them." };
         var unknownPrecision = new Option<double?>("--unknown-precision") { Description = "Answer 'unknown' below a top-probability threshold chosen on the validation images so that the answered ones are right this often (above 0, at most 1, e.g. 0.95). Needs a validation split." };
         var noCalibration = new Option<bool>("--no-calibration") { Description = "Keep the raw probabilities: do not fit a temperature on the validation images." };
+        var features = new Option<FeatureLayout>("--features") { Description = "Which backbone activations become features: Pooled (default), MultiStage or MultiStageGrid (more accurate on small data, see the README).", DefaultValueFactory = _ => ImageClassifierOptions.Default.FeatureLayout };
+        var augment = new Option<TrainingAugmentation>("--augment") { Description = "Extra views of each training image: None (default), Mirror, Crops or \"Mirror,Crops\" (each view costs one more backbone run).", DefaultValueFactory = _ => ImageClassifierOptions.Default.Augmentation };
+        var tta = new Option<TestTimeAugmentation>("--tta") { Description = "Views averaged per prediction, saved with the model: None (default) or Mirror (twice the prediction time).", DefaultValueFactory = _ => ImageClassifierOptions.Default.TestTimeAugmentation };
+        var normalize = new Option<FeatureNormalization>("--normalize") { Description = "How features are scaled before the final layer: Standardize (default), L2ThenStandardize or None.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Normalization };
+        var l2 = new Option<float>("--l2") { Description = "L2 regularisation of the final layer.", DefaultValueFactory = _ => ImageClassifierOptions.Default.L2Regularization };
+        var autoL2 = new Option<bool>("--auto-l2") { Description = "Choose the L2 regularisation by cross-validation on the training features (one-standard-error rule)." };
         var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
         var command = new Command("train", Help(
             "Train a classifier on a folder with one sub-folder per class, save it to one file and print metrics.",
             "pretrainedkit train photos --model pets.pkmodel",
             "pretrainedkit train photos --model pets.pkmodel --test-dir photos-test --metrics metrics.json",
             "pretrainedkit train photos --model pets.pkmodel --validation-split 0.3 --seed 7 --strict --json > metrics.json",
-            "pretrainedkit train photos --model pets.pkmodel --unknown-precision 0.95"))
+            "pretrainedkit train photos --model pets.pkmodel --unknown-precision 0.95",
+            "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --auto-l2"))
         {
-            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, quiet, json,
+            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, features, augment, tta, normalize, l2, autoL2, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
@@ -47,6 +54,15 @@ internal static partial class Commands
                 .WithStrictMode(parse.GetValue(strict))
                 .WithCalibration(!parse.GetValue(noCalibration))
                 .WithUnknownPrecisionTarget(parse.GetValue(unknownPrecision));
+            builder.WithOptions(builder.Options with
+            {
+                FeatureLayout = parse.GetValue(features),
+                Augmentation = parse.GetValue(augment),
+                TestTimeAugmentation = parse.GetValue(tta),
+                Normalization = parse.GetValue(normalize),
+                L2Regularization = parse.GetValue(l2),
+                AutoRegularization = parse.GetValue(autoL2),
+            });
             var modelPath = parse.GetValue(model)!;
             var (trained, evaluation) = await ui.WithProgressAsync(async progress =>
             {
@@ -83,6 +99,7 @@ internal static partial class Commands
             ui.Info($"Model written to {Path.GetFullPath(modelPath)}");
             ui.Info($"Classes: {report.Classes.Count}; images used: {report.ImagesUsed} ({string.Join(", ", report.Counts.Select(c => $"{c.Label} {c.Training}+{c.Validation}"))})");
             ui.Skipped(skipped, ignored);
+            ui.Info("Levers: " + string.Join("; ", report.Levers.Select(l => $"{l.Name} {l.Setting}{(l.IsDefault ? string.Empty : " (changed)")}{(l.Detail is null ? string.Empty : $" ({l.Detail})")}")));
             if (report.Calibration is { } calibration)
             {
                 ui.Info(CalibrationLine(calibration));
@@ -111,7 +128,7 @@ internal static partial class Commands
                 throw new UserException("--metrics and --json need validation or test images: use --validation-split above 0 or --test-dir.");
             }
 
-            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration };
+            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers };
             if (parse.GetValue(metrics) is { } metricsPath)
             {
                 JsonOutput.WriteFile(metricsPath, document!);

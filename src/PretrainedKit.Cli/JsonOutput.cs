@@ -25,6 +25,9 @@ internal sealed record MetricsDocument(
     /// <summary>Gets the calibration and unknown threshold of a training run (<c>train</c> only).</summary>
     public CalibrationReport? Calibration { get; init; }
 
+    /// <summary>Gets the accuracy levers the model was trained with (<c>train</c> only).</summary>
+    public IReadOnlyList<TrainingLever>? Levers { get; init; }
+
     public static MetricsDocument Create(string on, ClassificationMetrics m, IEnumerable<SkippedImage> skipped, int ignored, int imagesUsed, IReadOnlyDictionary<string, double> seconds) =>
         new(
             on,

@@ -36,8 +36,8 @@ internal sealed class BackboneSession : IDisposable
         _inputShape = [1, 3, backbone.InputHeight, backbone.InputWidth];
         _inputNames = [backbone.InputName];
         Layout = layout;
-        _outputNames = layout == FeatureLayout.MultiStage ? backbone.Stages.Select(s => s.OutputName).ToArray() : [backbone.OutputName];
-        FeatureSize = layout == FeatureLayout.MultiStage ? MultiStagePooling.FeatureSize(backbone.Stages) : backbone.FeatureSize;
+        _outputNames = layout != FeatureLayout.Pooled ? backbone.Stages.Select(s => s.OutputName).ToArray() : [backbone.OutputName];
+        FeatureSize = layout != FeatureLayout.Pooled ? MultiStagePooling.FeatureSize(backbone.Stages, layout) : backbone.FeatureSize;
     }
 
     /// <summary>Gets which features the session computes.</summary>
@@ -64,6 +64,16 @@ internal sealed class BackboneSession : IDisposable
         var hash = ComputeWeightsHash(modelPath);
         var negativeMean = preprocessPath is null ? null : ReadNegativeMean(backbone, preprocessPath);
 
+        if (!Enum.IsDefined(layout))
+        {
+            throw new ArgumentOutOfRangeException(nameof(layout), layout, "Unknown feature layout.");
+        }
+
+        if (layout != FeatureLayout.Pooled && backbone.Stages.Count == 0)
+        {
+            throw new NotSupportedException($"The backbone {backbone} declares no stage outputs, so multi-stage features are not available. Use FeatureLayout.Pooled.");
+        }
+
         using var options = new SessionOptions
         {
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
@@ -73,13 +83,7 @@ internal sealed class BackboneSession : IDisposable
         };
         ExecutionProviders.TryAddCuda(options, logger);
 
-        // The package's model has a fixed batch of 1; a symbolic batch dimension lets one Run take many images.
-        if (layout == FeatureLayout.MultiStage && backbone.Stages.Count == 0)
-        {
-            throw new NotSupportedException($"The backbone {backbone} declares no stage outputs, so multi-stage features are not available. Use FeatureLayout.Pooled.");
-        }
-
-        var extraOutputs = layout == FeatureLayout.MultiStage ? backbone.Stages.Select(s => s.OutputName) : null;
+        var extraOutputs = layout != FeatureLayout.Pooled ? backbone.Stages.Select(s => s.OutputName) : null;
         var session = BackboneCheck.OpenChecked(backbone, modelPath, options, extraOutputs);
         return new BackboneSession(backbone, modelPath, hash, session, negativeMean, layout);
     }
@@ -162,9 +166,9 @@ internal sealed class BackboneSession : IDisposable
             using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tensors.AsMemory(i * TensorLength, TensorLength), _inputShape);
             using var outputs = _session.Run(runOptions, _inputNames, [input], _outputNames);
             var target = features.Slice(i * FeatureSize, FeatureSize);
-            if (Layout == FeatureLayout.MultiStage)
+            if (Layout != FeatureLayout.Pooled)
             {
-                MultiStagePooling.Pool(Backbone.Stages, outputs.Select(o => o.GetTensorDataAsSpan<float>().ToArray()).ToArray(), 1, target);
+                MultiStagePooling.Pool(Backbone.Stages, outputs.Select(o => o.GetTensorDataAsSpan<float>().ToArray()).ToArray(), 1, target, Layout);
             }
             else
             {

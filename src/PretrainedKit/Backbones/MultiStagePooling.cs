@@ -1,14 +1,22 @@
 namespace PretrainedKit.Backbones;
 
-/// <summary>Pools stage activations into a multi-stage feature vector: per stage [sqrt(GAP) / ||.||, sqrt(GMP) / ||.||].</summary>
+/// <summary>
+/// Pools stage activations into a multi-stage feature vector: per stage [sqrt(GAP) / ||.||, sqrt(GMP) / ||.||]; with the
+/// grid, then per quadrant of each of the last <see cref="GridStages"/> stages sqrt(average) / ||.||.
+/// </summary>
 internal static class MultiStagePooling
 {
-    public static int FeatureSize(IReadOnlyList<BackboneStage> stages) => 2 * stages.Sum(s => s.Channels);
+    /// <summary>How many of the last stages are also pooled per quadrant in <see cref="FeatureLayout.MultiStageGrid"/>.</summary>
+    public const int GridStages = 2;
+
+    public static int FeatureSize(IReadOnlyList<BackboneStage> stages, FeatureLayout layout = FeatureLayout.MultiStage) =>
+        (2 * stages.Sum(s => s.Channels)) + (layout == FeatureLayout.MultiStageGrid ? 4 * GridStagesOf(stages).Sum(s => s.Channels) : 0);
 
     /// <summary>Writes <paramref name="count"/> feature vectors end to end from the stage outputs (NCHW each).</summary>
-    public static void Pool(IReadOnlyList<BackboneStage> stages, float[][] outputs, int count, Span<float> features)
+    public static void Pool(IReadOnlyList<BackboneStage> stages, float[][] outputs, int count, Span<float> features, FeatureLayout layout = FeatureLayout.MultiStage)
     {
-        var size = FeatureSize(stages);
+        var size = FeatureSize(stages, layout);
+        var gridStages = layout == FeatureLayout.MultiStageGrid ? GridStagesOf(stages) : [];
         for (var n = 0; n < count; n++)
         {
             var offset = n * size;
@@ -38,6 +46,48 @@ internal static class MultiStagePooling
                 RootAndNormalize(maximum);
                 offset += 2 * stage.Channels;
             }
+
+            for (var g = 0; g < gridStages.Count; g++)
+            {
+                var stage = gridStages[g];
+                var s = stages.Count - gridStages.Count + g;
+                var data = outputs[s].AsSpan(n * stage.Channels * stage.Height * stage.Width, stage.Channels * stage.Height * stage.Width);
+                for (var cell = 0; cell < 4; cell++)
+                {
+                    var block = features.Slice(offset, stage.Channels);
+                    QuadrantAverage(data, stage, cell, block);
+                    RootAndNormalize(block);
+                    offset += stage.Channels;
+                }
+            }
+        }
+    }
+
+    private static List<BackboneStage> GridStagesOf(IReadOnlyList<BackboneStage> stages) => stages.Skip(Math.Max(0, stages.Count - GridStages)).ToList();
+
+    /// <summary>
+    /// Averages each channel over one quadrant (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right). A quadrant spans
+    /// ceil(size / 2) rows and columns, so for odd sizes the middle row and column belong to both halves.
+    /// </summary>
+    private static void QuadrantAverage(ReadOnlySpan<float> data, BackboneStage stage, int cell, Span<float> block)
+    {
+        var halfHeight = (stage.Height + 1) / 2;
+        var halfWidth = (stage.Width + 1) / 2;
+        var top = cell >= 2 ? stage.Height - halfHeight : 0;
+        var left = cell % 2 == 1 ? stage.Width - halfWidth : 0;
+        var plane = stage.Height * stage.Width;
+        for (var c = 0; c < stage.Channels; c++)
+        {
+            double sum = 0;
+            for (var y = top; y < top + halfHeight; y++)
+            {
+                foreach (var v in data.Slice((c * plane) + (y * stage.Width) + left, halfWidth))
+                {
+                    sum += v;
+                }
+            }
+
+            block[c] = (float)(sum / (halfHeight * halfWidth));
         }
     }
 

@@ -13,12 +13,16 @@ internal sealed record ModelManifest
 {
     public const string FormatName = "PretrainedKit.ImageClassifier";
 
-    /// <summary>The format version this library writes. Load accepts this version and every older one.</summary>
-    public const int CurrentFormatVersion = 1;
+    /// <summary>
+    /// The newest format version this library writes. Load accepts this version and every older one. Version 2 adds what
+    /// a version-1 reader would silently get wrong (L2 normalisation, test-time augmentation, the grid feature layout);
+    /// a model that uses none of them is still written as version 1, so older PretrainedKit versions keep reading it.
+    /// </summary>
+    public const int CurrentFormatVersion = 2;
 
     public string Format { get; init; } = FormatName;
 
-    public int FormatVersion { get; init; } = CurrentFormatVersion;
+    public int FormatVersion { get; init; } = 1;
 
     public string? LibraryVersion { get; init; }
 
@@ -106,6 +110,7 @@ internal static class ModelFile
             throw new IOException($"Cannot save the model to '{target}': the existing file is read-only. Make it writable or save to another path. The file is unchanged.");
         }
 
+        manifest = manifest with { FormatVersion = RequiredVersion(manifest) };
         var headBytes = SerializeHead(head);
         manifest = manifest with { Head = new HeadManifest(LinearHeadKind, HeadEntry, Sha256(headBytes)), Temperature = head.Temperature };
         var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
@@ -207,6 +212,14 @@ internal static class ModelFile
         }
     }
 
+    /// <summary>The oldest format version that can hold everything <paramref name="manifest"/> uses.</summary>
+    internal static int RequiredVersion(ModelManifest manifest) =>
+        manifest.Normalization == FeatureNormalization.L2ThenStandardize
+        || manifest.TestTimeAugmentation != TestTimeAugmentation.None
+        || manifest.Backbone.FeatureLayout == Backbones.FeatureLayout.MultiStageGrid
+            ? 2
+            : 1;
+
     private static void Check(string path, ModelManifest manifest, byte[] headBytes)
     {
         if (manifest.Format != ModelManifest.FormatName)
@@ -237,6 +250,11 @@ internal static class ModelFile
         if (!Enum.IsDefined(manifest.Normalization) || !Enum.IsDefined(manifest.TestTimeAugmentation) || !Enum.IsDefined(manifest.Backbone.FeatureLayout))
         {
             throw new ModelFormatException(path, "the manifest names a feature layout, normalisation or test-time augmentation this version of PretrainedKit does not know. Update PretrainedKit to load it.", null);
+        }
+
+        if (manifest.FormatVersion < RequiredVersion(manifest))
+        {
+            throw new ModelFormatException(path, $"the manifest says format version {manifest.FormatVersion} but uses settings of version {RequiredVersion(manifest)}: the file was altered. Re-save or re-train the model.", null);
         }
 
         if (manifest.Head.Kind != LinearHeadKind)
