@@ -16,11 +16,12 @@ public partial class FormatCompatibilityTests
 {
     private static string Fixture(string name) => Path.Combine(TestPaths.RepositoryRoot, "tests", "PretrainedKit.Tests", "Fixtures", name);
 
-    [Test]
-    public void Load_FormatVersion1FileFrom010_PredictsWhatItPredictedWhenSaved()
+    [TestCase("format-v1-fashion3", 1)]
+    [TestCase("format-v2-fashion3", 2)]
+    public void Load_OlderFormatFile_PredictsWhatItPredictedWhenSaved(string fixture, int version)
     {
-        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("format-v1-fashion3.expected.json"))).RootElement.GetProperty("predictions").EnumerateArray().ToList();
-        using var model = ImageClassifierModel.Load(Fixture("format-v1-fashion3.pkmodel"));
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture($"{fixture}.expected.json"))).RootElement.GetProperty("predictions").EnumerateArray().ToList();
+        using var model = ImageClassifierModel.Load(Fixture($"{fixture}.pkmodel"));
         Assert.That(model.Classes, Is.EqualTo(new[] { "Bag", "Sneaker", "Trouser" }));
         Assert.That(expected, Has.Count.EqualTo(12));
         Assert.Multiple(() =>
@@ -33,6 +34,53 @@ public partial class FormatCompatibilityTests
                 Assert.That(prediction.Probability, Is.EqualTo(row.GetProperty("probability").GetDouble()).Within(1e-3), image);
             }
         });
+        if (version == 2)
+        {
+            Assert.That(model.FeatureLayout, Is.EqualTo(FeatureLayout.MultiStageGrid));
+            Assert.That(model.Normalization, Is.EqualTo(PretrainedKit.Training.FeatureNormalization.L2ThenStandardize));
+            Assert.That(model.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Training.TestTimeAugmentation.Mirror));
+        }
+    }
+
+    [Test]
+    public void Save_WritesVersion2OnlyForSettingsAVersion1ReaderWouldGetWrong()
+    {
+        using var v2 = ImageClassifierModel.Load(Fixture("format-v2-fashion3.pkmodel"));
+        using var v1 = ImageClassifierModel.Load(Fixture("format-v1-fashion3.pkmodel"));
+        var folder = TestPaths.NewTempFolder();
+        int Written(ImageClassifierModel model, string name)
+        {
+            var path = Path.Combine(folder, name);
+            model.Save(path);
+            using var zip = ZipFile.OpenRead(path);
+            using var manifest = JsonDocument.Parse(zip.GetEntry("manifest.json")!.Open());
+            return manifest.RootElement.GetProperty("formatVersion").GetInt32();
+        }
+
+        Assert.That(Written(v1, "v1.pkmodel"), Is.EqualTo(1));
+        Assert.That(Written(v2, "v2.pkmodel"), Is.EqualTo(2));
+    }
+
+    [Test]
+    public void Load_Version2SettingsInAVersion1File_IsRefusedAsAltered()
+    {
+        var path = Path.Combine(TestPaths.NewTempFolder(), "altered.pkmodel");
+        File.Copy(Fixture("format-v2-fashion3.pkmodel"), path);
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry("manifest.json")!;
+            string text;
+            using (var reader = new StreamReader(entry.Open()))
+            {
+                text = reader.ReadToEnd();
+            }
+
+            entry.Delete();
+            using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
+            writer.Write(text.Replace("\"formatVersion\": 2", "\"formatVersion\": 1", StringComparison.Ordinal));
+        }
+
+        Assert.That(() => ImageClassifierModel.Load(path), Throws.TypeOf<ModelFormatException>().With.Message.Contains("altered"));
     }
 
     [Test]
@@ -50,12 +98,13 @@ public partial class FormatCompatibilityTests
         });
     }
 
-    [Test]
-    public void Fixture_IsFormatVersion1()
+    [TestCase("format-v1-fashion3", 1)]
+    [TestCase("format-v2-fashion3", 2)]
+    public void Fixture_KeepsItsFormatVersion(string fixture, int version)
     {
-        using var zip = ZipFile.OpenRead(Fixture("format-v1-fashion3.pkmodel"));
+        using var zip = ZipFile.OpenRead(Fixture($"{fixture}.pkmodel"));
         using var manifest = JsonDocument.Parse(zip.GetEntry("manifest.json")!.Open());
-        Assert.That(manifest.RootElement.GetProperty("formatVersion").GetInt32(), Is.EqualTo(1), "this fixture must stay a version-1 file; add a new fixture for a new version");
+        Assert.That(manifest.RootElement.GetProperty("formatVersion").GetInt32(), Is.EqualTo(version), "a fixture must keep its format version; add a new fixture for a new version");
     }
 
     [Test]
