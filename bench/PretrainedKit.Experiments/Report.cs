@@ -18,10 +18,10 @@ internal static class Report
 
     public static void Write(List<ResultRow> rows, string outDir, double featureImagesPerSecond, int testCount, List<ResultRow> clipArt)
     {
-        var csv = new StringBuilder("method,perClass,draw,accuracy,headSeconds,featureImages\n");
+        var csv = new StringBuilder("method,perClass,draw,accuracy,headSeconds,featureImages,chosenL2\n");
         foreach (var r in rows.Concat(clipArt.Select(r => r with { Method = "clipart-" + r.Method })))
         {
-            csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{r.Method},{r.PerClass},{r.Draw},{r.Accuracy:F4},{r.HeadSeconds:F3},{r.FeatureImages}"));
+            csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{r.Method},{r.PerClass},{r.Draw},{r.Accuracy:F4},{r.HeadSeconds:F3},{r.FeatureImages},{r.ChosenL2}"));
         }
 
         File.WriteAllText(Path.Combine(outDir, "pretraining-evidence.csv"), csv.ToString());
@@ -46,6 +46,22 @@ internal static class Report
             table.AppendLine($"| {label} | {string.Join(" | ", cells)} |");
         }
 
+        var auto = rows.Where(r => r.Method == Methods.WithLeversAuto).ToList();
+        if (auto.Count > 0)
+        {
+            table.AppendLine();
+            table.AppendLine("Automatic regularisation (cross-validation, one-standard-error rule) against the fixed L2 = 10, same levers and draws:");
+            table.AppendLine();
+            table.AppendLine("| Per class | Fixed L2 = 10 | Automatic L2 | L2 chosen per draw | Head time fixed / automatic (s) |");
+            table.AppendLine("|---|---|---|---|---|");
+            foreach (var n in auto.Select(r => r.PerClass).Distinct().Order())
+            {
+                var fixedRows = rows.Where(r => r.Method == Methods.WithLevers && r.PerClass == n).ToList();
+                var autoRows = auto.Where(r => r.PerClass == n).ToList();
+                table.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {n} | {MeanSd(fixedRows)} | {MeanSd(autoRows)} | {string.Join(", ", autoRows.Select(r => r.ChosenL2))} | {fixedRows.Average(r => r.HeadSeconds):F1} / {autoRows.Average(r => r.HeadSeconds):F1} |"));
+            }
+        }
+
         if (clipArt.Count > 0)
         {
             table.AppendLine();
@@ -55,10 +71,13 @@ internal static class Report
             table.AppendLine("|---|---|");
             foreach (var (method, label, _) in Series.Where(s => clipArt.Any(r => r.Method == s.Method)))
             {
-                var group = clipArt.Where(r => r.Method == method).Select(r => r.Accuracy).ToList();
-                var mean = group.Average();
-                var sd = Math.Sqrt(group.Sum(a => (a - mean) * (a - mean)) / Math.Max(1, group.Count - 1));
-                table.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {label} | {mean:F3} ± {sd:F3} |"));
+                table.AppendLine($"| {label} | {MeanSd(clipArt.Where(r => r.Method == method).ToList())} |");
+            }
+
+            var autoClipArt = clipArt.Where(r => r.Method == Methods.WithLeversAuto).ToList();
+            if (autoClipArt.Count > 0)
+            {
+                table.AppendLine($"| The same levers with automatic L2 (chosen: {string.Join(", ", autoClipArt.Select(r => r.ChosenL2))}) | {MeanSd(autoClipArt)} |");
             }
         }
 
@@ -67,6 +86,13 @@ internal static class Report
         Console.WriteLine(table);
         Plot(rows, sizes, Path.Combine(outDir, "pretraining-evidence.png"));
         Console.WriteLine($"Wrote {Path.Combine(outDir, "pretraining-evidence.csv")}, .md and .png");
+    }
+
+    private static string MeanSd(List<ResultRow> group)
+    {
+        var mean = group.Average(r => r.Accuracy);
+        var sd = Math.Sqrt(group.Sum(r => (r.Accuracy - mean) * (r.Accuracy - mean)) / Math.Max(1, group.Count - 1));
+        return string.Create(CultureInfo.InvariantCulture, $"{mean:F3} ± {sd:F3}");
     }
 
     private static void Plot(List<ResultRow> rows, int[] sizes, string path)

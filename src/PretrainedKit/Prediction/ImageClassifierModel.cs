@@ -57,7 +57,7 @@ public sealed class ImageClassifierModel : IDisposable
     /// <summary>Gets which backbone activations the model uses as features.</summary>
     public FeatureLayout FeatureLayout => _session.Layout;
 
-    /// <summary>Gets the views whose probabilities each prediction averages (saved with the model).</summary>
+    /// <summary>Gets the views whose logits each prediction averages (saved with the model).</summary>
     public TestTimeAugmentation TestTimeAugmentation { get; }
 
     /// <summary>Gets how feature vectors are scaled before the final layer (saved with the model).</summary>

@@ -127,6 +127,26 @@ public sealed class ImageClassifierBuilder
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithL2Regularization(float l2) => WithOptions(Options with { L2Regularization = l2 });
 
+    /// <summary>Sets <see cref="ImageClassifierOptions.AutoRegularization"/>: choose the L2 weight by cross-validation on the training features.</summary>
+    /// <param name="enabled">Whether to search.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithAutoRegularization(bool enabled = true) => WithOptions(Options with { AutoRegularization = enabled });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.Normalization"/>.</summary>
+    /// <param name="normalization">How feature vectors are scaled before the final layer.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithNormalization(FeatureNormalization normalization) => WithOptions(Options with { Normalization = normalization });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.Augmentation"/>.</summary>
+    /// <param name="augmentation">The extra views of each training image, for example <c>TrainingAugmentation.Mirror</c>.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithAugmentation(TrainingAugmentation augmentation) => WithOptions(Options with { Augmentation = augmentation });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.TestTimeAugmentation"/>.</summary>
+    /// <param name="augmentation">The views averaged per prediction.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithTestTimeAugmentation(TestTimeAugmentation augmentation) => WithOptions(Options with { TestTimeAugmentation = augmentation });
+
     /// <summary>Sets <see cref="ImageClassifierOptions.MaximumIterations"/>.</summary>
     /// <param name="iterations">The iteration limit.</param>
     /// <returns>This builder.</returns>

@@ -20,7 +20,7 @@ public enum TestTimeAugmentation
     /// <summary>Predict from the image as it is.</summary>
     None = 0,
 
-    /// <summary>Average the class probabilities of the image and its mirror image (twice the prediction time).</summary>
+    /// <summary>Average the logits of the image and of its mirror image before the softmax (twice the prediction time).</summary>
     Mirror = 1,
 }
 

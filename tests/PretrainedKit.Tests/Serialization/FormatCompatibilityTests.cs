@@ -16,6 +16,23 @@ public partial class FormatCompatibilityTests
 {
     private static string Fixture(string name) => Path.Combine(TestPaths.RepositoryRoot, "tests", "PretrainedKit.Tests", "Fixtures", name);
 
+    /// <summary>Copies a model file, rewriting its manifest text with <paramref name="edit"/>.</summary>
+    private static void CopyWithManifestEdit(string source, string target, Func<string, string> edit)
+    {
+        File.Copy(source, target);
+        using var zip = ZipFile.Open(target, ZipArchiveMode.Update);
+        var entry = zip.GetEntry("manifest.json")!;
+        string text;
+        using (var reader = new StreamReader(entry.Open()))
+        {
+            text = reader.ReadToEnd();
+        }
+
+        entry.Delete();
+        using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
+        writer.Write(edit(text));
+    }
+
     [TestCase("format-v1-fashion3", 1)]
     [TestCase("format-v2-fashion3", 2)]
     public void Load_OlderFormatFile_PredictsWhatItPredictedWhenSaved(string fixture, int version)
@@ -65,21 +82,7 @@ public partial class FormatCompatibilityTests
     public void Load_Version2SettingsInAVersion1File_IsRefusedAsAltered()
     {
         var path = Path.Combine(TestPaths.NewTempFolder(), "altered.pkmodel");
-        File.Copy(Fixture("format-v2-fashion3.pkmodel"), path);
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
-        {
-            var entry = zip.GetEntry("manifest.json")!;
-            string text;
-            using (var reader = new StreamReader(entry.Open()))
-            {
-                text = reader.ReadToEnd();
-            }
-
-            entry.Delete();
-            using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
-            writer.Write(text.Replace("\"formatVersion\": 2", "\"formatVersion\": 1", StringComparison.Ordinal));
-        }
-
+        CopyWithManifestEdit(Fixture("format-v2-fashion3.pkmodel"), path, text => text.Replace("\"formatVersion\": 2", "\"formatVersion\": 1", StringComparison.Ordinal));
         Assert.That(() => ImageClassifierModel.Load(path), Throws.TypeOf<ModelFormatException>().With.Message.Contains("altered"));
     }
 
@@ -114,20 +117,7 @@ public partial class FormatCompatibilityTests
         try
         {
             var path = Path.Combine(folder, "future.pkmodel");
-            File.Copy(Fixture("format-v1-fashion3.pkmodel"), path);
-            using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
-            {
-                var entry = zip.GetEntry("manifest.json")!;
-                string text;
-                using (var reader = new StreamReader(entry.Open()))
-                {
-                    text = reader.ReadToEnd();
-                }
-
-                entry.Delete();
-                using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
-                writer.Write(text.Replace("\"formatVersion\": 1", $"\"formatVersion\": {ModelManifest.CurrentFormatVersion + 1}", StringComparison.Ordinal));
-            }
+            CopyWithManifestEdit(Fixture("format-v1-fashion3.pkmodel"), path, text => text.Replace("\"formatVersion\": 1", $"\"formatVersion\": {ModelManifest.CurrentFormatVersion + 1}", StringComparison.Ordinal));
 
             Assert.That(
                 () => ImageClassifierModel.Load(path),

@@ -26,6 +26,29 @@ public class LeverTests
     }
 
     [Test]
+    public void Builder_LeverShortcuts_SetTheirOptions()
+    {
+        var o = ImageClassifier.Create()
+            .WithFeatureLayout(FeatureLayout.MultiStageGrid)
+            .WithNormalization(FeatureNormalization.L2ThenStandardize)
+            .WithAugmentation(TrainingAugmentation.Mirror)
+            .WithTestTimeAugmentation(TestTimeAugmentation.Mirror)
+            .WithClassWeighting(ClassWeighting.None)
+            .WithAutoRegularization()
+            .Options;
+        Assert.That(o, Is.EqualTo(ImageClassifierOptions.Default with
+        {
+            FeatureLayout = FeatureLayout.MultiStageGrid,
+            Normalization = FeatureNormalization.L2ThenStandardize,
+            Augmentation = TrainingAugmentation.Mirror,
+            TestTimeAugmentation = TestTimeAugmentation.Mirror,
+            ClassWeighting = ClassWeighting.None,
+            AutoRegularization = true,
+        }));
+        Assert.That(Levers.Describe(o, null).Count(l => !l.IsDefault), Is.EqualTo(6));
+    }
+
+    [Test]
     public void Validate_UnknownLeverValues_Throw()
     {
         Assert.That(() => (ImageClassifierOptions.Default with { Augmentation = (TrainingAugmentation)8 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
@@ -80,14 +103,7 @@ public class LeverTests
     [Test]
     public async Task Pipeline_MirrorView_EqualsTheFeaturesOfTheMirroredFile()
     {
-        var folder = TestPaths.NewTempFolder();
-        using var pattern = TestImages.Pattern(224, 224);
-        using var mirrored = TestImages.Bitmap(224, 224, (x, y) => pattern.GetPixel(223 - x, y));
-        var original = Path.Combine(folder, "pattern.png");
-        var flipped = Path.Combine(folder, "flipped.png");
-        await File.WriteAllBytesAsync(original, TestImages.Png(pattern));
-        await File.WriteAllBytesAsync(flipped, TestImages.Png(mirrored));
-
+        var (original, flipped) = await WritePatternAndMirrorImage(224);
         using var session = BackboneSession.Open(KnownBackbones.ResNet18);
         var result = await FeaturePipeline.RunAsync(session, [original, flipped], ImagePreprocessingOptions.Default, null, CancellationToken.None, viewsOf: i => i == 0 ? [ImageView.Original, ImageView.Mirror] : [ImageView.Original]);
         Assert.That(result.Views[0], Has.Length.EqualTo(2));
@@ -233,13 +249,7 @@ public class LeverTests
     public async Task TestTimeMirror_MakesAnImageAndItsMirrorImagePredictTheSame()
     {
         var data = SmallDataset.Create(4);
-        var folder = TestPaths.NewTempFolder();
-        using var pattern = TestImages.Pattern(96, 96);
-        using var mirrored = TestImages.Bitmap(96, 96, (x, y) => pattern.GetPixel(95 - x, y));
-        var original = Path.Combine(folder, "pattern.png");
-        var flipped = Path.Combine(folder, "flipped.png");
-        await File.WriteAllBytesAsync(original, TestImages.Png(pattern));
-        await File.WriteAllBytesAsync(flipped, TestImages.Png(mirrored));
+        var (original, flipped) = await WritePatternAndMirrorImage(96);
         var options = ImageClassifierOptions.Default with { FeatureCache = PretrainedKit.Caching.FeatureCacheOptions.Disabled, Calibrate = false };
 
         using var plain = await ImageClassifier.Create().FromFolder(data).WithOptions(options).TrainAsync();
@@ -247,6 +257,19 @@ public class LeverTests
         Assert.That(tta.Predict(flipped).Probabilities, Is.EqualTo(tta.Predict(original).Probabilities).Within(1e-5f));
         Assert.That(plain.Predict(flipped).Probabilities, Is.Not.EqualTo(plain.Predict(original).Probabilities).Within(1e-5f));
         Assert.That(tta.PredictBatch([original, flipped]).Select(p => p.Probabilities), Is.EqualTo(new[] { tta.Predict(original).Probabilities, tta.Predict(flipped).Probabilities }).Within(1e-5f), "batch equals single");
+    }
+
+    /// <summary>Writes an asymmetric square pattern and its left-right mirror image as PNG files.</summary>
+    private static async Task<(string Original, string Flipped)> WritePatternAndMirrorImage(int size)
+    {
+        var folder = TestPaths.NewTempFolder();
+        using var pattern = TestImages.Pattern(size, size);
+        using var mirrored = TestImages.Bitmap(size, size, (x, y) => pattern.GetPixel(size - 1 - x, y));
+        var original = Path.Combine(folder, "pattern.png");
+        var flipped = Path.Combine(folder, "flipped.png");
+        await File.WriteAllBytesAsync(original, TestImages.Png(pattern));
+        await File.WriteAllBytesAsync(flipped, TestImages.Png(mirrored));
+        return (original, flipped);
     }
 
     private static (List<float[]> Features, List<int> Labels) Synthetic(int n, int classes, int dimension, int seed, double overlap = 0.5)
