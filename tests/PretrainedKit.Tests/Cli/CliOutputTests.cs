@@ -177,6 +177,31 @@ public class CliOutputTests
         Assert.That(File.Exists(model), Is.False);
     }
 
+    [Test]
+    public void Train_LeverFlags_AreUsedAndListedInTextAndJson()
+    {
+        var model = Path.Combine(TestPaths.NewTempFolder("cli-levers"), "m.pkmodel");
+        var (code, stdout, stderr) = Run(null, "train", _data, "--model", model, "--features", "MultiStage", "--augment", "Mirror", "--tta", "Mirror", "--normalize", "L2ThenStandardize", "--auto-l2", "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var levers = JsonDocument.Parse(stdout).RootElement.GetProperty("levers").EnumerateArray().ToDictionary(l => l.GetProperty("name").GetString()!, l => l);
+        Assert.Multiple(() =>
+        {
+            Assert.That(levers["Feature layout"].GetProperty("setting").GetString(), Is.EqualTo("MultiStage"));
+            Assert.That(levers["Augmentation"].GetProperty("setting").GetString(), Is.EqualTo("Mirror"));
+            Assert.That(levers["Test-time augmentation"].GetProperty("setting").GetString(), Is.EqualTo("Mirror"));
+            Assert.That(levers["Normalisation"].GetProperty("setting").GetString(), Is.EqualTo("L2ThenStandardize"));
+            Assert.That(levers["Regularisation"].GetProperty("setting").GetString(), Is.EqualTo("Automatic"));
+            Assert.That(levers["Class weighting"].GetProperty("isDefault").GetBoolean(), Is.True);
+        });
+        using var loaded = ImageClassifier.Load(model);
+        Assert.That(loaded.FeatureLayout, Is.EqualTo(PretrainedKit.Backbones.FeatureLayout.MultiStage));
+        Assert.That(loaded.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Training.TestTimeAugmentation.Mirror));
+
+        var (plainCode, plain, _) = Run(null, "train", _data, "--model", model, "--augment", "Mirror");
+        Assert.That(plainCode, Is.EqualTo(0));
+        Assert.That(plain, Does.Contain("Levers: Feature layout Pooled;").And.Contain("Augmentation Mirror (changed) (2 backbone views per training image)"));
+    }
+
     private static (int ExitCode, string Out, string Err) Run(string? console, params string[] args) =>
         CliProcess.Run(new Dictionary<string, string> { ["PRETRAINEDKIT_CONSOLE"] = console ?? "auto" }, args);
 }
