@@ -1,3 +1,5 @@
+using PretrainedKit.Imaging;
+
 namespace PretrainedKit.Experiments;
 
 /// <summary>
@@ -20,8 +22,9 @@ internal static class ClipArt
             return [];
         }
 
-        // The first 40 files of each topic in name order, so every run uses the same images.
-        var files = Topics.Select(t => Directory.GetFiles(Path.Combine(Source, t), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Take(PerClass).ToArray()).ToArray();
+        // The first 40 usable files of each topic in name order, so every run uses the same images. Files the library
+        // refuses (for example a 10524x16000 apple, over the default pixel limit) are skipped and named, as training would.
+        var files = Topics.Select(t => Directory.GetFiles(Path.Combine(Source, t), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Where(Usable).Take(PerClass).ToArray()).ToArray();
         var keyed = new Dictionary<int, string>();
         for (var c = 0; c < Topics.Length; c++)
         {
@@ -57,6 +60,20 @@ internal static class ClipArt
         }
 
         return rows;
+    }
+
+    private static bool Usable(string path)
+    {
+        try
+        {
+            ImageDecoder.Probe(ImageDecoder.ReadFile(path), path, ImagePreprocessingOptions.Default);
+            return true;
+        }
+        catch (InvalidImageException ex)
+        {
+            Console.WriteLine($"clip art: skipped {ex.Message}");
+            return false;
+        }
     }
 
     public static string Describe() => $"{Topics.Length} openclipart-png topics ({string.Join(", ", Topics)}), {PerClass} images each, {TrainPerClass} per topic to train, {PerClass - TrainPerClass} to test";
