@@ -27,7 +27,7 @@ public enum TrainingPhase
 
 /// <summary>A snapshot of a run's progress, reported through <see cref="IProgress{T}"/>.</summary>
 /// <param name="Phase">The current phase.</param>
-/// <param name="Completed">Items done in this phase (images for validation and featurisation).</param>
+/// <param name="Completed">Items done in this phase: images for validation; for featurisation, backbone runs (one per image and view, so augmentation and test-time augmentation count each extra view).</param>
 /// <param name="Total">Items in this phase.</param>
 /// <param name="Elapsed">Time since the run started.</param>
 /// <param name="EstimatedRemaining">The estimated time left in this phase, when it can be estimated.</param>
