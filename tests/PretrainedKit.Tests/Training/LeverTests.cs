@@ -246,6 +246,22 @@ public class LeverTests
     }
 
     [Test]
+    public async Task ExportOnnx_L2Normalised_MatchesPredict()
+    {
+        var data = SmallDataset.Create(4);
+        using var model = await ImageClassifier.Create().FromFolder(data)
+            .WithOptions(ImageClassifierOptions.Default with { Normalization = FeatureNormalization.L2ThenStandardize, FeatureCache = PretrainedKit.Caching.FeatureCacheOptions.Disabled })
+            .TrainAsync();
+        var onnx = Path.Combine(TestPaths.NewTempFolder(), "l2.onnx");
+        model.ExportOnnx(onnx);
+        var images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Take(6).ToList();
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnx);
+        var actual = PretrainedKit.Tests.Onnx.OnnxExportTests.Run(session, images, model.ImageOptions);
+        var expected = model.PredictBatch(images).SelectMany(p => p.Probabilities).ToArray();
+        Assert.That(actual, Is.EqualTo(expected).Within(1e-4f));
+    }
+
+    [Test]
     public async Task TestTimeMirror_MakesAnImageAndItsMirrorImagePredictTheSame()
     {
         var data = SmallDataset.Create(4);
