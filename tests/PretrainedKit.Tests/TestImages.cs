@@ -234,7 +234,8 @@ internal static class TestImages
         }
     }
 
-    private static uint Crc32(byte[] bytes)
+    /// <summary>The CRC-32 (IEEE) that PNG chunks and zip entries carry.</summary>
+    public static uint Crc32(ReadOnlySpan<byte> bytes)
     {
         var crc = 0xFFFFFFFFu;
         foreach (var b in bytes)

@@ -105,11 +105,12 @@ internal static class FeaturePipeline
                 try
                 {
                     var bytes = ImageDecoder.ReadFile(paths[index]);
+                    var keys = cache is null ? null : FeatureCache.ComputeKeys(bytes, views[index].Select(v => contexts[v]).ToList()); // The file is hashed once for all views.
                     var decoded = false;
                     for (var v = 0; v < views[index].Count; v++)
                     {
                         var view = views[index][v];
-                        var key = cache is null ? null : FeatureCache.ComputeKey(bytes, contexts[view]);
+                        var key = keys?[v];
                         if (key is not null && cache!.TryRead(key, session.FeatureSize) is { } cached)
                         {
                             items.Add(new Item(index, v, null, cached, null, null));

@@ -35,14 +35,32 @@ public sealed class FeatureCache
     /// <summary>Computes the key of an image: its bytes plus everything that decides its features.</summary>
     /// <param name="imageBytes">The encoded image file.</param>
     /// <param name="context">The backbone id, weights hash and preprocessing settings, as one string.</param>
-    /// <returns>A 64-character hexadecimal key.</returns>
-    public static string ComputeKey(ReadOnlySpan<byte> imageBytes, string context)
+    /// <returns>A 64-character hexadecimal key: SHA-256 of (SHA-256 of the bytes, a newline, the context).</returns>
+    public static string ComputeKey(ReadOnlySpan<byte> imageBytes, string context) => ComputeKeys(imageBytes, [context])[0];
+
+    /// <summary>
+    /// Computes the keys of one image under several contexts (one per view), hashing the image bytes once: each key
+    /// equals <see cref="ComputeKey"/> for its context.
+    /// </summary>
+    /// <param name="imageBytes">The encoded image file.</param>
+    /// <param name="contexts">One context string per key.</param>
+    /// <returns>The keys, in the order of <paramref name="contexts"/>.</returns>
+    public static string[] ComputeKeys(ReadOnlySpan<byte> imageBytes, IReadOnlyList<string> contexts)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(imageBytes);
-        hash.AppendData(Encoding.UTF8.GetBytes("\n" + context));
-        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+        ArgumentNullException.ThrowIfNull(contexts);
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(imageBytes, digest);
+        var keys = new string[contexts.Count];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            ArgumentNullException.ThrowIfNull(contexts[i]);
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            hash.AppendData(digest);
+            hash.AppendData(Encoding.UTF8.GetBytes("\n" + contexts[i]));
+            keys[i] = Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+        }
+
+        return keys;
     }
 
     /// <summary>Reads an entry.</summary>

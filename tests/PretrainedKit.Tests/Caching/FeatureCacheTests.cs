@@ -107,6 +107,16 @@ public class FeatureCacheTests
     }
 
     [Test]
+    public void ComputeKeys_HashesOnce_AndEqualsComputeKeyPerContext()
+    {
+        byte[] bytes = [1, 2, 3, 4];
+        string[] contexts = ["a", "a|view=Mirror", "b"];
+        var keys = FeatureCache.ComputeKeys(bytes, contexts);
+        Assert.That(keys, Is.EqualTo(contexts.Select(c => FeatureCache.ComputeKey(bytes, c))));
+        Assert.That(keys.Distinct().Count(), Is.EqualTo(3));
+    }
+
+    [Test]
     public void TryWrite_ConcurrentWritersOfOneKey_NeverLeaveATornEntry()
     {
         var cache = NewCache();

@@ -28,7 +28,16 @@ public static class ChildHost
                 // Pauses inside the write of the temporary file, after half of the archive has gone to disk.
                 var (manifest, head) = ModelFile.Load(args[1]);
                 var size = new FileInfo(args[1]).Length;
-                ModelFile.Save(args[2], manifest with { CreatedUtc = DateTimeOffset.UtcNow }, head, wrapStream: s => new PausingStream(s, size / 2));
+                ModelFile.Save(args[2], manifest with { CreatedUtc = DateTimeOffset.UtcNow }, head, wrapStream: s => new WriteFaultStream(s, (inner, written, _) =>
+                {
+                    // Half the file is on disk: flush it and wait to be killed.
+                    if (written >= size / 2)
+                    {
+                        inner.Flush();
+                        (inner as FileStream)?.Flush(flushToDisk: true);
+                        PauseForever();
+                    }
+                }));
                 return 1; // Never reached: the parent kills the process.
             }
 
@@ -119,46 +128,6 @@ public static class ChildHost
         Console.Out.WriteLine(ReadyMarker);
         Console.Out.Flush();
         Thread.Sleep(Timeout.Infinite);
-    }
-
-    /// <summary>A write-through stream that flushes what it has to disk and pauses forever once <c>pauseAfter</c> bytes are written.</summary>
-    private sealed class PausingStream(Stream inner, long pauseAfter) : Stream
-    {
-        private long _written;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => inner.CanSeek;
-
-        public override bool CanWrite => true;
-
-        public override long Length => inner.Length;
-
-        public override long Position { get => inner.Position; set => inner.Position = value; }
-
-        public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-
-        public override void SetLength(long value) => inner.SetLength(value);
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            inner.Write(buffer, offset, count);
-            _written += count;
-            if (_written >= pauseAfter)
-            {
-                inner.Flush();
-                if (inner is FileStream file)
-                {
-                    file.Flush(flushToDisk: true);
-                }
-
-                PauseForever();
-            }
-        }
     }
 }
 

@@ -223,23 +223,8 @@ public class DecoderFuzzTests
             }
 
             var crcAt = offset + 8 + (int)length;
-            BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(crcAt), Crc32(png.AsSpan(offset + 4, 4 + (int)length)));
+            BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(crcAt), TestImages.Crc32(png.AsSpan(offset + 4, 4 + (int)length)));
             offset = crcAt + 4;
         }
-    }
-
-    private static uint Crc32(ReadOnlySpan<byte> bytes)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in bytes)
-        {
-            crc ^= b;
-            for (var k = 0; k < 8; k++)
-            {
-                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
-            }
-        }
-
-        return ~crc;
     }
 }

@@ -136,7 +136,14 @@ public class SaveFaultTests
         var bytesBeforeFull = before.Length * percentBeforeFull / 100;
         var (manifest, head) = ModelFile.Load(_source);
         Assert.That(
-            () => ModelFile.Save(target, manifest, head, wrapStream: s => new FullDiskStream(s, bytesBeforeFull)),
+            () => ModelFile.Save(target, manifest, head, wrapStream: s => new WriteFaultStream(s, (_, written, count) =>
+            {
+                // Fails every write with ENOSPC once the capacity is reached, as a full disk does.
+                if (written + count > bytesBeforeFull)
+                {
+                    throw new IOException("No space left on device", 28);
+                }
+            })),
             Throws.TypeOf<IOException>().With.Message.Contains(target).And.Message.Contains("No space left on device").And.Message.Contains("unchanged"));
         Assert.That(File.ReadAllBytes(target), Is.EqualTo(before));
         Assert.That(TempFiles(target), Is.Empty, "the partial temporary file was removed");
@@ -188,40 +195,5 @@ public class SaveFaultTests
     {
         using var loaded = ImageClassifier.Load(target);
         Assert.That(loaded.Predict(_images[0]).Probabilities, Is.EqualTo(_model.Predict(_images[0]).Probabilities));
-    }
-
-    /// <summary>Fails every write with ENOSPC once <c>capacity</c> bytes have been written, as a full disk does.</summary>
-    private sealed class FullDiskStream(Stream inner, long capacity) : Stream
-    {
-        private long _written;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => inner.CanSeek;
-
-        public override bool CanWrite => true;
-
-        public override long Length => inner.Length;
-
-        public override long Position { get => inner.Position; set => inner.Position = value; }
-
-        public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-
-        public override void SetLength(long value) => inner.SetLength(value);
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            if (_written + count > capacity)
-            {
-                throw new IOException("No space left on device", 28);
-            }
-
-            inner.Write(buffer, offset, count);
-            _written += count;
-        }
     }
 }
