@@ -21,8 +21,9 @@ internal sealed record FeatureResult(float[][]?[] Views, IReadOnlyList<InvalidIm
 }
 
 /// <summary>
-/// Reads, hashes, decodes and normalises images on background workers while the backbone runs batches on the calling
-/// thread. A bounded queue between them and pooled tensor buffers keep memory flat however many images there are.
+/// Reads, hashes, decodes and normalises images on background workers while consumers run the backbone, one per
+/// <see cref="BackboneSession.ConcurrentRuns"/>. A bounded queue between them and pooled tensor buffers keep memory flat
+/// however many images there are.
 /// Features found in the <see cref="FeatureCache"/> skip decoding and the backbone altogether.
 /// </summary>
 internal static class FeaturePipeline
@@ -87,7 +88,7 @@ internal static class FeaturePipeline
         // Decoding costs about 2 ms against the backbone's 30 ms per image on a 2-core machine; one worker per core also
         // serves cache hits (I/O and hashing only) quickly. Measured in bench/PretrainedKit.Benchmarks.
         var workers = Environment.ProcessorCount;
-        var queue = Channel.CreateBounded<Item>(new BoundedChannelOptions(2 * batchSize) { SingleReader = true, SingleWriter = workers == 1 });
+        var queue = Channel.CreateBounded<Item>(new BoundedChannelOptions(2 * batchSize) { SingleReader = session.ConcurrentRuns <= 1, SingleWriter = workers == 1 });
         var pool = ArrayPool<float>.Shared;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = stop.Token;
@@ -165,85 +166,126 @@ internal static class FeaturePipeline
         var stopwatch = Stopwatch.StartNew();
         var done = 0;
         var hits = 0;
-        var batch = new float[batchSize * tensorLength];
-        var batchOutput = new float[batchSize * session.FeatureSize];
-        var pending = new List<Item>(batchSize);
+        var concurrent = session.ConcurrentRuns > 1;
+        var gate = new object(); // Guards done, hits, errors and the progress callback when several consumers run.
 
-        void Report()
+        void Count(int items, bool hit)
         {
-            var eta = done < total ? TimeSpan.FromTicks(stopwatch.Elapsed.Ticks / done * (total - done)) : TimeSpan.Zero;
-            progress?.Invoke(done, total, eta);
+            lock (gate)
+            {
+                done += items;
+                hits += hit ? items : 0;
+                var eta = done < total ? TimeSpan.FromTicks(stopwatch.Elapsed.Ticks / done * (total - done)) : TimeSpan.Zero;
+                progress?.Invoke(done, total, eta);
+            }
         }
 
-        void Flush()
+        // Each consumer runs the backbone on its own batches. With a session made for throughput (one ONNX Runtime thread
+        // per run), one consumer per core keeps every core busy with whole images: no core waits for another inside an
+        // operator, so a producer that takes a core for a moment delays one image instead of stalling both threads.
+        async Task Consume()
         {
-            if (pending.Count == 0)
-            {
-                return;
-            }
+            var batch = new float[batchSize * tensorLength];
+            var batchOutput = new float[batchSize * session.FeatureSize];
+            var pending = new List<Item>(batchSize);
 
-            token.ThrowIfCancellationRequested();
-            session.RunBatch(batch, pending.Count, batchOutput);
-            for (var b = 0; b < pending.Count; b++)
+            void Flush()
             {
-                var vector = batchOutput.AsSpan(b * session.FeatureSize, session.FeatureSize).ToArray();
-                features[pending[b].Index]![pending[b].View] = vector;
-                if (pending[b].Key is { } key)
+                if (pending.Count == 0)
                 {
-                    cache!.TryWrite(key, vector);
+                    return;
                 }
 
-                done++;
-                Report();
+                token.ThrowIfCancellationRequested();
+                session.RunBatch(batch, pending.Count, batchOutput, throughput: concurrent);
+                for (var b = 0; b < pending.Count; b++)
+                {
+                    var vector = batchOutput.AsSpan(b * session.FeatureSize, session.FeatureSize).ToArray();
+                    features[pending[b].Index]![pending[b].View] = vector;
+                    if (pending[b].Key is { } key)
+                    {
+                        cache!.TryWrite(key, vector);
+                    }
+
+                    Count(1, hit: false);
+                }
+
+                pending.Clear();
             }
 
-            pending.Clear();
-        }
-
-        try
-        {
             var reader = queue.Reader;
             while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
             {
-                while (reader.TryRead(out var item))
+                while (pending.Count < batchSize && reader.TryRead(out var item))
                 {
                     token.ThrowIfCancellationRequested();
                     if (item.Error is not null)
                     {
-                        errors.Add(item.Error);
+                        lock (gate)
+                        {
+                            errors.Add(item.Error);
+                        }
+
                         features[item.Index] = null;
-                        done += views[item.Index].Count;
-                        Report();
+                        Count(views[item.Index].Count, hit: false);
                     }
                     else if (item.Cached is not null)
                     {
                         features[item.Index]![item.View] = item.Cached;
-                        hits++;
-                        done++;
-                        Report();
+                        Count(1, hit: true);
                     }
                     else
                     {
                         item.Tensor.AsSpan(0, tensorLength).CopyTo(batch.AsSpan(pending.Count * tensorLength));
                         pool.Return(item.Tensor!);
                         pending.Add(item);
-                        if (pending.Count == batchSize)
-                        {
-                            Flush();
-                        }
                     }
                 }
 
-                // Nothing more is ready right now: run what we have instead of waiting (keeps the backbone busy).
+                // A full batch, or nothing more ready right now: run what we have instead of waiting (keeps the backbone busy).
                 Flush();
             }
 
             Flush();
+        }
+
+        async Task ConsumeOrStopAll()
+        {
+            try
+            {
+                await Consume().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
+
+        var consumers = Enumerable.Range(0, session.ConcurrentRuns).Select(_ => Task.Run(ConsumeOrStopAll, CancellationToken.None)).ToArray();
+        try
+        {
+            try
+            {
+                await Task.WhenAll(consumers).ConfigureAwait(false);
+            }
+            catch
+            {
+                // One consumer failed and the others were stopped with it: report the failure, not their cancellation.
+                var failure = consumers.Where(c => c.IsFaulted).SelectMany(c => c.Exception!.InnerExceptions).FirstOrDefault(e => e is not OperationCanceledException);
+                if (failure is not null && !cancellationToken.IsCancellationRequested)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+                }
+
+                throw;
+            }
+
             cancellationToken.ThrowIfCancellationRequested();
         }
         finally
         {
-            // Stops the producers if the consumer ended early (cancellation or a failure) and waits for them, so no
+            // Stops the producers if the consumers ended early (cancellation or a failure) and waits for them, so no
             // background work outlives the call; tensors still queued go back to the pool.
             await stop.CancelAsync().ConfigureAwait(false);
             await completion.ConfigureAwait(false);

@@ -231,6 +231,7 @@ internal static class ImageDecoder
 
         var targetInfo = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
         using var target = new SKBitmap(targetInfo);
+        decoded.SetImmutable(); // Lets the image below share the decoded pixels instead of copying them.
         using (var canvas = new SKCanvas(target))
         using (var image = SKImage.FromBitmap(decoded))
         using (var paint = new SKPaint { BlendMode = SKBlendMode.SrcOver })

@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using PretrainedKit.Backbones;
+using PretrainedKit.Imaging;
 
 namespace PretrainedKit.Tests.Backbones;
 
@@ -34,6 +35,27 @@ public class BackboneTests
 
         var maxDifference = ours.Zip(theirs, (a, b) => Math.Abs(a - b)).Max();
         Assert.That(maxDifference, Is.LessThan(1e-4f));
+    }
+
+    [Test]
+    public async Task RunAsync_ConcurrentSingleThreadRuns_EqualSingleImageFeaturesBitForBit()
+    {
+        using var session = BackboneSession.Open(KnownBackbones.ResNet18);
+        var expectedRuns = Environment.ProcessorCount < 2 ? 1 : Math.Min(Environment.ProcessorCount, BackboneSession.MaxConcurrentRuns);
+        Assert.That(session.ConcurrentRuns, Is.EqualTo(expectedRuns), "one single-thread run per core on the CPU (the tests use the CPU package of ONNX Runtime)");
+        var images = Directory.GetFiles(SmallDataset.Create(6), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+
+        for (var pass = 0; pass < 2; pass++)
+        {
+            var pipeline = await FeaturePipeline.RunAsync(session, images, ImagePreprocessingOptions.Default, null, CancellationToken.None, batchSize: 2);
+            for (var i = 0; i < images.Length; i++)
+            {
+                var single = session.ExtractFeatures(File.ReadAllBytes(images[i]), images[i], ImagePreprocessingOptions.Default);
+                Assert.That(pipeline.Features[i], Is.EqualTo(single), $"{images[i]} (pass {pass})");
+            }
+
+            session.SwitchToLatency(); // The second pass opens the throughput session again.
+        }
     }
 
     [Test]
