@@ -34,7 +34,7 @@ internal static class HeadTrainer
         }
 
         // Per image: its standardised views and its weight (balanced: every class weighs the same in total).
-        var z = prepared.Select(v => v.Select(f => Standardize(f, mean, scale)).ToArray()).ToList();
+        var z = prepared.Select(v => v.Select(f => LinearHead.Standardize(f, mean, scale)).ToArray()).ToList();
         var weights = labels.Select(l => options.ClassWeighting == ClassWeighting.Balanced ? (float)labels.Count / (classCount * counts[l]) : 1f).ToList();
 
         RegularizationSearch? search = null;
@@ -167,17 +167,6 @@ internal static class HeadTrainer
         }
 
         return (rowsOut, model.Model.GetBiases().ToArray(), model, context);
-    }
-
-    private static float[] Standardize(float[] f, float[] mean, float[] scale)
-    {
-        var z = new float[f.Length];
-        for (var j = 0; j < z.Length; j++)
-        {
-            z[j] = (f[j] - mean[j]) * scale[j];
-        }
-
-        return z;
     }
 
     private static (float[] Mean, float[] Scale) ComputeStandardization(List<float[]> features, int dimension)

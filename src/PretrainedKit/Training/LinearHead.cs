@@ -72,13 +72,15 @@ internal sealed class LinearHead
     }
 
     /// <summary>Normalises and standardises a raw feature vector the same way the trainer saw it.</summary>
-    public float[] Standardize(ReadOnlySpan<float> features)
+    public float[] Standardize(ReadOnlySpan<float> features) => Standardize(NormalizeL2 ? L2Normalized(features) : features, Mean, Scale);
+
+    /// <summary>Returns (features - mean) * scale, element by element: the standardisation the trainer and the head share.</summary>
+    public static float[] Standardize(ReadOnlySpan<float> features, float[] mean, float[] scale)
     {
-        ReadOnlySpan<float> source = NormalizeL2 ? L2Normalized(features) : features;
-        var z = new float[FeatureSize];
+        var z = new float[mean.Length];
         for (var j = 0; j < z.Length; j++)
         {
-            z[j] = (source[j] - Mean[j]) * Scale[j];
+            z[j] = (features[j] - mean[j]) * scale[j];
         }
 
         return z;
