@@ -28,17 +28,21 @@ internal sealed record FeatureResult(float[][]?[] Views, IReadOnlyList<InvalidIm
 /// </summary>
 internal static class FeaturePipeline
 {
-    /// <summary>Images per backbone run. On CPU, batches mainly save per-call overhead; results are identical to single runs.</summary>
-    public const int DefaultBatchSize = 8;
+    /// <summary>How many decoded images (or views) may wait for the backbone: it bounds the pipeline's memory.</summary>
+    public const int DefaultQueueLength = 16;
 
     private static readonly ImageView[] OriginalOnly = [ImageView.Original];
 
-    /// <summary>Describes everything besides the image bytes that decides a feature vector, for the cache key.</summary>
+    /// <summary>
+    /// Describes everything besides the image bytes that decides a feature vector, for the cache key. The leading version
+    /// changes whenever decoding gives other pixels (v3: the resampler for mild shrinking, within one level of v2's), so
+    /// features cached by an older version are never mixed with new ones.
+    /// </summary>
     public static string CacheContext(BackboneSession session, ImagePreprocessingOptions image, ImageView view = ImageView.Original)
     {
         var context = string.Create(
             CultureInfo.InvariantCulture,
-            $"v2|{session.Backbone.Id}|{session.WeightsSha256}|{session.Layout}|{session.Backbone.OutputName}|{session.Backbone.InputWidth}x{session.Backbone.InputHeight}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
+            $"v3|{session.Backbone.Id}|{session.WeightsSha256}|{session.Layout}|{session.Backbone.OutputName}|{session.Backbone.InputWidth}x{session.Backbone.InputHeight}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
         return view == ImageView.Original ? context : $"{context}|view={view}";
     }
 
@@ -49,7 +53,7 @@ internal static class FeaturePipeline
         Action<int, int, TimeSpan?>? progress,
         CancellationToken cancellationToken,
         FeatureCache? cache = null,
-        int batchSize = DefaultBatchSize,
+        int queueLength = DefaultQueueLength,
         Func<int, IReadOnlyList<ImageView>>? viewsOf = null)
     {
         viewsOf ??= _ => OriginalOnly;
@@ -88,7 +92,7 @@ internal static class FeaturePipeline
         // Decoding costs about 2 ms against the backbone's 30 ms per image on a 2-core machine; one worker per core also
         // serves cache hits (I/O and hashing only) quickly. Measured in bench/PretrainedKit.Benchmarks.
         var workers = Environment.ProcessorCount;
-        var queue = Channel.CreateBounded<Item>(new BoundedChannelOptions(2 * batchSize) { SingleReader = session.ConcurrentRuns <= 1, SingleWriter = workers == 1 });
+        var queue = Channel.CreateBounded<Item>(new BoundedChannelOptions(queueLength) { SingleReader = session.ConcurrentRuns <= 1, SingleWriter = workers == 1 });
         var pool = ArrayPool<float>.Shared;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = stop.Token;
@@ -180,43 +184,18 @@ internal static class FeaturePipeline
             }
         }
 
-        // Each consumer runs the backbone on its own batches. With a session made for throughput (one ONNX Runtime thread
-        // per run), one consumer per core keeps every core busy with whole images: no core waits for another inside an
-        // operator, so a producer that takes a core for a moment delays one image instead of stalling both threads.
+        // Each consumer runs the backbone on one image at a time, straight from the producer's tensor (the backbone runs
+        // image by image anyway, see BackboneSession.RunBatch, so gathering batches only copied tensors). With a session
+        // made for throughput (one ONNX Runtime thread per run), one consumer per core keeps every core busy with whole
+        // images: no core waits for another inside an operator, so a producer that takes a core for a moment delays one
+        // image instead of stalling both threads.
         async Task Consume()
         {
-            var batch = new float[batchSize * tensorLength];
-            var batchOutput = new float[batchSize * session.FeatureSize];
-            var pending = new List<Item>(batchSize);
-
-            void Flush()
-            {
-                if (pending.Count == 0)
-                {
-                    return;
-                }
-
-                token.ThrowIfCancellationRequested();
-                session.RunBatch(batch, pending.Count, batchOutput, throughput: concurrent);
-                for (var b = 0; b < pending.Count; b++)
-                {
-                    var vector = batchOutput.AsSpan(b * session.FeatureSize, session.FeatureSize).ToArray();
-                    features[pending[b].Index]![pending[b].View] = vector;
-                    if (pending[b].Key is { } key)
-                    {
-                        cache!.TryWrite(key, vector);
-                    }
-
-                    Count(1, hit: false);
-                }
-
-                pending.Clear();
-            }
-
+            var output = new float[session.FeatureSize];
             var reader = queue.Reader;
             while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
             {
-                while (pending.Count < batchSize && reader.TryRead(out var item))
+                while (reader.TryRead(out var item))
                 {
                     token.ThrowIfCancellationRequested();
                     if (item.Error is not null)
@@ -236,17 +215,26 @@ internal static class FeaturePipeline
                     }
                     else
                     {
-                        item.Tensor.AsSpan(0, tensorLength).CopyTo(batch.AsSpan(pending.Count * tensorLength));
-                        pool.Return(item.Tensor!);
-                        pending.Add(item);
+                        try
+                        {
+                            session.RunBatch(item.Tensor!, 1, output, throughput: concurrent);
+                        }
+                        finally
+                        {
+                            pool.Return(item.Tensor!);
+                        }
+
+                        var vector = output.ToArray();
+                        features[item.Index]![item.View] = vector;
+                        if (item.Key is { } key)
+                        {
+                            cache!.TryWrite(key, vector);
+                        }
+
+                        Count(1, hit: false);
                     }
                 }
-
-                // A full batch, or nothing more ready right now: run what we have instead of waiting (keeps the backbone busy).
-                Flush();
             }
-
-            Flush();
         }
 
         async Task ConsumeOrStopAll()

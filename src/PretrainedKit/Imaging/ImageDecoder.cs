@@ -71,7 +71,7 @@ internal static class ImageDecoder
         using var codec = OpenCodec(bytes, path, options);
         using var decoded = DecodeFirstFrame(codec, bytes, path, width, height);
         var origin = codec.EncodedOrigin;
-        Render(decoded, origin, options, width, height, rgb);
+        Render(decoded, codec.Info.AlphaType == SKAlphaType.Opaque, origin, options, width, height, rgb);
     }
 
     private static SKCodec OpenCodec(byte[] bytes, string? path, ImagePreprocessingOptions options)
@@ -179,7 +179,7 @@ internal static class ImageDecoder
         }
     }
 
-    private static void Render(SKBitmap decoded, SKEncodedOrigin origin, ImagePreprocessingOptions options, int width, int height, Span<byte> rgb)
+    private static void Render(SKBitmap decoded, bool opaque, SKEncodedOrigin origin, ImagePreprocessingOptions options, int width, int height, Span<byte> rgb)
     {
         var w = (float)decoded.Width;
         var h = (float)decoded.Height;
@@ -228,6 +228,15 @@ internal static class ImageDecoder
             : minScale < 1f
                 ? new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None)
                 : new SKSamplingOptions(SKCubicResampler.Mitchell);
+
+        // The common case (an upright opaque image, shrunk by less than half, covering the whole target) is resampled here
+        // with the same filter and pixel mapping as the canvas path below, straight into RGB: the canvas spends more time
+        // on it than the JPEG decoder does (1.5 ms against 0.35 ms for a 256x256 image, bench/PretrainedKit.Benchmarks).
+        if (opaque && origin == SKEncodedOrigin.TopLeft && options.ResizeMode != ResizeMode.Pad && minScale is >= 0.5f and < 1f)
+        {
+            BilinearResampler.Resample(decoded.GetPixelSpan(), decoded.RowBytes, decoded.Width, decoded.Height, scaleX, scaleY, offsetX, offsetY, width, height, rgb);
+            return;
+        }
 
         var targetInfo = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
         using var target = new SKBitmap(targetInfo);

@@ -47,7 +47,7 @@ public class BackboneTests
 
         for (var pass = 0; pass < 2; pass++)
         {
-            var pipeline = await FeaturePipeline.RunAsync(session, images, ImagePreprocessingOptions.Default, null, CancellationToken.None, batchSize: 2);
+            var pipeline = await FeaturePipeline.RunAsync(session, images, ImagePreprocessingOptions.Default, null, CancellationToken.None, queueLength: 2);
             for (var i = 0; i < images.Length; i++)
             {
                 var single = session.ExtractFeatures(File.ReadAllBytes(images[i]), images[i], ImagePreprocessingOptions.Default);

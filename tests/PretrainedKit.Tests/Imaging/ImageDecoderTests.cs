@@ -124,6 +124,60 @@ public class ImageDecoderTests
         });
     }
 
+    [TestCase(256, 256, ResizeMode.Stretch)]
+    [TestCase(300, 240, ResizeMode.Stretch)]
+    [TestCase(250, 400, ResizeMode.CenterCrop)]
+    [TestCase(440, 300, ResizeMode.CenterCrop)]
+    [TestCase(447, 447, ResizeMode.Stretch)]
+    public void DecodeNormalized_MildShrinking_MatchesSkiaCanvasWithinOneLevel(int width, int height, ResizeMode mode)
+    {
+        // Opaque, upright images shrunk by less than half take the library's own bilinear resampler; Skia's canvas, which
+        // every other case goes through, is the reference. JPEG is always opaque.
+        using var pattern = TestImages.Pattern(width, height);
+        var jpeg = TestImages.Jpeg(pattern);
+        using var decoded = SKBitmap.Decode(jpeg, new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+
+        float scaleX = (float)Size / width, scaleY = (float)Size / height, offsetX = 0, offsetY = 0;
+        if (mode == ResizeMode.CenterCrop)
+        {
+            scaleX = scaleY = Math.Max(scaleX, scaleY);
+            offsetX = (Size - (width * scaleX)) / 2;
+            offsetY = (Size - (height * scaleY)) / 2;
+        }
+
+        using var target = new SKBitmap(new SKImageInfo(Size, Size, SKColorType.Rgba8888, SKAlphaType.Premul));
+        using (var canvas = new SKCanvas(target))
+        using (var image = SKImage.FromBitmap(decoded))
+        {
+            canvas.Clear(SKColors.White);
+            canvas.SetMatrix(new SKMatrix(scaleX, 0, offsetX, 0, scaleY, offsetY, 0, 0, 1));
+            canvas.DrawImage(image, 0, 0, new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None));
+        }
+
+        var resampled = new byte[Size * Size * 3];
+        BilinearResampler.Resample(decoded.GetPixelSpan(), decoded.RowBytes, width, height, scaleX, scaleY, offsetX, offsetY, Size, Size, resampled);
+        var rgba = target.GetPixelSpan().ToArray();
+        int WorstDifference(byte[] rgb)
+        {
+            var worst = 0;
+            for (var p = 0; p < Size * Size; p++)
+            {
+                for (var c = 0; c < 3; c++)
+                {
+                    worst = Math.Max(worst, Math.Abs(rgb[(3 * p) + c] - rgba[(4 * p) + c]));
+                }
+            }
+
+            return worst;
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(WorstDifference(resampled), Is.LessThanOrEqualTo(1), "the resampler against the canvas");
+            Assert.That(Normalize(jpeg, new ImagePreprocessingOptions { ResizeMode = mode }), Is.EqualTo(resampled), "the decoder takes the resampler");
+        });
+    }
+
     [Test]
     public void DecodeNormalized_ResizeModes_FitDifferently()
     {
