@@ -13,12 +13,13 @@ using PretrainedKit.Training;
 
 // Does a pretrained backbone pay off on small data? Fashion-MNIST (Debian's dataset-fashion-mnist), 10/50/200 training
 // images per class, several seeded draws each, accuracy on the official 10,000 test images.
-//   dotnet run -c Release --project bench/PretrainedKit.Experiments -- [--draws 5] [--sizes 10,50,200] [--test-count 10000] [--auto-l2-sizes 10] [--out bench/results]
+//   dotnet run -c Release --project bench/PretrainedKit.Experiments -- [--draws 5] [--sizes 10,50,200] [--test-count 10000] [--auto-l2-sizes 10] [--kernel-sizes 10,50,200] [--out bench/results]
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 var draws = int.Parse(Arg("--draws") ?? "5");
 var sizes = (Arg("--sizes") ?? "10,50,200").Split(',').Select(int.Parse).ToArray();
 var testCount = int.Parse(Arg("--test-count") ?? "10000");
+var kernelSizes = (Arg("--kernel-sizes") ?? "10,50,200").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
 var autoSizes = (Arg("--auto-l2-sizes") ?? "10").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
 var outDir = Path.GetFullPath(Arg("--out") ?? Path.Combine("bench", "results"));
 var source = Arg("--data") ?? "/usr/share/datasets/fashion-mnist";
@@ -78,6 +79,12 @@ foreach (var n in sizes)
         if (autoSizes.Contains(n))
         {
             rows.Add(Methods.Levers(n, d, indices.Select(i => trainFeatures[i]).ToList(), labels, testFeatures.OrderBy(t => t.Key).Select(t => t.Value).ToList(), testLabels, 10, autoRegularization: true));
+            shown++;
+        }
+
+        if (kernelSizes.Contains(n))
+        {
+            rows.Add(Methods.Levers(n, d, indices.Select(i => trainFeatures[i]).ToList(), labels, testFeatures.OrderBy(t => t.Key).Select(t => t.Value).ToList(), testLabels, 10, head: HeadKind.Kernel));
             shown++;
         }
 
@@ -338,6 +345,7 @@ namespace PretrainedKit.Experiments
         public const string Naive = "naive-mlnet";
         public const string WithLevers = "pretrained-levers";
         public const string WithLeversAuto = "pretrained-levers-auto-l2";
+        public const string WithLeversKernel = "pretrained-levers-kernel";
 
         /// <summary>The levers the evidence recommends for small data: multi-stage grid features, mirror views at training and prediction.</summary>
         public static readonly ImageClassifierOptions LeverOptions = ImageClassifierOptions.Default with
@@ -348,14 +356,17 @@ namespace PretrainedKit.Experiments
         };
 
         /// <summary>PretrainedKit's head with <see cref="LeverOptions"/>: the library's own training (views as extra rows) and prediction (logits averaged over views).</summary>
-        public static ResultRow Levers(int n, int d, List<Features> x, List<int> y, List<Features> test, int[] testLabels, int classes, bool autoRegularization = false)
+        public static ResultRow Levers(int n, int d, List<Features> x, List<int> y, List<Features> test, int[] testLabels, int classes, bool autoRegularization = false, HeadKind head = HeadKind.Linear)
         {
             var sw = Stopwatch.StartNew();
             var views = x.Select(f => Levers(f, LeverOptions.Augmentation != TrainingAugmentation.None)).ToList();
-            var fit = HeadTrainer.Train(views, y, classes, LeverOptions with { Seed = d, AutoRegularization = autoRegularization }, CancellationToken.None);
+            var fit = HeadTrainer.Train(views, y, classes, LeverOptions with { Seed = d, AutoRegularization = autoRegularization, Head = head }, CancellationToken.None);
             var seconds = sw.Elapsed.TotalSeconds;
-            var right = test.Where((f, i) => ArgMax(fit.Head.Probabilities(Levers(f, LeverOptions.TestTimeAugmentation != TestTimeAugmentation.None))) == testLabels[i]).Count();
-            return new ResultRow(autoRegularization ? WithLeversAuto : WithLevers, n, d, (double)right / test.Count, seconds, n * classes * (LeverOptions.Augmentation != TrainingAugmentation.None ? 2 : 1), fit.Search?.ChosenL2);
+            var predicted = new int[test.Count];
+            Parallel.For(0, test.Count, i => predicted[i] = ArgMax(fit.Head.Probabilities(Levers(test[i], LeverOptions.TestTimeAugmentation != TestTimeAugmentation.None))));
+            var right = predicted.Where((p, i) => p == testLabels[i]).Count();
+            var method = head == HeadKind.Kernel ? WithLeversKernel : autoRegularization ? WithLeversAuto : WithLevers;
+            return new ResultRow(method, n, d, (double)right / test.Count, seconds, n * classes * (LeverOptions.Augmentation != TrainingAugmentation.None ? 2 : 1), fit.Search?.ChosenL2);
         }
 
         private static float[][] Levers(Features f, bool mirror) => mirror ? [f.Grid[0], f.Grid[1]] : [f.Grid[0]];

@@ -9,6 +9,7 @@ internal static class Report
 {
     private static readonly (string Method, string Label, SKColor Color)[] Series =
     [
+        (Methods.WithLeversKernel, "Pretrained ResNet18, the same levers with the kernel head (HeadKind.Kernel)", new SKColor(0x8c, 0x56, 0x4b)),
         (Methods.WithLevers, "Pretrained ResNet18, levers: multi-stage grid features, mirror at training and prediction", new SKColor(0x94, 0x67, 0xbd)),
         (Methods.MultiStage, "Pretrained ResNet18, multi-stage features + retrained final layer", new SKColor(0x1f, 0x77, 0xb4)),
         (Methods.Pooled, "Pretrained ResNet18, pooled features + retrained final layer", new SKColor(0x2c, 0xa0, 0x2c)),
@@ -32,11 +33,16 @@ internal static class Report
         table.AppendLine();
         table.AppendLine("| Method | " + string.Join(" | ", sizes.Select(n => $"{n}/class accuracy | {n}/class time (s)")) + " |");
         table.AppendLine("|---|" + string.Concat(sizes.Select(_ => "---|---|")));
-        foreach (var (method, label, _) in Series)
+        foreach (var (method, label, _) in Series.Where(s => rows.Any(r => r.Method == s.Method)))
         {
             var cells = sizes.Select(n =>
             {
                 var group = rows.Where(r => r.Method == method && r.PerClass == n).ToList();
+                if (group.Count == 0)
+                {
+                    return "not run | -";
+                }
+
                 var mean = group.Average(r => r.Accuracy);
                 var sd = Math.Sqrt(group.Sum(r => (r.Accuracy - mean) * (r.Accuracy - mean)) / Math.Max(1, group.Count - 1));
                 var head = group.Average(r => r.HeadSeconds);
@@ -97,7 +103,7 @@ internal static class Report
 
     private static void Plot(List<ResultRow> rows, int[] sizes, string path)
     {
-        const int width = 900, height = 564, left = 70, right = 20, top = 30, bottom = 194;
+        const int width = 900, height = 588, left = 70, right = 60, top = 30, bottom = 218;
         using var surface = SKSurface.Create(new SKImageInfo(width, height));
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
@@ -123,7 +129,7 @@ internal static class Report
 
         canvas.DrawText("Fashion-MNIST test accuracy vs training images per class (mean ± sd)", left, 20, font, text);
         var legendY = height - bottom + 50;
-        foreach (var (method, label, color) in Series)
+        foreach (var (method, label, color) in Series.Where(s => rows.Any(r => r.Method == s.Method)))
         {
             using var line = new SKPaint { Color = color, StrokeWidth = 2.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
             using var dot = new SKPaint { Color = color, IsAntialias = true };
@@ -131,6 +137,11 @@ internal static class Report
             foreach (var n in sizes)
             {
                 var group = rows.Where(r => r.Method == method && r.PerClass == n).Select(r => r.Accuracy).ToList();
+                if (group.Count == 0)
+                {
+                    continue;
+                }
+
                 var mean = group.Average();
                 var sd = Math.Sqrt(group.Sum(a => (a - mean) * (a - mean)) / Math.Max(1, group.Count - 1));
                 var point = new SKPoint(X(n), Y(mean));

@@ -83,7 +83,7 @@ internal static class OnnxExporter
             graph.Node.Insert(0, prologue[i]);
         }
 
-        // 2. After the backbone: flatten, (L2-normalise,) standardise, linear layer, softmax.
+        // 2. After the backbone: flatten, (L2-normalise,) standardise, (kernel values,) linear layer, softmax.
         var d = head.FeatureSize;
         var k = head.ClassCount;
         var features = Fresh("features");
@@ -97,7 +97,7 @@ internal static class OnnxExporter
         graph.Initializer.Add(FloatTensor(mean, [d], head.Mean));
         graph.Initializer.Add(FloatTensor(scale, [d], head.Scale));
         var inverseTemperature = 1 / head.Temperature; // softmax((W z + b) / T) = softmax((W / T) z + b / T).
-        graph.Initializer.Add(FloatTensor(weights, [k, d], head.Weights.SelectMany(w => w).Select(v => (float)(v * inverseTemperature)).ToArray()));
+        graph.Initializer.Add(FloatTensor(weights, [k, head.Weights[0].Length], head.Weights.SelectMany(w => w).Select(v => (float)(v * inverseTemperature)).ToArray()));
         graph.Initializer.Add(FloatTensor(biases, [k], head.Biases.Select(v => (float)(v * inverseTemperature)).ToArray()));
         graph.Node.Add(Node("Flatten", [backbone.OutputName], [features], IntAttribute("axis", 1)));
         if (head.NormalizeL2)
@@ -109,7 +109,31 @@ internal static class OnnxExporter
 
         graph.Node.Add(Node("Sub", [features, mean], [centred]));
         graph.Node.Add(Node("Mul", [centred, scale], [standardized]));
-        graph.Node.Add(Node("Gemm", [standardized, weights, biases], [logits], IntAttribute("transB", 1)));
+        var lastInputs = standardized;
+        if (head.Kernel is { } kernel)
+        {
+            // Kernel head: k = exp(-gamma |z - c|^2) = exp(2 gamma z.c - gamma |c|^2 - gamma |z|^2) against every centre c.
+            var m = kernel.Centres.Length;
+            var centres = Fresh("kernel_centres");
+            var centreTerms = Fresh("kernel_centre_terms");
+            var gamma = Fresh("kernel_gamma");
+            var squared = Fresh("kernel_input_squared");
+            var inputTerms = Fresh("kernel_input_terms");
+            var crossTerms = Fresh("kernel_cross_terms");
+            var exponent = Fresh("kernel_exponent");
+            var values = Fresh("kernel_values");
+            graph.Initializer.Add(FloatTensor(centres, [m, d], kernel.Centres.SelectMany(c => c).ToArray()));
+            graph.Initializer.Add(FloatTensor(centreTerms, [m], kernel.SquaredNorms.Select(v => -kernel.Gamma * v).ToArray()));
+            graph.Initializer.Add(FloatTensor(gamma, [1], [kernel.Gamma]));
+            graph.Node.Add(Node("ReduceSumSquare", [standardized], [squared], IntsAttribute("axes", 1), IntAttribute("keepdims", 1)));
+            graph.Node.Add(Node("Mul", [squared, gamma], [inputTerms]));
+            graph.Node.Add(Node("Gemm", [standardized, centres, centreTerms], [crossTerms], FloatAttribute("alpha", 2 * kernel.Gamma), IntAttribute("transB", 1)));
+            graph.Node.Add(Node("Sub", [crossTerms, inputTerms], [exponent]));
+            graph.Node.Add(Node("Exp", [exponent], [values]));
+            lastInputs = values;
+        }
+
+        graph.Node.Add(Node("Gemm", [lastInputs, weights, biases], [logits], IntAttribute("transB", 1)));
         graph.Node.Add(Node("Softmax", [logits], [OutputName], IntAttribute("axis", 1)));
 
         graph.Output.Clear();
@@ -202,6 +226,16 @@ internal static class OnnxExporter
 
     private static AttributeProto IntAttribute(string name, long value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    private static AttributeProto IntsAttribute(string name, params long[] values)
+    {
+        var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        attribute.Ints.AddRange(values);
+        return attribute;
+    }
+
+    private static AttributeProto FloatAttribute(string name, float value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
     private static ValueInfoProto TensorInfo(string name, int?[] dims)
     {

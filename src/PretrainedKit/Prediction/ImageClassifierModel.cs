@@ -60,6 +60,9 @@ public sealed class ImageClassifierModel : IDisposable
     /// <summary>Gets the views whose logits each prediction averages (saved with the model).</summary>
     public TestTimeAugmentation TestTimeAugmentation { get; }
 
+    /// <summary>Gets what was trained on the features: a final layer, or kernel ridge regression (saved with the model).</summary>
+    public HeadKind HeadKind => _head.Kernel is null ? HeadKind.Linear : HeadKind.Kernel;
+
     /// <summary>Gets how feature vectors are scaled before the final layer (saved with the model).</summary>
     public FeatureNormalization Normalization => _head.NormalizeL2
         ? FeatureNormalization.L2ThenStandardize

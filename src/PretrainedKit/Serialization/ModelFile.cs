@@ -16,9 +16,10 @@ internal sealed record ModelManifest
     /// <summary>
     /// The newest format version this library writes. Load accepts this version and every older one. Version 2 adds what
     /// a version-1 reader would silently get wrong (L2 normalisation, test-time augmentation, the grid feature layout);
-    /// a model that uses none of them is still written as version 1, so older PretrainedKit versions keep reading it.
+    /// version 3 adds the kernel head. A model that uses none of them is still written as version 1, so older
+    /// PretrainedKit versions keep reading it.
     /// </summary>
-    public const int CurrentFormatVersion = 2;
+    public const int CurrentFormatVersion = 3;
 
     public string Format { get; init; } = FormatName;
 
@@ -72,9 +73,11 @@ internal static class ModelFile
     public const string ManifestEntry = "manifest.json";
     public const string HeadEntry = "head.bin";
     public const string LinearHeadKind = "linear-softmax";
+    public const string KernelHeadKind = "rbf-kernel-ridge";
     private const long MaxEntryBytes = 256L * 1024 * 1024;
     private const long MaxCompressionRatio = 200;
     private static readonly byte[] HeadMagic = "PKHEAD01"u8.ToArray();
+    private static readonly byte[] KernelHeadMagic = "PKHEAD02"u8.ToArray();
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -110,9 +113,9 @@ internal static class ModelFile
             throw new IOException($"Cannot save the model to '{target}': the existing file is read-only. Make it writable or save to another path. The file is unchanged.");
         }
 
-        manifest = manifest with { FormatVersion = RequiredVersion(manifest) };
         var headBytes = SerializeHead(head);
-        manifest = manifest with { Head = new HeadManifest(LinearHeadKind, HeadEntry, Sha256(headBytes)), Temperature = head.Temperature };
+        manifest = manifest with { Head = new HeadManifest(head.Kernel is null ? LinearHeadKind : KernelHeadKind, HeadEntry, Sha256(headBytes)), Temperature = head.Temperature };
+        manifest = manifest with { FormatVersion = RequiredVersion(manifest) };
         var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
         try
         {
@@ -191,7 +194,7 @@ internal static class ModelFile
             var manifest = JsonSerializer.Deserialize<ModelManifest>(manifestBytes, Json)
                 ?? throw new ModelFormatException(full, "the manifest is empty.", null);
             Check(full, manifest, headBytes);
-            var head = DeserializeHead(full, headBytes, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization == FeatureNormalization.L2ThenStandardize).WithTemperature(manifest.Temperature);
+            var head = DeserializeHead(full, headBytes, manifest.Head.Kind == KernelHeadKind, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization == FeatureNormalization.L2ThenStandardize).WithTemperature(manifest.Temperature);
             return (manifest, head);
         }
         catch (ModelFormatException)
@@ -214,7 +217,8 @@ internal static class ModelFile
 
     /// <summary>The oldest format version that can hold everything <paramref name="manifest"/> uses.</summary>
     internal static int RequiredVersion(ModelManifest manifest) =>
-        manifest.Normalization == FeatureNormalization.L2ThenStandardize
+        manifest.Head?.Kind == KernelHeadKind ? 3
+        : manifest.Normalization == FeatureNormalization.L2ThenStandardize
         || manifest.TestTimeAugmentation != TestTimeAugmentation.None
         || manifest.Backbone.FeatureLayout == Backbones.FeatureLayout.MultiStageGrid
             ? 2
@@ -257,7 +261,7 @@ internal static class ModelFile
             throw new ModelFormatException(path, $"the manifest says format version {manifest.FormatVersion} but uses settings of version {RequiredVersion(manifest)}: the file was altered. Re-save or re-train the model.", null);
         }
 
-        if (manifest.Head.Kind != LinearHeadKind)
+        if (manifest.Head.Kind is not (LinearHeadKind or KernelHeadKind))
         {
             throw new ModelFormatException(path, $"the head kind '{manifest.Head.Kind}' is not known to this version of PretrainedKit.", null);
         }
@@ -335,14 +339,24 @@ internal static class ModelFile
 
     private static byte[] SerializeHead(LinearHead head)
     {
+        // Linear: magic, d, k, mean, scale, W (k x d), b.
+        // Kernel: magic, d, m, k, gamma, mean, scale, centres (m x d), W (k x m), b.
         var d = head.FeatureSize;
         var k = head.ClassCount;
-        var bytes = new byte[HeadMagic.Length + 8 + (4 * ((2 * d) + (k * d) + k))];
-        HeadMagic.CopyTo(bytes, 0);
-        var offset = HeadMagic.Length;
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset), d);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset + 4), k);
-        offset += 8;
+        var kernel = head.Kernel;
+        var m = kernel?.Centres.Length ?? 0;
+        var magic = kernel is null ? HeadMagic : KernelHeadMagic;
+        var header = magic.Length + (kernel is null ? 8 : 16);
+        var values = (2L * d) + (kernel is null ? ((long)k * d) + k : ((long)m * d) + ((long)k * m) + k);
+        var bytes = new byte[header + (4 * values)];
+        magic.CopyTo(bytes, 0);
+        var offset = magic.Length;
+        void WriteInt(int value)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(offset), value);
+            offset += 4;
+        }
+
         void Write(float[] values)
         {
             foreach (var v in values)
@@ -352,8 +366,25 @@ internal static class ModelFile
             }
         }
 
+        WriteInt(d);
+        if (kernel is not null)
+        {
+            WriteInt(m);
+        }
+
+        WriteInt(k);
+        if (kernel is not null)
+        {
+            Write([kernel.Gamma]);
+        }
+
         Write(head.Mean);
         Write(head.Scale);
+        foreach (var centre in kernel?.Centres ?? [])
+        {
+            Write(centre);
+        }
+
         foreach (var row in head.Weights)
         {
             Write(row);
@@ -363,21 +394,25 @@ internal static class ModelFile
         return bytes;
     }
 
-    private static LinearHead DeserializeHead(string path, byte[] bytes, int featureSize, int classCount, bool normalizeL2)
+    private static LinearHead DeserializeHead(string path, byte[] bytes, bool isKernel, int featureSize, int classCount, bool normalizeL2)
     {
-        if (bytes.Length < HeadMagic.Length + 8 || !bytes.AsSpan(0, HeadMagic.Length).SequenceEqual(HeadMagic))
+        var magic = isKernel ? KernelHeadMagic : HeadMagic;
+        var header = magic.Length + (isKernel ? 16 : 8);
+        if (bytes.Length < header || !bytes.AsSpan(0, magic.Length).SequenceEqual(magic))
         {
             throw new ModelFormatException(path, "the head data is not recognised.", null);
         }
 
-        var d = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(HeadMagic.Length));
-        var k = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(HeadMagic.Length + 4));
-        if (d != featureSize || k != classCount || bytes.Length != HeadMagic.Length + 8 + (4L * ((2L * d) + ((long)k * d) + k)))
+        var d = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(magic.Length));
+        var m = isKernel ? BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(magic.Length + 4)) : 0;
+        var k = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(magic.Length + (isKernel ? 8 : 4)));
+        var values = (2L * d) + (isKernel ? ((long)m * d) + ((long)k * m) + k : ((long)k * d) + k);
+        if (d != featureSize || k != classCount || m < 0 || (isKernel && m == 0) || bytes.Length != header + (4L * values))
         {
-            throw new ModelFormatException(path, $"the head's size ({k} classes x {d} features) does not match the manifest ({classCount} classes x {featureSize} features).", null);
+            throw new ModelFormatException(path, $"the head's size ({k} classes x {d} features{(isKernel ? $", {m} kernel centres" : string.Empty)}, {bytes.Length:N0} bytes) does not match the manifest ({classCount} classes x {featureSize} features).", null);
         }
 
-        var offset = HeadMagic.Length + 8;
+        var offset = header;
         float[] Read(int n)
         {
             var values = new float[n];
@@ -395,16 +430,35 @@ internal static class ModelFile
             return values;
         }
 
+        var gamma = isKernel ? BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(header - 4)) : 0f;
+        if (isKernel && !(gamma > 0 && float.IsFinite(gamma)))
+        {
+            throw new ModelFormatException(path, $"the kernel width {gamma} is not a finite number above 0: the file is corrupt.", null);
+        }
+
         var mean = Read(d);
         var scale = Read(d);
+        KernelLayer? kernel = null;
+        if (isKernel)
+        {
+            var centres = new float[m][];
+            for (var i = 0; i < m; i++)
+            {
+                centres[i] = Read(d);
+            }
+
+            kernel = new KernelLayer(centres, gamma);
+        }
+
+        var inputs = isKernel ? m : d;
         var weights = new float[k][];
         for (var c = 0; c < k; c++)
         {
-            weights[c] = Read(d);
+            weights[c] = Read(inputs);
         }
 
         var biases = Read(k);
-        return new LinearHead(mean, scale, weights, biases) { NormalizeL2 = normalizeL2 };
+        return new LinearHead(mean, scale, weights, biases, kernel: kernel) { NormalizeL2 = normalizeL2 };
     }
 
     private static string Sha256(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();

@@ -4,11 +4,12 @@ using Microsoft.ML.Trainers;
 
 namespace PretrainedKit.Training;
 
-/// <summary>The trained head, the ML.NET model it came from, and how its regularisation was chosen.</summary>
-internal sealed record HeadFit(LinearHead Head, ITransformer MlNetModel, MLContext Context, RegularizationSearch? Search);
+/// <summary>The trained head, the ML.NET model it came from (<see langword="null"/> for the kernel head), and how its regularisation was chosen.</summary>
+internal sealed record HeadFit(LinearHead Head, ITransformer? MlNetModel, MLContext? Context, RegularizationSearch? Search);
 
 /// <summary>
-/// Trains the final layer with ML.NET's L-BFGS maximum entropy trainer (softmax regression) on normalised features.
+/// Trains the final layer with ML.NET's L-BFGS maximum entropy trainer (softmax regression) on normalised features, or,
+/// for <see cref="HeadKind.Kernel"/>, a kernel ridge regression with <see cref="KernelTrainer"/>.
 /// Each training image may come with several views (augmentation); every view is one training row with the image's label.
 /// </summary>
 internal static class HeadTrainer
@@ -36,6 +37,17 @@ internal static class HeadTrainer
         // Per image: its standardised views and its weight (balanced: every class weighs the same in total).
         var z = prepared.Select(v => v.Select(f => LinearHead.Standardize(f, mean, scale)).ToArray()).ToList();
         var weights = labels.Select(l => options.ClassWeighting == ClassWeighting.Balanced ? (float)labels.Count / (classCount * counts[l]) : 1f).ToList();
+
+        if (options.Head == HeadKind.Kernel)
+        {
+            // The ridge weight of the kernel head is fixed (KernelTrainer.Ridge); the L2 weight and its search belong to the linear head.
+            var rows = z.SelectMany(v => v).ToList();
+            var rowLabels = z.SelectMany((v, i) => Enumerable.Repeat(labels[i], v.Length)).ToList();
+            var rowWeights = z.SelectMany((v, i) => Enumerable.Repeat(weights[i], v.Length)).ToList();
+            var (centres, kernelWeights) = KernelTrainer.Train(rows, rowLabels, rowWeights, classCount, cancellationToken);
+            var layer = new KernelLayer(centres, KernelTrainer.Gamma(dimension));
+            return new HeadFit(new LinearHead(mean, scale, kernelWeights, new float[classCount], kernel: layer) { NormalizeL2 = l2Normalize }, null, null, null);
+        }
 
         RegularizationSearch? search = null;
         var l2 = options.L2Regularization;

@@ -152,6 +152,11 @@ public sealed class ImageClassifierBuilder
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithMaximumIterations(int iterations) => WithOptions(Options with { MaximumIterations = iterations });
 
+    /// <summary>Sets <see cref="ImageClassifierOptions.Head"/>.</summary>
+    /// <param name="head">The head kind.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithHead(HeadKind head) => WithOptions(Options with { Head = head });
+
     /// <summary>Sets <see cref="ImageClassifierOptions.ClassWeighting"/>.</summary>
     /// <param name="weighting">The weighting.</param>
     /// <returns>This builder.</returns>

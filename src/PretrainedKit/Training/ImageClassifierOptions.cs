@@ -94,6 +94,14 @@ public sealed record ImageClassifierOptions
     /// <value>The default is <see langword="false"/>: <see cref="L2Regularization"/> is used as given.</value>
     public bool AutoRegularization { get; init; }
 
+    /// <summary>
+    /// Gets what is trained on the features: a final layer on them, or kernel ridge regression. The L1/L2 weights,
+    /// <see cref="AutoRegularization"/> and the iteration limit belong to the linear head; the kernel head has a fixed
+    /// ridge weight.
+    /// </summary>
+    /// <value>The default is <see cref="HeadKind.Linear"/>: a retrained final layer.</value>
+    public HeadKind Head { get; init; } = HeadKind.Linear;
+
     /// <summary>Gets how classes are weighted.</summary>
     /// <value>The default is <see cref="ClassWeighting.Balanced"/>.</value>
     public ClassWeighting ClassWeighting { get; init; } = ClassWeighting.Balanced;
@@ -175,6 +183,16 @@ public sealed record ImageClassifierOptions
         if (!Enum.IsDefined(TestTimeAugmentation))
         {
             throw new ArgumentOutOfRangeException(nameof(TestTimeAugmentation), TestTimeAugmentation, "Unknown test-time augmentation.");
+        }
+
+        if (!Enum.IsDefined(Head))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Head), Head, "Unknown head kind.");
+        }
+
+        if (Head == HeadKind.Kernel && AutoRegularization)
+        {
+            throw new ArgumentOutOfRangeException(nameof(AutoRegularization), AutoRegularization, "Automatic regularisation chooses the linear head's L2 weight; the kernel head has a fixed ridge weight. Turn automatic regularisation off, or use HeadKind.Linear.");
         }
 
         if (!Enum.IsDefined(Normalization))

@@ -37,6 +37,22 @@ public enum FeatureNormalization
     None = 2,
 }
 
+/// <summary>What is trained on top of the backbone's features.</summary>
+public enum HeadKind
+{
+    /// <summary>A retrained final layer: softmax regression on the standardised features (L-BFGS, seconds to train).</summary>
+    Linear = 0,
+
+    /// <summary>
+    /// Kernel ridge regression with a Gaussian kernel on the standardised features: every training view becomes a centre
+    /// that the image is compared with. Measured on Fashion-MNIST (5 draws, with the multi-stage grid and mirror levers):
+    /// 0.890 against 0.878 for <see cref="Linear"/> at 200 images per class, 0.795 against 0.789 at 10. The model file
+    /// holds the training features (4 bytes x feature size per training view: 78 MB for 4,000 grid-feature views), and
+    /// each prediction compares with all of them; training time grows with the cube of the number of training views.
+    /// </summary>
+    Kernel = 1,
+}
+
 /// <summary>One accuracy lever and the setting a training run used.</summary>
 /// <param name="Name">The lever, for example "Augmentation".</param>
 /// <param name="Setting">The setting, for example "Mirror".</param>
@@ -89,6 +105,7 @@ internal static class Levers
             new("Normalisation", options.Normalization.ToString(), options.Normalization == defaults.Normalization, null),
             new("Augmentation", options.Augmentation.ToString(), options.Augmentation == defaults.Augmentation, trainViews > 1 ? $"{trainViews} backbone views per training image" : null),
             new("Test-time augmentation", options.TestTimeAugmentation.ToString(), options.TestTimeAugmentation == defaults.TestTimeAugmentation, testViews > 1 ? $"{testViews} backbone views per prediction" : null),
+            new("Head", options.Head.ToString(), options.Head == defaults.Head, options.Head == HeadKind.Kernel ? $"Gaussian kernel, gamma = 1 / (2 x feature size), ridge {KernelTrainer.Ridge}" : null),
             new("Class weighting", options.ClassWeighting.ToString(), options.ClassWeighting == defaults.ClassWeighting, null),
             new("Regularisation", options.AutoRegularization ? "Automatic" : "Fixed", options.AutoRegularization == defaults.AutoRegularization && options.L2Regularization == defaults.L2Regularization, Regularization()),
         ];

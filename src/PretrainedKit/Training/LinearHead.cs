@@ -1,16 +1,29 @@
 namespace PretrainedKit.Training;
 
 /// <summary>
+/// The kernel layer of a <see cref="HeadKind.Kernel"/> head: the standardised training rows (centres) and the RBF width;
+/// the final layer then reads k_i = exp(-gamma |z - centre_i|^2) for every centre instead of z.
+/// </summary>
+internal sealed record KernelLayer(float[][] Centres, float Gamma)
+{
+    /// <summary>Gets the squared length of each centre, computed once.</summary>
+    public float[] SquaredNorms { get; } = Centres.Select(c => KernelTrainer.Dot(c, c)).ToArray();
+}
+
+/// <summary>
 /// The retrained final layer: optionally divide the features by their Euclidean length, standardise them, then
-/// softmax((W z + b) / T), where T is the calibration temperature (1 when uncalibrated). Several views of one image
+/// softmax((W z + b) / T), where T is the calibration temperature (1 when uncalibrated). With a <see cref="Kernel"/>
+/// layer, the final layer reads the kernel values of z against the training rows instead of z. Several views of one image
 /// (test-time augmentation) are combined by averaging their logits before the softmax. Stored as plain numbers, so that a model file never needs to deserialise code or types.
 /// </summary>
 /// <threadsafety>Immutable; <c>Probabilities</c> is safe from many threads at once.</threadsafety>
 internal sealed class LinearHead
 {
-    public LinearHead(float[] mean, float[] scale, float[][] weights, float[] biases, double temperature = 1)
+    public LinearHead(float[] mean, float[] scale, float[][] weights, float[] biases, double temperature = 1, KernelLayer? kernel = null)
     {
-        if (mean.Length != scale.Length || weights.Length != biases.Length || weights.Any(w => w.Length != mean.Length))
+        var inputs = kernel?.Centres.Length ?? mean.Length;
+        if (mean.Length != scale.Length || weights.Length != biases.Length || weights.Any(w => w.Length != inputs)
+            || (kernel is not null && (kernel.Centres.Any(c => c.Length != mean.Length) || !(kernel.Gamma > 0) || float.IsInfinity(kernel.Gamma))))
         {
             throw new ArgumentException("The head's dimensions do not agree.");
         }
@@ -25,6 +38,7 @@ internal sealed class LinearHead
         Weights = weights;
         Biases = biases;
         Temperature = temperature;
+        Kernel = kernel;
     }
 
     /// <summary>Gets the feature means subtracted before the linear layer.</summary>
@@ -33,7 +47,10 @@ internal sealed class LinearHead
     /// <summary>Gets the factors (1 / standard deviation) applied after subtracting the mean.</summary>
     public float[] Scale { get; }
 
-    /// <summary>Gets the weights, one row per class.</summary>
+    /// <summary>Gets the kernel layer between the standardised features and the final layer, or <see langword="null"/> for a linear head.</summary>
+    public KernelLayer? Kernel { get; }
+
+    /// <summary>Gets the weights of the final layer, one row per class.</summary>
     public float[][] Weights { get; }
 
     /// <summary>Gets the biases, one per class.</summary>
@@ -87,7 +104,7 @@ internal sealed class LinearHead
     }
 
     /// <summary>Returns the same head with another calibration temperature (the weights are shared, not copied).</summary>
-    public LinearHead WithTemperature(double temperature) => new(Mean, Scale, Weights, Biases, temperature) { NormalizeL2 = NormalizeL2 };
+    public LinearHead WithTemperature(double temperature) => new(Mean, Scale, Weights, Biases, temperature, Kernel) { NormalizeL2 = NormalizeL2 };
 
     /// <summary>Computes the uncalibrated logits of several views of one image, averaged (test-time augmentation).</summary>
     public double[] Logits(IReadOnlyList<float[]> views)
@@ -118,10 +135,22 @@ internal sealed class LinearHead
     /// <summary>Computes calibrated class probabilities from several views of one image (their logits averaged).</summary>
     public float[] Probabilities(IReadOnlyList<float[]> views) => Softmax(Logits(views), Temperature);
 
-    /// <summary>Computes the uncalibrated logits W z + b (before the temperature).</summary>
+    /// <summary>Computes the uncalibrated logits W z + b (before the temperature), with z replaced by its kernel values against the centres when there is a kernel layer.</summary>
     public double[] Logits(ReadOnlySpan<float> features)
     {
         var z = Standardize(features);
+        if (Kernel is { } kernel)
+        {
+            var squared = KernelTrainer.Dot(z, z);
+            var values = new float[kernel.Centres.Length];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = (float)KernelTrainer.Kernel(squared, kernel.SquaredNorms[i], KernelTrainer.Dot(z, kernel.Centres[i]), kernel.Gamma);
+            }
+
+            z = values;
+        }
+
         var logits = new double[ClassCount];
         for (var c = 0; c < logits.Length; c++)
         {

@@ -21,6 +21,7 @@ public class LeverTests
             Assert.That(o.ClassWeighting, Is.EqualTo(ClassWeighting.Balanced));
             Assert.That(o.AutoRegularization, Is.False);
             Assert.That(o.L2Regularization, Is.EqualTo(10f));
+            Assert.That(o.Head, Is.EqualTo(HeadKind.Linear), "the default head stays a retrained final layer");
             Assert.That(Levers.Describe(o, null).All(l => l.IsDefault), Is.True);
         });
     }
@@ -35,6 +36,7 @@ public class LeverTests
             .WithTestTimeAugmentation(TestTimeAugmentation.Mirror)
             .WithClassWeighting(ClassWeighting.None)
             .WithAutoRegularization()
+            .WithHead(HeadKind.Kernel)
             .Options;
         Assert.That(o, Is.EqualTo(ImageClassifierOptions.Default with
         {
@@ -44,8 +46,9 @@ public class LeverTests
             TestTimeAugmentation = TestTimeAugmentation.Mirror,
             ClassWeighting = ClassWeighting.None,
             AutoRegularization = true,
+            Head = HeadKind.Kernel,
         }));
-        Assert.That(Levers.Describe(o, null).Count(l => !l.IsDefault), Is.EqualTo(6));
+        Assert.That(Levers.Describe(o, null).Count(l => !l.IsDefault), Is.EqualTo(7));
     }
 
     [Test]
@@ -54,6 +57,43 @@ public class LeverTests
         Assert.That(() => (ImageClassifierOptions.Default with { Augmentation = (TrainingAugmentation)8 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
         Assert.That(() => (ImageClassifierOptions.Default with { TestTimeAugmentation = (TestTimeAugmentation)5 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
         Assert.That(() => (ImageClassifierOptions.Default with { Normalization = (FeatureNormalization)9 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => (ImageClassifierOptions.Default with { Head = (HeadKind)4 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(
+            () => (ImageClassifierOptions.Default with { Head = HeadKind.Kernel, AutoRegularization = true }).Validate(),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains("fixed ridge weight").And.Message.Contains("HeadKind.Linear"));
+    }
+
+    [Test]
+    public void KernelHead_LearnsWhatNoLinearHeadCan()
+    {
+        // XOR of the signs of two features (plus noise features): no hyperplane separates the classes.
+        var random = new Random(21);
+        var features = new List<float[]>();
+        var labels = new List<int>();
+        for (var i = 0; i < 400; i++)
+        {
+            var f = Enumerable.Range(0, 8).Select(_ => (float)((random.NextDouble() * 2) - 1)).ToArray();
+            features.Add(f);
+            labels.Add((f[0] > 0) ^ (f[1] > 0) ? 1 : 0);
+        }
+
+        double Accuracy(LinearHead head) => features.Where((f, i) => head.Probabilities(f)[labels[i]] > 0.5f).Count() / (double)features.Count;
+        var linear = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default, CancellationToken.None).Head;
+        var kernel = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default with { Head = HeadKind.Kernel }, CancellationToken.None).Head;
+        var again = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default with { Head = HeadKind.Kernel }, CancellationToken.None).Head;
+
+        // Fresh points from the same distribution: the kernel head generalises, not just remembers its centres.
+        var fresh = Enumerable.Range(0, 200).Select(_ => Enumerable.Range(0, 8).Select(_ => (float)((random.NextDouble() * 2) - 1)).ToArray()).ToList();
+        var freshRight = fresh.Count(f => (kernel.Probabilities(f)[1] > 0.5f) == ((f[0] > 0) ^ (f[1] > 0))) / (double)fresh.Count;
+        Assert.Multiple(() =>
+        {
+            Assert.That(linear.Kernel, Is.Null);
+            Assert.That(kernel.Kernel!.Centres, Has.Length.EqualTo(features.Count), "every training row is a centre");
+            Assert.That(Accuracy(linear), Is.LessThan(0.7), "a linear head cannot do XOR");
+            Assert.That(Accuracy(kernel), Is.GreaterThan(0.9), "a kernel head can");
+            Assert.That(freshRight, Is.GreaterThan(0.8), "and it generalises to unseen points");
+            Assert.That(again.Weights, Is.EqualTo(kernel.Weights), "same data, same weights");
+        });
     }
 
     [Test]
@@ -243,6 +283,40 @@ public class LeverTests
         var image = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories)[0];
         Assert.That(loaded.Predict(image).Probabilities, Is.EqualTo(model.Predict(image).Probabilities));
         Assert.That(() => model.ExportOnnx(Path.Combine(TestPaths.NewTempFolder(), "tta.onnx")), Throws.TypeOf<NotSupportedException>().With.Message.Contains("TestTimeAugmentation.None"));
+    }
+
+    [Test]
+    public async Task KernelHead_Trains_RoundTripsAsFormat3_AndExportsToOnnx()
+    {
+        var data = SmallDataset.Create(4);
+        using var model = await ImageClassifier.Create().FromFolder(data)
+            .WithOptions(ImageClassifierOptions.Default with { Head = HeadKind.Kernel, FeatureCache = PretrainedKit.Caching.FeatureCacheOptions.Disabled })
+            .TrainAsync();
+        Assert.That(model.HeadKind, Is.EqualTo(HeadKind.Kernel));
+        var lever = model.TrainingReport!.Levers.Single(l => l.Name == "Head");
+        Assert.That(lever.Setting, Is.EqualTo("Kernel"));
+        Assert.That(lever.IsDefault, Is.False);
+
+        var path = Path.Combine(TestPaths.NewTempFolder(), "kernel.pkmodel");
+        model.Save(path);
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(path))
+        using (var reader = new StreamReader(zip.GetEntry("manifest.json")!.Open()))
+        {
+            var manifest = reader.ReadToEnd();
+            Assert.That(manifest, Does.Contain("\"formatVersion\": 3"));
+            Assert.That(manifest, Does.Contain("rbf-kernel-ridge"));
+        }
+
+        using var loaded = ImageClassifier.Load(path);
+        Assert.That(loaded.HeadKind, Is.EqualTo(HeadKind.Kernel));
+        var images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Take(6).ToList();
+        var expected = model.PredictBatch(images).SelectMany(p => p.Probabilities).ToArray();
+        Assert.That(loaded.PredictBatch(images).SelectMany(p => p.Probabilities), Is.EqualTo(expected));
+
+        var onnx = Path.Combine(TestPaths.NewTempFolder(), "kernel.onnx");
+        model.ExportOnnx(onnx);
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnx);
+        Assert.That(PretrainedKit.Tests.Onnx.OnnxExportTests.Run(session, images, model.ImageOptions), Is.EqualTo(expected).Within(1e-4f));
     }
 
     [Test]

@@ -124,7 +124,7 @@ public class TrainingTests
         schema[nameof(HeadTrainer.HeadRow.Label)].ColumnType = new KeyDataViewType(typeof(uint), 3);
         schema[nameof(HeadTrainer.HeadRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 6);
         var rows = features.Select((f, i) => new HeadTrainer.HeadRow { Label = (uint)labels[i], Features = head.Standardize(f), Weight = 1 });
-        var scores = mlModel.Transform(context.Data.LoadFromEnumerable(rows, schema)).GetColumn<float[]>("Score").ToList();
+        var scores = mlModel!.Transform(context!.Data.LoadFromEnumerable(rows, schema)).GetColumn<float[]>("Score").ToList();
         for (var i = 0; i < features.Count; i++)
         {
             var ours = head.Probabilities(features[i]);
