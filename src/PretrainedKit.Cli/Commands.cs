@@ -33,6 +33,7 @@ internal static partial class Commands
         var normalize = new Option<FeatureNormalization>("--normalize") { Description = "How features are scaled before the final layer: Standardize (default), L2ThenStandardize or None.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Normalization };
         var l2 = new Option<float>("--l2") { Description = "L2 regularisation of the final layer.", DefaultValueFactory = _ => ImageClassifierOptions.Default.L2Regularization };
         var autoL2 = new Option<bool>("--auto-l2") { Description = "Choose the L2 regularisation by cross-validation on the training features (one-standard-error rule)." };
+        var head = new Option<HeadKind>("--head") { Description = "What is trained on the features: Linear (default, a retrained final layer) or Kernel (kernel ridge regression: more accurate with a few hundred images per class; the model file holds the training features).", DefaultValueFactory = _ => ImageClassifierOptions.Default.Head };
         var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
         var command = new Command("train", Help(
             "Train a classifier on a folder with one sub-folder per class, save it to one file and print metrics.",
@@ -40,9 +41,10 @@ internal static partial class Commands
             "pretrainedkit train photos --model pets.pkmodel --test-dir photos-test --metrics metrics.json",
             "pretrainedkit train photos --model pets.pkmodel --validation-split 0.3 --seed 7 --strict --json > metrics.json",
             "pretrainedkit train photos --model pets.pkmodel --unknown-precision 0.95",
-            "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --auto-l2"))
+            "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --auto-l2",
+            "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --head Kernel"))
         {
-            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, features, augment, tta, normalize, l2, autoL2, quiet, json,
+            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, features, augment, tta, normalize, l2, autoL2, head, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
@@ -62,6 +64,7 @@ internal static partial class Commands
                 Normalization = parse.GetValue(normalize),
                 L2Regularization = parse.GetValue(l2),
                 AutoRegularization = parse.GetValue(autoL2),
+                Head = parse.GetValue(head),
             });
             var modelPath = parse.GetValue(model)!;
             var (trained, evaluation) = await ui.WithProgressAsync(async progress =>
