@@ -106,16 +106,16 @@ internal sealed class BackboneSession : IDisposable
         }
 
         var extraOutputs = layout != FeatureLayout.Pooled ? backbone.Stages.Select(s => s.OutputName).ToList() : null;
-        InferenceSession OpenLatency()
+        InferenceSession OpenSession(int threads, bool useCuda)
         {
             using var options = new SessionOptions
             {
                 GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
                 ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-                IntraOpNumThreads = Environment.ProcessorCount,
+                IntraOpNumThreads = threads,
                 InterOpNumThreads = 1,
             };
-            if (cuda)
+            if (useCuda)
             {
                 options.AppendExecutionProvider_CUDA(0);
             }
@@ -123,21 +123,12 @@ internal sealed class BackboneSession : IDisposable
             return BackboneCheck.OpenChecked(backbone, modelPath, options, extraOutputs);
         }
 
-        // Throughput: whole images in parallel, one ONNX Runtime thread each. Inside one run, the threads of a parallel
-        // operator wait for each other, so any core taken by decoding stalls them all; separate runs only slow the run whose
-        // core was taken. Measured on 2 cores (bench/PretrainedKit.Benchmarks): cold featurisation went from 0.80x to 0.95x
-        // raw ORT at batch 1 / batch 8 this way.
-        InferenceSession OpenThroughput()
-        {
-            using var options = new SessionOptions
-            {
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-                ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-                IntraOpNumThreads = Math.Max(1, Environment.ProcessorCount / ThroughputRuns),
-                InterOpNumThreads = 1,
-            };
-            return BackboneCheck.OpenChecked(backbone, modelPath, options, extraOutputs);
-        }
+        // Latency: one run at a time on all cores (or the GPU). Throughput: whole images in parallel, one ONNX Runtime
+        // thread each. Inside one run, the threads of a parallel operator wait for each other, so any core taken by
+        // decoding stalls them all; separate runs only slow the run whose core was taken. Measured on 2 cores
+        // (bench/PretrainedKit.Benchmarks): cold featurisation went from 0.80x to 0.95x raw ORT at batch 1 / batch 8 this way.
+        InferenceSession OpenLatency() => OpenSession(Environment.ProcessorCount, cuda);
+        InferenceSession OpenThroughput() => OpenSession(Math.Max(1, Environment.ProcessorCount / ThroughputRuns), useCuda: false);
 
         // Only one of the two sessions is open at first, so memory holds one copy of the weights while images are featurised.
         var result = new BackboneSession(backbone, modelPath, hash, OpenLatency, cuda || ThroughputRuns < 2 ? null : OpenThroughput, negativeMean, layout);

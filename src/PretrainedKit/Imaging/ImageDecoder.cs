@@ -219,16 +219,7 @@ internal static class ImageDecoder
                 break;
         }
 
-        var matrix = new SKMatrix(scaleX, 0, offsetX, 0, scaleY, offsetY, 0, 0, 1).PreConcat(orient);
-        // Mipmaps only where the image shrinks by more than half (they cost milliseconds to build); bilinear for mild
-        // shrinking; Mitchell cubic for enlarging.
         var minScale = Math.Min(scaleX, scaleY);
-        var sampling = minScale < 0.5f
-            ? new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear)
-            : minScale < 1f
-                ? new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None)
-                : new SKSamplingOptions(SKCubicResampler.Mitchell);
-
         // The common case (an upright opaque image, shrunk by less than half, covering the whole target) is resampled here
         // with the same filter and pixel mapping as the canvas path below, straight into RGB: the canvas and the RGBA copy
         // cost more than the JPEG decoder does (about 2 ms against 0.4 ms for the resampler, 256x256 to 224x224, measured
@@ -238,6 +229,15 @@ internal static class ImageDecoder
             BilinearResampler.Resample(decoded.GetPixelSpan(), decoded.RowBytes, decoded.Width, decoded.Height, scaleX, scaleY, offsetX, offsetY, width, height, rgb);
             return;
         }
+
+        var matrix = new SKMatrix(scaleX, 0, offsetX, 0, scaleY, offsetY, 0, 0, 1).PreConcat(orient);
+        // Mipmaps only where the image shrinks by more than half (they cost milliseconds to build); bilinear for mild
+        // shrinking; Mitchell cubic for enlarging.
+        var sampling = minScale < 0.5f
+            ? new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear)
+            : minScale < 1f
+                ? new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None)
+                : new SKSamplingOptions(SKCubicResampler.Mitchell);
 
         var targetInfo = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
         using var target = new SKBitmap(targetInfo);

@@ -1,6 +1,4 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
+using System.Numerics.Tensors;
 
 namespace PretrainedKit.Training;
 
@@ -22,8 +20,8 @@ internal static class KernelTrainer
     public const float LogitScale = 10;
 
     /// <summary>
-    /// The most training views the kernel head takes: the factorisation grows with the cube of their number (about 10 s
-    /// for 4,000 on 2 cores) and the model file holds every one of them.
+    /// The most training views the kernel head takes: the factorisation grows with the cube of their number (about 13 s
+    /// for 4,000 on 2 cores, kernel matrix included) and the model file holds every one of them.
     /// </summary>
     public const int MaxRows = 8000;
 
@@ -42,7 +40,7 @@ internal static class KernelTrainer
 
         var gamma = Gamma(rows[0].Length);
         var centres = rows.ToArray();
-        var squaredNorms = centres.Select(r => Dot(r, r)).ToArray();
+        var squaredNorms = centres.Select(r => TensorPrimitives.Dot<float>(r, r)).ToArray();
 
         // Lower triangle of K + diag(lambda / w), in double for the factorisation.
         var matrix = new double[n][];
@@ -51,7 +49,7 @@ internal static class KernelTrainer
             var row = new double[i + 1];
             for (var j = 0; j <= i; j++)
             {
-                row[j] = Kernel(squaredNorms[i], squaredNorms[j], Dot(centres[i], centres[j]), gamma);
+                row[j] = Kernel(squaredNorms[i], squaredNorms[j], TensorPrimitives.Dot<float>(centres[i], centres[j]), gamma);
             }
 
             row[i] += Ridge / rowWeights[i];
@@ -72,7 +70,7 @@ internal static class KernelTrainer
 
             for (var i = 0; i < n; i++)
             {
-                y[i] = (y[i] - Dot(matrix[i].AsSpan(0, i), y.AsSpan(0, i))) / matrix[i][i];
+                y[i] = (y[i] - TensorPrimitives.Dot<double>(matrix[i].AsSpan(0, i), y.AsSpan(0, i))) / matrix[i][i];
             }
 
             for (var i = n - 1; i >= 0; i--)
@@ -107,7 +105,7 @@ internal static class KernelTrainer
         {
             cancellationToken.ThrowIfCancellationRequested();
             var rowJ = a[j];
-            var diagonal = rowJ[j] - Dot(rowJ.AsSpan(0, j), rowJ.AsSpan(0, j));
+            var diagonal = rowJ[j] - TensorPrimitives.Dot<double>(rowJ.AsSpan(0, j), rowJ.AsSpan(0, j));
             if (!(diagonal > 0))
             {
                 throw new InvalidOperationException($"The kernel matrix is not positive definite at row {j} ({diagonal}): a feature vector holds a non-finite value.");
@@ -121,86 +119,13 @@ internal static class KernelTrainer
             {
                 for (var i = j + 1; i < n; i++)
                 {
-                    a[i][column] = (a[i][column] - Dot(a[i].AsSpan(0, column), prefix.AsSpan(0, column))) / pivot;
+                    a[i][column] = (a[i][column] - TensorPrimitives.Dot<double>(a[i].AsSpan(0, column), prefix.AsSpan(0, column))) / pivot;
                 }
             }
             else
             {
-                Parallel.For(j + 1, n, i => a[i][column] = (a[i][column] - Dot(a[i].AsSpan(0, column), prefix.AsSpan(0, column))) / pivot);
+                Parallel.For(j + 1, n, i => a[i][column] = (a[i][column] - TensorPrimitives.Dot<double>(a[i].AsSpan(0, column), prefix.AsSpan(0, column))) / pivot);
             }
         }
     }
-
-    /// <summary>Returns the dot product of two equally long vectors.</summary>
-    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (a.Length != b.Length)
-        {
-            throw new ArgumentException("The vectors differ in length.");
-        }
-
-        var i = 0;
-        float sum = 0;
-        if (Vector256.IsHardwareAccelerated && a.Length >= 16)
-        {
-            ref var x = ref MemoryMarshal.GetReference(a);
-            ref var y = ref MemoryMarshal.GetReference(b);
-            Vector256<float> s0 = default, s1 = default;
-            for (; i <= a.Length - 16; i += 16)
-            {
-                s0 = MultiplyAdd(Vector256.LoadUnsafe(ref x, (nuint)i), Vector256.LoadUnsafe(ref y, (nuint)i), s0);
-                s1 = MultiplyAdd(Vector256.LoadUnsafe(ref x, (nuint)(i + 8)), Vector256.LoadUnsafe(ref y, (nuint)(i + 8)), s1);
-            }
-
-            sum = Vector256.Sum(s0 + s1);
-        }
-
-        for (; i < a.Length; i++)
-        {
-            sum += a[i] * b[i];
-        }
-
-        return sum;
-    }
-
-    /// <summary>Returns the dot product of two equally long vectors, in double.</summary>
-    public static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
-    {
-        if (a.Length != b.Length)
-        {
-            throw new ArgumentException("The vectors differ in length.");
-        }
-
-        var i = 0;
-        double sum = 0;
-        if (Vector256.IsHardwareAccelerated && a.Length >= 8)
-        {
-            ref var x = ref MemoryMarshal.GetReference(a);
-            ref var y = ref MemoryMarshal.GetReference(b);
-            Vector256<double> s0 = default, s1 = default;
-            for (; i <= a.Length - 8; i += 8)
-            {
-                s0 = MultiplyAdd(Vector256.LoadUnsafe(ref x, (nuint)i), Vector256.LoadUnsafe(ref y, (nuint)i), s0);
-                s1 = MultiplyAdd(Vector256.LoadUnsafe(ref x, (nuint)(i + 4)), Vector256.LoadUnsafe(ref y, (nuint)(i + 4)), s1);
-            }
-
-            sum = Vector256.Sum(s0 + s1);
-        }
-
-        for (; i < a.Length; i++)
-        {
-            sum += a[i] * b[i];
-        }
-
-        return sum;
-    }
-
-    // a * b + c, fused where the CPU can (net8.0 has no cross-platform fused multiply-add for 256-bit vectors).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
-        System.Runtime.Intrinsics.X86.Fma.IsSupported ? System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a, b, c) : (a * b) + c;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<double> MultiplyAdd(Vector256<double> a, Vector256<double> b, Vector256<double> c) =>
-        System.Runtime.Intrinsics.X86.Fma.IsSupported ? System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a, b, c) : (a * b) + c;
 }

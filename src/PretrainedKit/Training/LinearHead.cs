@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace PretrainedKit.Training;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace PretrainedKit.Training;
 internal sealed record KernelLayer(float[][] Centres, float Gamma)
 {
     /// <summary>Gets the squared length of each centre, computed once.</summary>
-    public float[] SquaredNorms { get; } = Centres.Select(c => KernelTrainer.Dot(c, c)).ToArray();
+    public float[] SquaredNorms { get; } = Centres.Select(c => TensorPrimitives.Dot<float>(c, c)).ToArray();
 }
 
 /// <summary>
@@ -141,11 +143,11 @@ internal sealed class LinearHead
         var z = Standardize(features);
         if (Kernel is { } kernel)
         {
-            var squared = KernelTrainer.Dot(z, z);
+            var squared = TensorPrimitives.Dot<float>(z, z);
             var values = new float[kernel.Centres.Length];
             for (var i = 0; i < values.Length; i++)
             {
-                values[i] = (float)KernelTrainer.Kernel(squared, kernel.SquaredNorms[i], KernelTrainer.Dot(z, kernel.Centres[i]), kernel.Gamma);
+                values[i] = (float)KernelTrainer.Kernel(squared, kernel.SquaredNorms[i], TensorPrimitives.Dot<float>(z, kernel.Centres[i]), kernel.Gamma);
             }
 
             z = values;
