@@ -30,8 +30,21 @@ internal static class TrainingRun
             phase.Restart();
         }
 
-        void Report(TrainingPhase p, int done, int count, TimeSpan? eta) =>
-            progress?.Report(new TrainingProgress(p, done, count, total.Elapsed, eta));
+        // Validation and featurisation report from several threads: one report at a time, so the receiver never runs
+        // concurrently with itself and sees Elapsed in order.
+        var reportGate = new object();
+        void Report(TrainingPhase p, int done, int count, TimeSpan? eta)
+        {
+            if (progress is null)
+            {
+                return;
+            }
+
+            lock (reportGate)
+            {
+                progress.Report(new TrainingProgress(p, done, count, total.Elapsed, eta));
+            }
+        }
 
         // Scanning.
         Report(TrainingPhase.Scanning, 0, 0, null);
@@ -274,6 +287,7 @@ internal static class TrainingRun
     {
         var bad = new ConcurrentDictionary<string, InvalidImageException>(StringComparer.Ordinal);
         var done = 0;
+        var gate = new object(); // Counts and reports together, so Completed only grows.
         var backbone = options.Backbone;
         await Parallel.ForEachAsync(
             images,
@@ -298,7 +312,11 @@ internal static class TrainingRun
                     bad[image.Path] = ex;
                 }
 
-                progress(Interlocked.Increment(ref done), images.Count);
+                lock (gate)
+                {
+                    progress(++done, images.Count);
+                }
+
                 return ValueTask.CompletedTask;
             }).ConfigureAwait(false);
         return bad;

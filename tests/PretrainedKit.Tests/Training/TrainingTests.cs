@@ -37,6 +37,7 @@ public class TrainingTests
             Assert.That(featurizing.All(r => r.Total == 24 && r.EstimatedRemaining is not null));
             Assert.That(featurizing.Last().EstimatedRemaining, Is.EqualTo(TimeSpan.Zero));
             Assert.That(reports.Select(r => r.Elapsed), Is.Ordered);
+            Assert.That(reports.Where(r => r.Phase == TrainingPhase.Validating).Select(r => r.Completed), Is.Ordered, "validated in parallel, reported one at a time");
         });
     }
 
