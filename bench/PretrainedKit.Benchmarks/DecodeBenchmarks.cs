@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using PretrainedKit.Models;
 using PretrainedKit.Imaging;
 using SkiaSharp;
 

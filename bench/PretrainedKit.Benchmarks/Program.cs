@@ -5,11 +5,11 @@ using BenchmarkDotNet.Running;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
+using PretrainedKit.Models;
 using PretrainedKit;
 using PretrainedKit.Backbones;
 using PretrainedKit.Benchmarks;
 using PretrainedKit.Caching;
-using PretrainedKit.Prediction;
 using SkiaSharp;
 
 // Usage:
@@ -416,9 +416,10 @@ namespace PretrainedKit.Benchmarks
         {
             var work = Path.Combine(Path.GetTempPath(), $"pretrainedkit-profile-{Environment.ProcessId}");
             var images = BenchImages.Generate(work, 100);
-            using var session = BackboneSession.Open(KnownBackbones.ResNet18);
+            var runtime = BackboneRuntime.Open(KnownBackbones.ResNet18, FeatureLayout.Pooled, null);
+            using var session = runtime.OpenSession(SessionProfile.Latency);
             var rgb = new byte[224 * 224 * 3];
-            var tensor = new float[session.TensorLength];
+            var tensor = new float[runtime.TensorLength];
             var features = new float[512];
             double read = 0, decode = 0, prep = 0, run = 0;
             for (var pass = 0; pass < 2; pass++)
@@ -433,7 +434,7 @@ namespace PretrainedKit.Benchmarks
                     PretrainedKit.Imaging.ImageDecoder.DecodeNormalized(bytes, image, PretrainedKit.Imaging.ImagePreprocessingOptions.Default, 224, 224, rgb);
                     decode += sw.Elapsed.TotalMilliseconds;
                     sw.Restart();
-                    session.Preprocess(rgb, tensor);
+                    runtime.Preprocess(rgb, tensor);
                     prep += sw.Elapsed.TotalMilliseconds;
                     sw.Restart();
                     session.Run(tensor, features);

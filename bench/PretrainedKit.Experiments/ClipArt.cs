@@ -1,3 +1,4 @@
+using PretrainedKit.Models;
 using PretrainedKit.Imaging;
 using PretrainedKit.Training;
 

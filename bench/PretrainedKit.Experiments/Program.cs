@@ -5,6 +5,7 @@ using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
+using PretrainedKit.Models;
 using PretrainedKit.Backbones;
 using PretrainedKit.Experiments;
 using PretrainedKit.Imaging;
@@ -153,7 +154,7 @@ namespace PretrainedKit.Experiments
         public static readonly ImageView[] Views = [ImageView.Original, ImageView.Mirror];
         private const int Batch = 8;
         private const string StoreName = "features-v2.bin";
-        private readonly BackboneSession _preprocess = BackboneSession.Open(KnownBackbones.ResNet18);
+        private readonly BackboneRuntime _preprocess = BackboneRuntime.Open(KnownBackbones.ResNet18, FeatureLayout.Pooled, null);
         private readonly InferenceSession _session;
         private readonly string[] _outputs;
         private double _coldImages;
@@ -248,8 +249,8 @@ namespace PretrainedKit.Experiments
         {
             foreach (var layout in new[] { FeatureLayout.Pooled, FeatureLayout.MultiStage, FeatureLayout.MultiStageGrid })
             {
-                using var session = BackboneSession.Open(KnownBackbones.ResNet18, null, layout);
-                var library = FeaturePipeline.RunAsync(session, paths, ImagePreprocessingOptions.Default, null, CancellationToken.None, viewsOf: _ => Views).GetAwaiter().GetResult();
+                using var extractor = new PretrainedKit.Featurization.FeatureExtractor(BackboneRuntime.Open(KnownBackbones.ResNet18, layout, null), ImagePreprocessingOptions.Default);
+                var library = extractor.ExtractAsync(paths.Select(PretrainedKit.Featurization.ImageInput.FromFile).ToList(), _ => Views, null, CancellationToken.None).GetAwaiter().GetResult();
                 var maxDifference = keys.Select((key, k) => Enumerable.Range(0, Views.Length).Max(v =>
                 {
                     var ours = layout switch
@@ -271,7 +272,6 @@ namespace PretrainedKit.Experiments
         public void Dispose()
         {
             _session.Dispose();
-            _preprocess.Dispose();
         }
 
         private static void WritePng(string path, Dataset data, int index)
@@ -360,10 +360,10 @@ namespace PretrainedKit.Experiments
         {
             var sw = Stopwatch.StartNew();
             var views = x.Select(f => Levers(f, LeverOptions.Augmentation != TrainingAugmentation.None)).ToList();
-            var fit = HeadTrainer.Train(views, y, classes, LeverOptions with { Seed = d, AutoRegularization = autoRegularization, Head = head }, CancellationToken.None);
+            var fit = HeadTrainer.Train(views, y, classes, LeverOptions with { Seed = d, Head = head == HeadKind.Kernel ? KernelHeadOptions.Default : LinearHeadOptions.Default with { AutoRegularization = autoRegularization } }, CancellationToken.None);
             var seconds = sw.Elapsed.TotalSeconds;
             var predicted = new int[test.Count];
-            Parallel.For(0, test.Count, i => predicted[i] = ArgMax(fit.Head.Probabilities(Levers(test[i], LeverOptions.TestTimeAugmentation != TestTimeAugmentation.None))));
+            Parallel.For(0, test.Count, i => predicted[i] = ArgMax(ModelDefinition.Softmax(fit.Head.Logits(Levers(test[i], LeverOptions.TestTimeAugmentation != TestTimeAugmentation.None)), 1)));
             var right = predicted.Where((p, i) => p == testLabels[i]).Count();
             var method = head == HeadKind.Kernel ? WithLeversKernel : autoRegularization ? WithLeversAuto : WithLevers;
             return new ResultRow(method, n, d, (double)right / test.Count, seconds, n * classes * (LeverOptions.Augmentation != TrainingAugmentation.None ? 2 : 1), fit.Search?.ChosenL2);
@@ -391,7 +391,7 @@ namespace PretrainedKit.Experiments
             var right = 0;
             for (var i = 0; i < testX.Count; i++)
             {
-                var p = head.Probabilities(testX[i]);
+                var p = ModelDefinition.Softmax(head.Logits(testX[i]), 1);
                 right += Array.IndexOf(p, p.Max()) == testLabels[i] ? 1 : 0;
             }
 

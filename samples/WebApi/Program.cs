@@ -1,6 +1,5 @@
 using PretrainedKit;
 using PretrainedKit.Imaging;
-using PretrainedKit.Prediction;
 
 // POST /classify with an image (multipart field "image", or the raw bytes as the body) -> top-k JSON.
 // Run: dotnet run --project samples/WebApi -- --model quickstart.pkmodel --urls http://127.0.0.1:5080

@@ -5,8 +5,8 @@ using PretrainedKit.Backbones;
 using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
 using PretrainedKit.Imaging;
-using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
+using PretrainedKit.Models;
 using PretrainedKit.Training;
 using Spectre.Console;
 
@@ -31,9 +31,9 @@ internal static partial class Commands
         var augment = new Option<TrainingAugmentation>("--augment") { Description = "Extra views of each training image: None (default), Mirror, Crops or \"Mirror,Crops\" (each view costs one more backbone run).", DefaultValueFactory = _ => ImageClassifierOptions.Default.Augmentation };
         var tta = new Option<TestTimeAugmentation>("--tta") { Description = "Views averaged per prediction, saved with the model: None (default) or Mirror (twice the prediction time).", DefaultValueFactory = _ => ImageClassifierOptions.Default.TestTimeAugmentation };
         var normalize = new Option<FeatureNormalization>("--normalize") { Description = "How features are scaled before the final layer: Standardize (default), L2ThenStandardize or None.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Normalization };
-        var l2 = new Option<float>("--l2") { Description = "L2 regularisation of the final layer.", DefaultValueFactory = _ => ImageClassifierOptions.Default.L2Regularization };
+        var l2 = new Option<float>("--l2") { Description = "L2 regularisation of the final layer.", DefaultValueFactory = _ => LinearHeadOptions.Default.L2Regularization };
         var autoL2 = new Option<bool>("--auto-l2") { Description = "Choose the L2 regularisation by cross-validation on the training features (one-standard-error rule)." };
-        var head = new Option<HeadKind>("--head") { Description = "What is trained on the features: Linear (default, a retrained final layer) or Kernel (kernel ridge regression: more accurate with a few hundred images per class; the model file holds the training features).", DefaultValueFactory = _ => ImageClassifierOptions.Default.Head };
+        var head = new Option<HeadKind>("--head") { Description = "What is trained on the features: Linear (default, a retrained final layer) or Kernel (kernel ridge regression: more accurate with a few hundred images per class; the model file holds the training features).", DefaultValueFactory = _ => ImageClassifierOptions.Default.Head.Kind };
         var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
         var command = new Command("train", Help(
             "Train a classifier on a folder with one sub-folder per class, save it to one file and print metrics.",
@@ -62,9 +62,7 @@ internal static partial class Commands
                 Augmentation = parse.GetValue(augment),
                 TestTimeAugmentation = parse.GetValue(tta),
                 Normalization = parse.GetValue(normalize),
-                L2Regularization = parse.GetValue(l2),
-                AutoRegularization = parse.GetValue(autoL2),
-                Head = parse.GetValue(head),
+                Head = HeadFromOptions(parse.GetValue(head), parse.GetResult(l2) is { Implicit: false }, parse.GetValue(l2), parse.GetValue(autoL2)),
             });
             var modelPath = parse.GetValue(model)!;
             var (trained, evaluation) = await ui.WithProgressAsync(async progress =>
@@ -366,4 +364,17 @@ internal static partial class Commands
         what + Environment.NewLine + Environment.NewLine + "Examples:" + Environment.NewLine + string.Join(Environment.NewLine, examples.Select(e => "  " + e));
 
     internal sealed class UserException(string message) : Exception(message);
+
+    /// <summary>The head settings the train options ask for; L2 settings with the kernel head are a usage error, as in the library.</summary>
+    private static HeadOptions HeadFromOptions(HeadKind kind, bool l2Given, float l2, bool autoL2)
+    {
+        if (kind == HeadKind.Kernel)
+        {
+            return l2Given || autoL2
+                ? throw new ArgumentException("--l2 and --auto-l2 set the linear head's L2 weight; the kernel head has a fixed ridge weight. Leave them out, or use --head Linear.")
+                : KernelHeadOptions.Default;
+        }
+
+        return HeadOptions.For(kind) is LinearHeadOptions linear ? linear with { L2Regularization = l2, AutoRegularization = autoL2 } : HeadOptions.For(kind);
+    }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
+using PretrainedKit.Models;
 using PretrainedKit.Training;
 using Spectre.Console;
 

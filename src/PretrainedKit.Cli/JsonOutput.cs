@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
+using PretrainedKit.Models;
 using PretrainedKit.Training;
 
 namespace PretrainedKit.Cli;
@@ -77,9 +78,7 @@ internal static class JsonOutput
     /// <summary>Writes a JSON file atomically (temporary file, then rename).</summary>
     public static void WriteFile(string path, object value)
     {
-        var full = Path.GetFullPath(path);
-        var temp = full + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(value, value.GetType(), Indented));
-        File.Move(temp, full, overwrite: true);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, value.GetType(), Indented);
+        PretrainedKit.Internal.AtomicFile.Write(Path.GetFullPath(path), stream => stream.Write(bytes));
     }
 }

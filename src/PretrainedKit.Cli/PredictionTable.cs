@@ -1,6 +1,5 @@
 using System.Globalization;
 using PretrainedKit.Imaging;
-using PretrainedKit.Prediction;
 using Spectre.Console;
 
 namespace PretrainedKit.Cli;
@@ -18,7 +17,7 @@ internal sealed class PredictionTable(ConsoleUi ui, string target, int topK)
     private int _rows;
     private float? _unknownThreshold;
 
-    public void Add(string file, Prediction.Prediction p)
+    public void Add(string file, Prediction p)
     {
         if (!ui.RichOut)
         {

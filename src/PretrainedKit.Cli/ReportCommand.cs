@@ -5,6 +5,7 @@ using PretrainedKit.Data;
 using PretrainedKit.Imaging;
 using PretrainedKit.Reporting;
 using PretrainedKit.Serialization;
+using PretrainedKit.Models;
 using PretrainedKit.Training;
 
 namespace PretrainedKit.Cli;

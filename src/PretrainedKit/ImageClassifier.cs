@@ -1,7 +1,5 @@
 using Microsoft.Extensions.Logging;
 using PretrainedKit.Backbones;
-using PretrainedKit.Prediction;
-using PretrainedKit.Training;
 
 namespace PretrainedKit;
 

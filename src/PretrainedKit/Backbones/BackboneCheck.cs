@@ -19,9 +19,8 @@ internal static class BackboneCheck
             throw new ArgumentException($"'{modelPath}' is not an ONNX model ({ex.Message}). Give the backbone the path of a .onnx file.", ex);
         }
 
-        // The batch dimension is left as the file declares it (1 for the ResNet18 package). Measured on a 2-core CPU,
-        // ONNX Runtime runs the static-shape model at 38.9 images/s one image at a time, but a copy with a symbolic batch
-        // dimension at only 33.6 images/s in batches of 8, so the backbone runs image by image (see RunBatch).
+        // The batch dimension is left as the file declares it (1 for the ResNet18 package): the backbone runs image by
+        // image, which on the CPU beat batches on a symbolic-batch copy (bench/results).
         var edited = proto;
         if (extraOutputs is not null)
         {

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging;
-using PretrainedKit.Prediction;
+using PretrainedKit;
 
 namespace PretrainedKit.DependencyInjection;
 
@@ -67,7 +67,7 @@ public sealed class ImageClassifierPool : IDisposable
     /// <returns>The prediction.</returns>
     /// <exception cref="KeyNotFoundException">No model has that name.</exception>
     /// <exception cref="Imaging.InvalidImageException">The image cannot be used; the message names it.</exception>
-    public Prediction.Prediction Predict(string modelName, string path, int topK = ImageClassifierModel.DefaultTopK) => GetModel(modelName).Predict(path, topK);
+    public Prediction Predict(string modelName, string path, int topK = ImageClassifierModel.DefaultTopK) => GetModel(modelName).Predict(path, topK);
 
     /// <summary>Classifies an image read from a stream (for example an uploaded file) with the named model.</summary>
     /// <param name="modelName">The model's name.</param>
@@ -76,7 +76,7 @@ public sealed class ImageClassifierPool : IDisposable
     /// <returns>The prediction.</returns>
     /// <exception cref="KeyNotFoundException">No model has that name.</exception>
     /// <exception cref="Imaging.InvalidImageException">The image cannot be used.</exception>
-    public Prediction.Prediction Predict(string modelName, Stream stream, int topK = ImageClassifierModel.DefaultTopK) => GetModel(modelName).Predict(stream, topK);
+    public Prediction Predict(string modelName, Stream stream, int topK = ImageClassifierModel.DefaultTopK) => GetModel(modelName).Predict(stream, topK);
 
     /// <summary>Disposes every model that was loaded.</summary>
     public void Dispose()

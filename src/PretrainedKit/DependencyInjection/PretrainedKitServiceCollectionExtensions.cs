@@ -2,7 +2,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using PretrainedKit;
 using PretrainedKit.DependencyInjection;
-using PretrainedKit.Prediction;
 
 // Extension methods on IServiceCollection conventionally live in this namespace, so that they need no extra using.
 namespace Microsoft.Extensions.DependencyInjection;

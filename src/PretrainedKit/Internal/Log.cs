@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using PretrainedKit.Training;
 
 namespace PretrainedKit.Internal;
 
@@ -20,7 +19,4 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "No usable CUDA execution provider ({Reason}); the backbone runs on the CPU")]
     public static partial void CpuFallback(ILogger logger, string reason);
-
-    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "{Phase} took {Elapsed}")]
-    public static partial void PhaseDone(ILogger logger, TrainingPhase phase, TimeSpan elapsed);
 }

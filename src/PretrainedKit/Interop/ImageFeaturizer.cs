@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using PretrainedKit.Backbones;
+using PretrainedKit.Featurization;
 using PretrainedKit.Imaging;
 using PretrainedKit.Internal;
 
@@ -29,23 +30,23 @@ namespace PretrainedKit.Interop;
 /// </threadsafety>
 public sealed class ImageFeaturizer : IDisposable
 {
-    private readonly BackboneSession _session;
+    private static readonly ImageView[] OriginalOnly = [ImageView.Original];
+    private readonly FeatureExtractor _extractor;
     private readonly UsageGuard _guard = new();
 
-    private ImageFeaturizer(BackboneSession session, ImagePreprocessingOptions image)
+    private ImageFeaturizer(FeatureExtractor extractor)
     {
-        _session = session;
-        ImageOptions = image;
+        _extractor = extractor;
     }
 
     /// <summary>Gets the backbone.</summary>
-    public Backbone Backbone => _session.Backbone;
+    public Backbone Backbone => _extractor.Runtime.Backbone;
 
     /// <summary>Gets how images are decoded and resized before the backbone.</summary>
-    public ImagePreprocessingOptions ImageOptions { get; }
+    public ImagePreprocessingOptions ImageOptions => _extractor.Image;
 
     /// <summary>Gets the length of each feature vector (512 for ResNet18).</summary>
-    public int FeatureSize => _session.Backbone.FeatureSize;
+    public int FeatureSize => _extractor.FeatureSize;
 
     /// <summary>Opens the backbone's ONNX Runtime session.</summary>
     /// <param name="backbone">The backbone; by default <see cref="KnownBackbones.ResNet18"/>.</param>
@@ -56,7 +57,18 @@ public sealed class ImageFeaturizer : IDisposable
     {
         var image = imageOptions ?? ImagePreprocessingOptions.Default;
         image.Validate();
-        return new ImageFeaturizer(BackboneSession.Open(backbone ?? KnownBackbones.ResNet18), image);
+        var extractor = new FeatureExtractor(BackboneRuntime.Open(backbone ?? KnownBackbones.ResNet18, FeatureLayout.Pooled, null), image);
+        try
+        {
+            extractor.Warm(SessionProfile.Latency);
+        }
+        catch
+        {
+            extractor.Dispose();
+            throw;
+        }
+
+        return new ImageFeaturizer(extractor);
     }
 
     /// <summary>Computes the features of one image file.</summary>
@@ -69,7 +81,7 @@ public sealed class ImageFeaturizer : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var full = Path.GetFullPath(path);
         using var lease = _guard.Enter(nameof(ImageFeaturizer));
-        return GetFeaturesCore(ImageDecoder.ReadFile(full), full);
+        return GetFeaturesCore(ImageInput.FromFile(full));
     }
 
     /// <summary>Computes the features of an image held in memory.</summary>
@@ -81,7 +93,7 @@ public sealed class ImageFeaturizer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(bytes);
         using var lease = _guard.Enter(nameof(ImageFeaturizer));
-        return GetFeaturesCore(bytes, null);
+        return GetFeaturesCore(ImageInput.FromBytes(bytes));
     }
 
     /// <summary>
@@ -122,11 +134,11 @@ public sealed class ImageFeaturizer : IDisposable
     {
         if (_guard.Close())
         {
-            _session.Dispose();
+            _extractor.Dispose();
         }
     }
 
-    private float[] GetFeaturesCore(byte[] bytes, string? path) => _session.ExtractFeatures(bytes, path, ImageOptions);
+    private float[] GetFeaturesCore(ImageInput input) => _extractor.Extract(input, OriginalOnly)[0];
 
     /// <summary>The input row of the mapping (the column name is set per estimator).</summary>
     internal sealed class ImagePathRow

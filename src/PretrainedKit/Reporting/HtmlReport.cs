@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Net;
-using System.Reflection;
 using System.Text;
 using PretrainedKit.Evaluation;
 using PretrainedKit.Imaging;
+using PretrainedKit.Internal;
 
 namespace PretrainedKit.Reporting;
 
@@ -24,7 +24,7 @@ public static class HtmlReport
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>Renders the report as an HTML string.</summary>
-    /// <param name="report">The evaluation, for example from <see cref="Prediction.ImageClassifierModel.EvaluateAsync"/>.</param>
+    /// <param name="report">The evaluation, for example from <see cref="ImageClassifierModel.EvaluateAsync"/>.</param>
     /// <param name="options">What to include; by default <see cref="HtmlReportOptions.Default"/>.</param>
     /// <param name="cancellationToken">Stops the rendering between thumbnails.</param>
     /// <returns>The whole HTML document.</returns>
@@ -72,19 +72,8 @@ public static class HtmlReport
         ArgumentNullException.ThrowIfNull(report);
         var full = CheckOutputPath(path);
         var html = Render(report, options, cancellationToken);
-        var temp = full + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";
-        try
-        {
-            await File.WriteAllTextAsync(temp, html, new UTF8Encoding(false), cancellationToken).ConfigureAwait(false);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp))
-            {
-                File.Delete(temp);
-            }
-        }
+        var bytes = new UTF8Encoding(false).GetBytes(html);
+        await AtomicFile.WriteAsync(full, (stream, token) => stream.WriteAsync(bytes, token).AsTask(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Checks that a report can be written to <paramref name="path"/> before any expensive work.</summary>
@@ -133,7 +122,7 @@ public static class HtmlReport
         report.Images.Where(i => !i.IsCorrect).OrderByDescending(i => i.Loss).ThenBy(i => i.Path, StringComparer.Ordinal).Take(count).ToList();
 
     private static string Version =>
-        typeof(HtmlReport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown";
+        LibraryVersion.Short;
 
     private static void AppendSummary(StringBuilder html, EvaluationReport report)
     {

@@ -1,6 +1,6 @@
 using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
-using PretrainedKit.Prediction;
+using PretrainedKit.Models;
 using PretrainedKit.Training;
 
 namespace PretrainedKit.Reporting;

@@ -64,6 +64,28 @@ internal static class ModelBackbone
         return Backbone.FromOnnx(onnx, definition);
     }
 
+    /// <summary>Checks that the backbone as installed gives the features the file's head was trained on: feature size and weights.</summary>
+    /// <param name="modelPath">The model file, for messages.</param>
+    /// <param name="recorded">The file's backbone record.</param>
+    /// <param name="runtime">The backbone, opened.</param>
+    /// <exception cref="ModelFormatException">The feature size or the weights differ.</exception>
+    public static void CheckInstalled(string modelPath, BackboneManifest recorded, BackboneRuntime runtime)
+    {
+        if (runtime.FeatureSize != recorded.FeatureSize)
+        {
+            throw new ModelFormatException(modelPath, $"the file's feature size ({recorded.FeatureSize}) does not match the backbone's {recorded.FeatureLayout} features ({runtime.FeatureSize}).", null);
+        }
+
+        if (!string.Equals(runtime.WeightsSha256, recorded.WeightsSha256, StringComparison.OrdinalIgnoreCase))
+        {
+            var backbone = runtime.Backbone;
+            throw new ModelFormatException(
+                modelPath,
+                $"the model was trained with backbone weights {recorded.WeightsSha256[..Math.Min(12, recorded.WeightsSha256.Length)]}…, but '{runtime.ModelPath}' has {runtime.WeightsSha256[..12]}…. {(backbone.IsCustom ? "Use the ONNX file the model was trained with" : $"Install {backbone.PackageId} {backbone.PackageVersion}")}, or re-train the model.",
+                null);
+        }
+    }
+
     private static bool SamePreprocessing(BackboneDefinition a, BackboneDefinition b) =>
         a.InputName == b.InputName && a.OutputName == b.OutputName && a.InputWidth == b.InputWidth && a.InputHeight == b.InputHeight
         && a.FeatureSize == b.FeatureSize && a.ChannelOrder == b.ChannelOrder && a.Scale == b.Scale

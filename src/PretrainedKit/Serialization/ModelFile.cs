@@ -3,8 +3,10 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using PretrainedKit.Backbones;
 using PretrainedKit.Imaging;
-using PretrainedKit.Training;
+using PretrainedKit.Internal;
+using PretrainedKit.Models;
 
 namespace PretrainedKit.Serialization;
 
@@ -67,6 +69,11 @@ internal sealed record ImageManifest(string Background, ResizeMode ResizeMode, l
 
 internal sealed record HeadManifest(string Kind, string Entry, string Sha256);
 
+/// <summary>What a model file holds, as read: the manifest and the head it describes.</summary>
+/// <param name="Manifest">The manifest.</param>
+/// <param name="Head">The head, checked against the manifest.</param>
+internal sealed record StoredModel(ModelManifest Manifest, HeadDefinition Head);
+
 /// <summary>The model file: a zip archive with <c>manifest.json</c> and <c>head.bin</c>. Only numbers and names are read back, never types.</summary>
 internal static class ModelFile
 {
@@ -86,13 +93,35 @@ internal static class ModelFile
         Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>Writes the model to a temporary file next to <paramref name="path"/>, then renames it over the target.</summary>
+    /// <summary>The manifest that describes a model definition (the head's checksum is added by <c>Save</c>).</summary>
+    /// <param name="definition">The model.</param>
+    /// <param name="headSha256">The SHA-256 of the serialised head.</param>
+    /// <returns>The manifest.</returns>
+    public static ModelManifest Describe(ModelDefinition definition, string headSha256)
+    {
+        var backbone = definition.Backbone;
+        var manifest = new ModelManifest
+        {
+            LibraryVersion = LibraryVersion.Informational,
+            CreatedUtc = DateTimeOffset.UtcNow,
+            Backbone = new BackboneManifest(backbone.Id, definition.WeightsSha256, definition.FeatureSize, backbone.InputWidth, backbone.InputHeight, ModelBackbone.Describe(backbone)) { FeatureLayout = definition.FeatureLayout },
+            Image = new ImageManifest(definition.Image.Background.ToString(), definition.Image.ResizeMode, definition.Image.MaxPixels),
+            Classes = definition.Classes,
+            Head = new HeadManifest(definition.Head is KernelHeadDefinition ? KernelHeadKind : LinearHeadKind, HeadEntry, headSha256),
+            Normalization = definition.Head.Scaling.Kind,
+            TestTimeAugmentation = definition.TestTimeAugmentation,
+            Temperature = definition.Temperature,
+            UnknownThreshold = definition.UnknownThreshold,
+        };
+        return manifest with { FormatVersion = RequiredVersion(manifest) };
+    }
+
+    /// <summary>Writes the model definition atomically (see <see cref="AtomicFile"/>): a failed save leaves the previous file intact.</summary>
     /// <param name="path">The target file.</param>
-    /// <param name="manifest">What the file describes.</param>
-    /// <param name="head">The trained head.</param>
+    /// <param name="definition">The model.</param>
     /// <param name="beforeCommit">Test seam: runs with the temporary file's path after it is written and before the rename.</param>
     /// <param name="wrapStream">Test seam: wraps the temporary file's stream (to inject a full disk or a pause mid-write).</param>
-    public static void Save(string path, ModelManifest manifest, LinearHead head, Action<string>? beforeCommit = null, Func<Stream, Stream>? wrapStream = null)
+    public static void Save(string path, ModelDefinition definition, Action<string>? beforeCommit = null, Func<Stream, Stream>? wrapStream = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var target = Path.GetFullPath(path);
@@ -113,17 +142,27 @@ internal static class ModelFile
             throw new IOException($"Cannot save the model to '{target}': the existing file is read-only. Make it writable or save to another path. The file is unchanged.");
         }
 
+        Save(target, Describe(definition, string.Empty), definition.Head, beforeCommit, wrapStream);
+    }
+
+    /// <summary>Writes a manifest and its head atomically; the head's kind, checksum and the format version are set from the head.</summary>
+    /// <param name="target">The absolute path of the target file.</param>
+    /// <param name="manifest">The manifest.</param>
+    /// <param name="head">The head.</param>
+    /// <param name="beforeCommit">Test seam: runs with the temporary file's path after it is written and before the rename.</param>
+    /// <param name="wrapStream">Test seam: wraps the temporary file's stream.</param>
+    internal static void Save(string target, ModelManifest manifest, HeadDefinition head, Action<string>? beforeCommit = null, Func<Stream, Stream>? wrapStream = null)
+    {
         var headBytes = SerializeHead(head);
-        manifest = manifest with { Head = new HeadManifest(head.Kernel is null ? LinearHeadKind : KernelHeadKind, HeadEntry, Sha256(headBytes)), Temperature = head.Temperature };
+        manifest = manifest with { Head = new HeadManifest(head is KernelHeadDefinition ? KernelHeadKind : LinearHeadKind, HeadEntry, Sha256(headBytes)) };
         manifest = manifest with { FormatVersion = RequiredVersion(manifest) };
-        var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                var output = wrapStream?.Invoke(stream) ?? stream;
-                using (var zip = new ZipArchive(output, ZipArchiveMode.Create, leaveOpen: true))
+            AtomicFile.Write(
+                target,
+                output =>
                 {
+                    using var zip = new ZipArchive(output, ZipArchiveMode.Create, leaveOpen: true);
                     var entry = zip.CreateEntry(ManifestEntry, CompressionLevel.Optimal);
                     using (var s = entry.Open())
                     {
@@ -135,27 +174,66 @@ internal static class ModelFile
                     {
                         s.Write(headBytes);
                     }
-                }
-
-                stream.Flush(flushToDisk: true);
-            }
-
-            beforeCommit?.Invoke(temp); // Lets tests fail a save at its most delicate point.
-            File.Move(temp, target, overwrite: true);
+                },
+                beforeCommit,
+                wrapStream);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            TryDelete(temp);
             throw new IOException($"Could not save the model to '{target}': {ex.Message} The previous file, if any, is unchanged.", ex);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
         }
     }
 
-    public static (ModelManifest Manifest, LinearHead Head) Load(string path)
+    /// <summary>
+    /// Turns what a file holds into a model definition for the backbone it resolved to, checking that the backbone fits
+    /// the file (id, input size) and that the image settings are valid.
+    /// </summary>
+    /// <param name="path">The model file, for messages.</param>
+    /// <param name="stored">What the file holds.</param>
+    /// <param name="backbone">The backbone to use.</param>
+    /// <returns>The definition.</returns>
+    public static ModelDefinition Define(string path, StoredModel stored, Backbone backbone)
+    {
+        var manifest = stored.Manifest;
+        if (backbone.Id != manifest.Backbone.Id)
+        {
+            throw new ModelFormatException(path, $"the model was made with the backbone '{manifest.Backbone.Id}', not '{backbone.Id}'.", null);
+        }
+
+        if (backbone.InputWidth != manifest.Backbone.InputWidth || backbone.InputHeight != manifest.Backbone.InputHeight)
+        {
+            throw new ModelFormatException(path, "the backbone's input or feature size in the file does not match the installed backbone.", null);
+        }
+
+        ImagePreprocessingOptions image;
+        try
+        {
+            image = new ImagePreprocessingOptions { Background = RgbColor.Parse(manifest.Image.Background), ResizeMode = manifest.Image.ResizeMode, MaxPixels = manifest.Image.MaxPixels };
+            image.Validate();
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        {
+            throw new ModelFormatException(path, $"the image settings are invalid: {ex.Message}", ex);
+        }
+
+        return new ModelDefinition
+        {
+            Backbone = backbone,
+            WeightsSha256 = manifest.Backbone.WeightsSha256,
+            FeatureLayout = manifest.Backbone.FeatureLayout,
+            Image = image,
+            Classes = manifest.Classes,
+            Head = stored.Head,
+            TestTimeAugmentation = manifest.TestTimeAugmentation,
+            Temperature = manifest.Temperature,
+            UnknownThreshold = manifest.UnknownThreshold,
+        };
+    }
+
+    /// <summary>Reads and checks a model file: only numbers and names are read back, never types.</summary>
+    /// <param name="path">The model file.</param>
+    /// <returns>The manifest and the head.</returns>
+    public static StoredModel Load(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var full = Path.GetFullPath(path);
@@ -194,8 +272,8 @@ internal static class ModelFile
             var manifest = JsonSerializer.Deserialize<ModelManifest>(manifestBytes, Json)
                 ?? throw new ModelFormatException(full, "the manifest is empty.", null);
             Check(full, manifest, headBytes);
-            var head = DeserializeHead(full, headBytes, manifest.Head.Kind == KernelHeadKind, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization == FeatureNormalization.L2ThenStandardize).WithTemperature(manifest.Temperature);
-            return (manifest, head);
+            var head = DeserializeHead(full, headBytes, manifest.Head.Kind == KernelHeadKind, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization);
+            return new StoredModel(manifest, head);
         }
         catch (ModelFormatException)
         {
@@ -337,13 +415,13 @@ internal static class ModelFile
         return buffer;
     }
 
-    private static byte[] SerializeHead(LinearHead head)
+    private static byte[] SerializeHead(HeadDefinition head)
     {
         // Linear: magic, d, k, mean, scale, W (k x d), b.
         // Kernel: magic, d, m, k, gamma, mean, scale, centres (m x d), W (k x m), b.
         var d = head.FeatureSize;
         var k = head.ClassCount;
-        var kernel = head.Kernel;
+        var kernel = head as KernelHeadDefinition;
         var m = kernel?.Centres.Length ?? 0;
         var magic = kernel is null ? HeadMagic : KernelHeadMagic;
         var header = magic.Length + (kernel is null ? 8 : 16);
@@ -378,8 +456,8 @@ internal static class ModelFile
             Write([kernel.Gamma]);
         }
 
-        Write(head.Mean);
-        Write(head.Scale);
+        Write(head.Scaling.Mean);
+        Write(head.Scaling.Scale);
         foreach (var centre in kernel?.Centres ?? [])
         {
             Write(centre);
@@ -394,7 +472,7 @@ internal static class ModelFile
         return bytes;
     }
 
-    private static LinearHead DeserializeHead(string path, byte[] bytes, bool isKernel, int featureSize, int classCount, bool normalizeL2)
+    private static HeadDefinition DeserializeHead(string path, byte[] bytes, bool isKernel, int featureSize, int classCount, FeatureNormalization normalization)
     {
         var magic = isKernel ? KernelHeadMagic : HeadMagic;
         var header = magic.Length + (isKernel ? 16 : 8);
@@ -436,18 +514,11 @@ internal static class ModelFile
             throw new ModelFormatException(path, $"the kernel width {gamma} is not a finite number above 0: the file is corrupt.", null);
         }
 
-        var mean = Read(d);
-        var scale = Read(d);
-        KernelLayer? kernel = null;
-        if (isKernel)
+        var scaling = new FeatureScaling(normalization, Read(d), Read(d));
+        var centres = new float[m][];
+        for (var i = 0; i < m; i++)
         {
-            var centres = new float[m][];
-            for (var i = 0; i < m; i++)
-            {
-                centres[i] = Read(d);
-            }
-
-            kernel = new KernelLayer(centres, gamma);
+            centres[i] = Read(d);
         }
 
         var inputs = isKernel ? m : d;
@@ -458,24 +529,8 @@ internal static class ModelFile
         }
 
         var biases = Read(k);
-        return new LinearHead(mean, scale, weights, biases, kernel: kernel) { NormalizeL2 = normalizeL2 };
+        return isKernel ? new KernelHeadDefinition(scaling, centres, gamma, weights, biases) : new LinearHeadDefinition(scaling, weights, biases);
     }
 
     private static string Sha256(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-            // The temporary file is left for the user to remove; the error being reported matters more.
-        }
-        catch (UnauthorizedAccessException)
-        {
-            // Same as above.
-        }
-    }
 }

@@ -251,7 +251,7 @@ internal static class Calibration
         var correct = new List<bool>(logits.Count);
         for (var i = 0; i < logits.Count; i++)
         {
-            var p = LinearHead.Softmax(logits[i], temperature);
+            var p = Models.ModelDefinition.Softmax(logits[i], temperature);
             var best = 0;
             for (var c = 1; c < p.Length; c++)
             {

@@ -1,15 +1,16 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
+using PretrainedKit.Models;
 
 namespace PretrainedKit.Training;
 
 /// <summary>The trained head, the ML.NET model it came from (<see langword="null"/> for the kernel head), and how its regularisation was chosen.</summary>
-internal sealed record HeadFit(LinearHead Head, ITransformer? MlNetModel, MLContext? Context, RegularizationSearch? Search);
+internal sealed record HeadFit(HeadDefinition Head, ITransformer? MlNetModel, MLContext? Context, RegularizationSearch? Search);
 
 /// <summary>
 /// Trains the final layer with ML.NET's L-BFGS maximum entropy trainer (softmax regression) on normalised features, or,
-/// for <see cref="HeadKind.Kernel"/>, a kernel ridge regression with <see cref="KernelTrainer"/>.
+/// for <see cref="KernelHeadOptions"/>, a kernel ridge regression with <see cref="KernelTrainer"/>.
 /// Each training image may come with several views (augmentation); every view is one training row with the image's label.
 /// </summary>
 internal static class HeadTrainer
@@ -23,10 +24,11 @@ internal static class HeadTrainer
     {
         var dimension = views[0][0].Length;
         var l2Normalize = options.Normalization == FeatureNormalization.L2ThenStandardize;
-        var prepared = views.Select(v => v.Select(f => l2Normalize ? LinearHead.L2Normalized(f) : f).ToArray()).ToList();
+        var prepared = views.Select(v => v.Select(f => l2Normalize ? FeatureScaling.L2Normalized(f) : f).ToArray()).ToList();
         var (mean, scale) = options.Normalization == FeatureNormalization.None
             ? (new float[dimension], Enumerable.Repeat(1f, dimension).ToArray())
             : ComputeStandardization(prepared.SelectMany(v => v).ToList(), dimension);
+        var scaling = new FeatureScaling(options.Normalization, mean, scale);
 
         var counts = new int[classCount];
         foreach (var label in labels)
@@ -35,35 +37,35 @@ internal static class HeadTrainer
         }
 
         // Per image: its standardised views and its weight (balanced: every class weighs the same in total).
-        var z = prepared.Select(v => v.Select(f => LinearHead.Standardize(f, mean, scale)).ToArray()).ToList();
+        var z = prepared.Select(v => v.Select(f => FeatureScaling.Standardize(f, mean, scale)).ToArray()).ToList();
         var weights = labels.Select(l => options.ClassWeighting == ClassWeighting.Balanced ? (float)labels.Count / (classCount * counts[l]) : 1f).ToList();
 
-        if (options.Head == HeadKind.Kernel)
+        if (options.Head is KernelHeadOptions)
         {
             // The ridge weight of the kernel head is fixed (KernelTrainer.Ridge); the L2 weight and its search belong to the linear head.
             var rows = z.SelectMany(v => v).ToList();
             var rowLabels = z.SelectMany((v, i) => Enumerable.Repeat(labels[i], v.Length)).ToList();
             var rowWeights = z.SelectMany((v, i) => Enumerable.Repeat(weights[i], v.Length)).ToList();
             var (centres, kernelWeights) = KernelTrainer.Train(rows, rowLabels, rowWeights, classCount, cancellationToken);
-            var layer = new KernelLayer(centres, KernelTrainer.Gamma(dimension));
-            return new HeadFit(new LinearHead(mean, scale, kernelWeights, new float[classCount], kernel: layer) { NormalizeL2 = l2Normalize }, null, null, null);
+            return new HeadFit(new KernelHeadDefinition(scaling, centres, KernelTrainer.Gamma(dimension), kernelWeights, new float[classCount]), null, null, null);
         }
 
+        var linear = (LinearHeadOptions)options.Head;
         RegularizationSearch? search = null;
-        var l2 = options.L2Regularization;
-        if (options.AutoRegularization)
+        var l2 = linear.L2Regularization;
+        if (linear.AutoRegularization)
         {
-            search = SearchL2(z, labels, weights, classCount, counts, options, cancellationToken);
+            search = SearchL2(z, labels, weights, classCount, counts, options.Seed, linear, cancellationToken);
             l2 = search.ChosenL2;
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var (w, b, model, context) = Fit(z, labels, weights, Enumerable.Range(0, z.Count), classCount, dimension, l2, options);
-        return new HeadFit(new LinearHead(mean, scale, w, b) { NormalizeL2 = l2Normalize }, model, context, search);
+        var (w, b, model, context) = Fit(z, labels, weights, Enumerable.Range(0, z.Count), classCount, dimension, l2, options.Seed, linear);
+        return new HeadFit(new LinearHeadDefinition(scaling, w, b), model, context, search);
     }
 
     /// <summary>Stratified k-fold cross-validation over the candidates, then the one-standard-error rule.</summary>
-    private static RegularizationSearch SearchL2(List<float[][]> z, IReadOnlyList<int> labels, List<float> weights, int classCount, int[] counts, ImageClassifierOptions options, CancellationToken cancellationToken)
+    private static RegularizationSearch SearchL2(List<float[][]> z, IReadOnlyList<int> labels, List<float> weights, int classCount, int[] counts, int seed, LinearHeadOptions options, CancellationToken cancellationToken)
     {
         var smallest = counts.Min();
         if (smallest < RegularizationSearch.MinimumImagesPerClass)
@@ -85,7 +87,7 @@ internal static class HeadTrainer
         var losses = candidates.Select(_ => new List<double>()).ToArray();
         for (var r = 0; r < repetitions; r++)
         {
-            var fold = AssignFolds(labels, classCount, folds, options.Seed + r);
+            var fold = AssignFolds(labels, classCount, folds, seed + r);
             for (var f = 0; f < folds; f++)
             {
                 var train = Enumerable.Range(0, z.Count).Where(i => fold[i] != f).ToList();
@@ -93,14 +95,14 @@ internal static class HeadTrainer
                 for (var c = 0; c < candidates.Count; c++)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    var (w, b, _, _) = Fit(z, labels, weights, train, classCount, dimension, candidates[c], options);
-                    var head = new LinearHead(new float[dimension], Enumerable.Repeat(1f, dimension).ToArray(), w, b);
+                    var (w, b, _, _) = Fit(z, labels, weights, train, classCount, dimension, candidates[c], seed, options);
+                    var head = new LinearHeadDefinition(FeatureScaling.Identity(dimension), w, b);
                     double loss = 0, total = 0;
                     foreach (var i in held)
                     {
                         foreach (var view in z[i])
                         {
-                            loss -= weights[i] * Math.Log(Math.Max(head.Probabilities(view)[labels[i]], 1e-12));
+                            loss -= weights[i] * Math.Log(Math.Max(ModelDefinition.Softmax(head.Logits(view), 1)[labels[i]], 1e-12));
                             total += weights[i];
                         }
                     }
@@ -140,13 +142,13 @@ internal static class HeadTrainer
     }
 
     private static (float[][] Weights, float[] Biases, ITransformer Model, MLContext Context) Fit(
-        List<float[][]> z, IReadOnlyList<int> labels, List<float> weights, IEnumerable<int> images, int classCount, int dimension, float l2, ImageClassifierOptions options)
+        List<float[][]> z, IReadOnlyList<int> labels, List<float> weights, IEnumerable<int> images, int classCount, int dimension, float l2, int seed, LinearHeadOptions options)
     {
         // LoadFromEnumerable reads a uint in a key-typed column as a 0-based class index.
         var rows = images.SelectMany(i => z[i].Select(view => new HeadRow { Label = (uint)labels[i], Features = view, Weight = weights[i] })).ToList();
 
         // One MLContext per fit, seeded: runs never share state, and the same seed and data give the same model.
-        var context = new MLContext(options.Seed);
+        var context = new MLContext(seed);
         var schema = SchemaDefinition.Create(typeof(HeadRow));
         schema[nameof(HeadRow.Label)].ColumnType = new KeyDataViewType(typeof(uint), classCount);
         schema[nameof(HeadRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, dimension);

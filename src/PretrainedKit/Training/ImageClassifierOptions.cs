@@ -1,6 +1,7 @@
 using PretrainedKit.Backbones;
 using PretrainedKit.Caching;
 using PretrainedKit.Imaging;
+using PretrainedKit.Models;
 
 namespace PretrainedKit.Training;
 
@@ -59,21 +60,6 @@ public sealed record ImageClassifierOptions
     /// <value>The default is <see langword="false"/>: bad images are skipped, listed in the report and logged as warnings.</value>
     public bool Strict { get; init; }
 
-    /// <summary>
-    /// Gets the L2 regularisation weight of the final layer. The features are standardised first, and ML.NET adds the
-    /// penalty to the sum (not the mean) of the example losses, so larger datasets are regularised relatively less.
-    /// </summary>
-    /// <value>The default is 10 (best log-loss on the bundled Fashion-MNIST subset among 0.01 to 100).</value>
-    public float L2Regularization { get; init; } = 10f;
-
-    /// <summary>Gets the L1 regularisation weight of the final layer.</summary>
-    /// <value>The default is 0: ML.NET's default of 1 zeroes useful features and measurably costs accuracy here.</value>
-    public float L1Regularization { get; init; }
-
-    /// <summary>Gets the maximum number of L-BFGS iterations.</summary>
-    /// <value>The default is 200.</value>
-    public int MaximumIterations { get; init; } = 200;
-
     /// <summary>Gets the extra views of each training image that join the training set.</summary>
     /// <value>The default is <see cref="TrainingAugmentation.None"/>: each view costs one more backbone run per image.</value>
     public TrainingAugmentation Augmentation { get; init; } = TrainingAugmentation.None;
@@ -87,20 +73,11 @@ public sealed record ImageClassifierOptions
     public FeatureNormalization Normalization { get; init; } = FeatureNormalization.Standardize;
 
     /// <summary>
-    /// Gets a value indicating whether <see cref="L2Regularization"/> is chosen by cross-validation on the training
-    /// features (no extra backbone runs) instead of taken as given. See <see cref="RegularizationSearch"/> for how the
-    /// choice stays stable with few images.
+    /// Gets what is trained on the features and its settings: <see cref="LinearHeadOptions"/> (a final layer) or
+    /// <see cref="KernelHeadOptions"/> (kernel ridge regression). Each record holds only the settings of its kind.
     /// </summary>
-    /// <value>The default is <see langword="false"/>: <see cref="L2Regularization"/> is used as given.</value>
-    public bool AutoRegularization { get; init; }
-
-    /// <summary>
-    /// Gets what is trained on the features: a final layer on them, or kernel ridge regression. The L1/L2 weights,
-    /// <see cref="AutoRegularization"/> and the iteration limit belong to the linear head; the kernel head has a fixed
-    /// ridge weight.
-    /// </summary>
-    /// <value>The default is <see cref="HeadKind.Linear"/>: a retrained final layer.</value>
-    public HeadKind Head { get; init; } = HeadKind.Linear;
+    /// <value>The default is <see cref="LinearHeadOptions.Default"/>: a retrained final layer, L2 = 10, L1 = 0, 200 iterations.</value>
+    public HeadOptions Head { get; init; } = LinearHeadOptions.Default;
 
     /// <summary>Gets how classes are weighted.</summary>
     /// <value>The default is <see cref="ClassWeighting.Balanced"/>.</value>
@@ -124,7 +101,7 @@ public sealed record ImageClassifierOptions
     /// Gets the precision the model's confident answers must reach, from above 0 to 1, or <see langword="null"/>. When
     /// set, training chooses on the validation images (with calibrated probabilities) the lowest top-probability threshold
     /// at which the predictions at or above it are right at least this often; predictions below it are then
-    /// <see cref="Prediction.Prediction.IsUnknown"/>. When no threshold reaches the target, the most precise one is taken
+    /// <see cref="PretrainedKit.Prediction.IsUnknown"/>. When no threshold reaches the target, the most precise one is taken
     /// and the report warns. Needs validation images: keep <see cref="ValidationFraction"/> above 0 or give a
     /// <see cref="ValidationFolder"/>. The threshold is only as good as the validation images are many; the report says how
     /// many decided it.
@@ -139,78 +116,117 @@ public sealed record ImageClassifierOptions
     internal static string NoValidationForTargetMessage =>
         "An unknown-answer precision target needs validation images to choose the threshold on: keep a validation split above 0 (WithValidationSplit, CLI --validation-split) or give a validation folder (WithValidationFolder), or remove the target.";
 
-    /// <summary>Checks every value and throws on the first that is out of range.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
-    /// <exception cref="ArgumentNullException">A required value is missing.</exception>
+    /// <summary>
+    /// Checks every value and reports every problem at once: a single problem is thrown as itself, several as one
+    /// <see cref="InvalidOptionsException"/> that lists them all.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">One value is out of range.</exception>
+    /// <exception cref="ArgumentNullException">One required value is missing.</exception>
     /// <exception cref="ArgumentException"><see cref="UnknownPrecisionTarget"/> is set but there are no validation images to choose the threshold on.</exception>
+    /// <exception cref="InvalidOptionsException">Several values are invalid; <see cref="InvalidOptionsException.Problems"/> lists each.</exception>
     public void Validate()
     {
-        ArgumentNullException.ThrowIfNull(Backbone);
-        ArgumentNullException.ThrowIfNull(Image);
-        Image.Validate();
-        ArgumentNullException.ThrowIfNull(FeatureCache);
-        FeatureCache.Validate();
+        var problems = Problems();
+        if (problems.Count == 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(problems[0]);
+        }
+
+        if (problems.Count > 1)
+        {
+            throw new InvalidOptionsException(problems);
+        }
+    }
+
+    private List<ArgumentException> Problems()
+    {
+        var problems = new List<ArgumentException>();
+        void Check(Action validate)
+        {
+            try
+            {
+                validate();
+            }
+            catch (ArgumentException ex)
+            {
+                problems.Add(ex);
+            }
+        }
+
+        if (Backbone is null)
+        {
+            problems.Add(new ArgumentNullException(nameof(Backbone)));
+        }
+
+        if (Image is null)
+        {
+            problems.Add(new ArgumentNullException(nameof(Image)));
+        }
+        else
+        {
+            Check(Image.Validate);
+        }
+
+        if (FeatureCache is null)
+        {
+            problems.Add(new ArgumentNullException(nameof(FeatureCache)));
+        }
+        else
+        {
+            Check(FeatureCache.Validate);
+        }
+
+        if (Head is null)
+        {
+            problems.Add(new ArgumentNullException(nameof(Head), "Choose a head: LinearHeadOptions or KernelHeadOptions."));
+        }
+        else
+        {
+            problems.AddRange(Head.Problems());
+        }
+
         if (double.IsNaN(ValidationFraction) || ValidationFraction < 0 || ValidationFraction >= 1)
         {
-            throw new ArgumentOutOfRangeException(nameof(ValidationFraction), ValidationFraction, "The validation fraction must be at least 0 and below 1.");
-        }
-
-        if (!(L2Regularization >= 0) || float.IsInfinity(L2Regularization))
-        {
-            throw new ArgumentOutOfRangeException(nameof(L2Regularization), L2Regularization, "L2 regularisation must be a finite value of at least 0.");
-        }
-
-        if (!(L1Regularization >= 0) || float.IsInfinity(L1Regularization))
-        {
-            throw new ArgumentOutOfRangeException(nameof(L1Regularization), L1Regularization, "L1 regularisation must be a finite value of at least 0.");
-        }
-
-        if (MaximumIterations < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(MaximumIterations), MaximumIterations, "At least one iteration is needed.");
+            problems.Add(new ArgumentOutOfRangeException(nameof(ValidationFraction), ValidationFraction, "The validation fraction must be at least 0 and below 1."));
         }
 
         if (!Enum.IsDefined(ClassWeighting))
         {
-            throw new ArgumentOutOfRangeException(nameof(ClassWeighting), ClassWeighting, "Unknown class weighting.");
+            problems.Add(new ArgumentOutOfRangeException(nameof(ClassWeighting), ClassWeighting, "Unknown class weighting."));
         }
 
         if ((Augmentation & ~(TrainingAugmentation.Mirror | TrainingAugmentation.Crops)) != 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(Augmentation), Augmentation, "Unknown training augmentation.");
+            problems.Add(new ArgumentOutOfRangeException(nameof(Augmentation), Augmentation, "Unknown training augmentation."));
         }
 
         if (!Enum.IsDefined(TestTimeAugmentation))
         {
-            throw new ArgumentOutOfRangeException(nameof(TestTimeAugmentation), TestTimeAugmentation, "Unknown test-time augmentation.");
-        }
-
-        if (!Enum.IsDefined(Head))
-        {
-            throw new ArgumentOutOfRangeException(nameof(Head), Head, "Unknown head kind.");
-        }
-
-        if (Head == HeadKind.Kernel && AutoRegularization)
-        {
-            throw new ArgumentOutOfRangeException(nameof(AutoRegularization), AutoRegularization, "Automatic regularisation chooses the linear head's L2 weight; the kernel head has a fixed ridge weight. Turn automatic regularisation off, or use HeadKind.Linear.");
+            problems.Add(new ArgumentOutOfRangeException(nameof(TestTimeAugmentation), TestTimeAugmentation, "Unknown test-time augmentation."));
         }
 
         if (!Enum.IsDefined(Normalization))
         {
-            throw new ArgumentOutOfRangeException(nameof(Normalization), Normalization, "Unknown feature normalisation.");
+            problems.Add(new ArgumentOutOfRangeException(nameof(Normalization), Normalization, "Unknown feature normalisation."));
+        }
+
+        if (!Enum.IsDefined(FeatureLayout))
+        {
+            problems.Add(new ArgumentOutOfRangeException(nameof(FeatureLayout), FeatureLayout, "Unknown feature layout."));
         }
 
         if (UnknownPrecisionTarget is { } target)
         {
             if (!(target > 0 && target <= 1))
             {
-                throw new ArgumentOutOfRangeException(nameof(UnknownPrecisionTarget), target, "The unknown-answer precision target must be above 0 and at most 1, for example 0.95.");
+                problems.Add(new ArgumentOutOfRangeException(nameof(UnknownPrecisionTarget), target, "The unknown-answer precision target must be above 0 and at most 1, for example 0.95."));
             }
-
-            if (ValidationFraction == 0 && ValidationFolder is null)
+            else if (ValidationFraction == 0 && ValidationFolder is null)
             {
-                throw new ArgumentException(NoValidationForTargetMessage, nameof(UnknownPrecisionTarget));
+                problems.Add(new ArgumentException(NoValidationForTargetMessage, nameof(UnknownPrecisionTarget)));
             }
         }
+
+        return problems;
     }
 }

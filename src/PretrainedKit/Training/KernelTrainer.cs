@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using PretrainedKit.Models;
 
 namespace PretrainedKit.Training;
 
@@ -10,8 +11,8 @@ namespace PretrainedKit.Training;
 /// </summary>
 internal static class KernelTrainer
 {
-    /// <summary>The ridge weight lambda. Chosen on held-out Fashion-MNIST training images (never the test set), see bench/PretrainedKit.Experiments.</summary>
-    public const double Ridge = 0.01;
+    /// <summary>The ridge weight lambda (chosen on held-out Fashion-MNIST training images, never the test set; see bench/PretrainedKit.Experiments).</summary>
+    public const double Ridge = KernelHeadOptions.Ridge;
 
     /// <summary>
     /// The kernel scores are regression outputs near 0 and 1; they are multiplied by this to act as logits, so that
@@ -20,8 +21,8 @@ internal static class KernelTrainer
     public const float LogitScale = 10;
 
     /// <summary>
-    /// The most training views the kernel head takes: the factorisation grows with the cube of their number (about 13 s
-    /// for 4,000 on 2 cores, kernel matrix included) and the model file holds every one of them.
+    /// The most training views the kernel head takes: the factorisation grows with the cube of their number and the
+    /// model file holds every one of them.
     /// </summary>
     public const int MaxRows = 8000;
 
@@ -49,7 +50,7 @@ internal static class KernelTrainer
             var row = new double[i + 1];
             for (var j = 0; j <= i; j++)
             {
-                row[j] = Kernel(squaredNorms[i], squaredNorms[j], TensorPrimitives.Dot<float>(centres[i], centres[j]), gamma);
+                row[j] = KernelHeadDefinition.Kernel(squaredNorms[i], squaredNorms[j], TensorPrimitives.Dot<float>(centres[i], centres[j]), gamma);
             }
 
             row[i] += Ridge / rowWeights[i];
@@ -90,9 +91,6 @@ internal static class KernelTrainer
         return (centres, weights);
     }
 
-    /// <summary>exp(-gamma * |a - b|^2) from the squared norms and the dot product (clamped at 0 against rounding).</summary>
-    public static double Kernel(float aSquared, float bSquared, float dot, float gamma) =>
-        Math.Exp(-gamma * Math.Max(0.0, (double)aSquared + bSquared - (2.0 * dot)));
 
     /// <summary>
     /// Replaces the lower triangle of a symmetric positive-definite matrix (jagged rows, row i of length i + 1) with its

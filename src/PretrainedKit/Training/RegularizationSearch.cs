@@ -7,7 +7,7 @@ namespace PretrainedKit.Training;
 public sealed record RegularizationCandidate(float L2, double MeanLogLoss, double StandardError);
 
 /// <summary>
-/// How <see cref="ImageClassifierOptions.L2Regularization"/> was chosen when <see cref="ImageClassifierOptions.AutoRegularization"/>
+/// How <see cref="LinearHeadOptions.L2Regularization"/> was chosen when <see cref="LinearHeadOptions.AutoRegularization"/>
 /// is on: stratified k-fold cross-validation on the training features (all views of one image stay in one fold), scored
 /// by held-out log-loss, then the one-standard-error rule: the strongest regularisation whose score is within one
 /// standard error of the best. With few images the fold scores are noisy and the plain minimum often picks a weak

@@ -50,7 +50,7 @@ public sealed record TrainingReport
     /// <summary>Gets every accuracy lever (feature layout, normalisation, augmentation, test-time augmentation, class weighting, regularisation) with the setting this run used.</summary>
     public IReadOnlyList<TrainingLever> Levers { get; init; } = [];
 
-    /// <summary>Gets how the L2 weight was chosen when <see cref="ImageClassifierOptions.AutoRegularization"/> was on; otherwise <see langword="null"/>.</summary>
+    /// <summary>Gets how the L2 weight was chosen when <see cref="LinearHeadOptions.AutoRegularization"/> was on; otherwise <see langword="null"/>.</summary>
     public RegularizationSearch? Regularization { get; init; }
 
     /// <summary>Gets the number of images used for training and validation together.</summary>

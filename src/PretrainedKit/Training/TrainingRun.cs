@@ -1,117 +1,225 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using PretrainedKit.Backbones;
+using PretrainedKit.Caching;
 using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
+using PretrainedKit.Featurization;
 using PretrainedKit.Imaging;
 using PretrainedKit.Internal;
-using PretrainedKit.Prediction;
+using PretrainedKit.Models;
 
 namespace PretrainedKit.Training;
 
-/// <summary>One training run: scan, validate everything, split, featurise, train the head, evaluate.</summary>
+/// <summary>What a training run produces: the model definition, the featurisation session that predicts with it, and the report.</summary>
+/// <param name="Definition">What the trained classifier is.</param>
+/// <param name="Extractor">The latency session over the backbone, for the model to keep.</param>
+/// <param name="Report">What happened.</param>
+internal sealed record TrainingResult(ModelDefinition Definition, FeatureExtractor Extractor, TrainingReport Report);
+
+/// <summary>
+/// One training run as named stages: scan, validate the dataset, load the backbone, featurise (and split), fit the
+/// head, calibrate, build the report. Each stage is a small method; <see cref="RunAsync"/> only chains them.
+/// </summary>
 internal static class TrainingRun
 {
-    public static async Task<ImageClassifierModel> RunAsync(
+    public static async Task<TrainingResult> RunAsync(
         Func<FolderScan> source,
         ImageClassifierOptions options,
         ILogger logger,
         IProgress<TrainingProgress>? progress,
         CancellationToken cancellationToken)
     {
-        var total = Stopwatch.StartNew();
-        var phase = Stopwatch.StartNew();
-        var durations = new Dictionary<TrainingPhase, TimeSpan>();
-        void EndPhase(TrainingPhase p)
-        {
-            durations[p] = phase.Elapsed;
-            Log.PhaseDone(logger, p, phase.Elapsed);
-            phase.Restart();
-        }
-
-        // Validation and featurisation report from several threads: one report at a time, so the receiver never runs
-        // concurrently with itself and sees Elapsed in order.
-        var reportGate = new object();
-        void Report(TrainingPhase p, int done, int count, TimeSpan? eta)
-        {
-            if (progress is null)
-            {
-                return;
-            }
-
-            lock (reportGate)
-            {
-                progress.Report(new TrainingProgress(p, done, count, total.Elapsed, eta));
-            }
-        }
-
-        // Scanning.
-        Report(TrainingPhase.Scanning, 0, 0, null);
-        var scan = source();
-        FolderScan? validationScan = options.ValidationFolder is { } vf ? DatasetScanner.ScanFolder(vf) : null;
-        var classes = scan.Classes;
-        EndPhase(TrainingPhase.Scanning);
+        var reporter = new ProgressReporter(progress, logger);
+        var (scan, validationScan) = Scan(source, options, reporter);
         cancellationToken.ThrowIfCancellationRequested();
+        ValidateDataset(scan, validationScan, reporter);
 
-        // Validating: every problem is collected and reported at once, before any expensive work.
-        var all = scan.Images.Concat(validationScan?.Images ?? []).ToList();
-        var bad = await CheckImagesAsync(all, options, (d, n) => Report(TrainingPhase.Validating, d, n, null), cancellationToken).ConfigureAwait(false);
-        var problems = new List<DatasetProblem>();
-        if (classes.Count < 2)
+        reporter.Report(TrainingPhase.LoadingBackbone, 0, 1, null);
+        var runtime = BackboneRuntime.Open(options.Backbone, options.FeatureLayout, logger);
+        Featurized data;
+        using (var featurizer = new FeatureExtractor(runtime, options.Image, options.FeatureCache.Enabled ? new FeatureCache(options.FeatureCache) : null))
         {
-            var where = scan.Root.Length > 0 ? $"'{scan.Root}' has" : "The image list has";
-            problems.Add(new DatasetProblem(
-                scan.Root,
-                DatasetProblemKind.TooFewClasses,
-                $"{where} {classes.Count} class{(classes.Count == 1 ? $" ('{classes[0]}')" : "es")}; at least 2 are needed. Put each class's images in its own sub-folder, for example data/cats and data/dogs."));
+            featurizer.Warm(SessionProfile.Throughput);
+            reporter.EndPhase(TrainingPhase.LoadingBackbone);
+            data = await FeaturizeAsync(scan, validationScan, options, featurizer, reporter, cancellationToken).ConfigureAwait(false);
         }
 
-        if (options.Strict)
+        // The model keeps only the session that Predict uses; opening it counts as loading the backbone.
+        var extractor = new FeatureExtractor(runtime, options.Image);
+        try
         {
-            problems.AddRange(bad.Values.OrderBy(b => b.Path, StringComparer.Ordinal).Select(b => new DatasetProblem(b.Path!, DatasetProblemKind.BadImage, b.Message)));
-        }
-
-        foreach (var label in classes)
-        {
-            var usable = scan.Images.Count(i => i.Label == label && !bad.ContainsKey(i.Path));
-            if (usable == 0)
+            extractor.Warm(SessionProfile.Latency);
+            reporter.EndPhase(TrainingPhase.LoadingBackbone);
+            var warnings = CheckUsable(scan, data, options, logger);
+            var fit = FitHead(data, scan.Classes.Count, options, reporter, cancellationToken);
+            var (calibration, metrics) = Calibrate(fit.Head, data, scan.Classes, options, reporter, warnings, logger);
+            var definition = new ModelDefinition
             {
-                var folder = scan.Root.Length > 0 ? Path.Combine(scan.Root, label) : label;
-                var unusable = scan.Images.Count(i => i.Label == label);
-                problems.Add(new DatasetProblem(
-                    folder,
-                    DatasetProblemKind.EmptyClass,
-                    unusable == 0
-                        ? $"The class '{label}' ('{folder}') has no image file. Add images (JPEG, PNG, BMP, GIF or WebP) or remove the folder."
-                        : $"The class '{label}' ('{folder}') has no usable image: all {unusable} were bad (see the other problems or the log). Replace them or remove the folder."));
-            }
+                Backbone = options.Backbone,
+                WeightsSha256 = runtime.WeightsSha256,
+                FeatureLayout = runtime.Layout,
+                Image = options.Image,
+                Classes = scan.Classes,
+                Head = fit.Head,
+                TestTimeAugmentation = options.TestTimeAugmentation,
+                Temperature = calibration.Temperature,
+                UnknownThreshold = calibration.UnknownThreshold,
+            };
+            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter);
+            reporter.Complete();
+            return new TrainingResult(definition, extractor, report);
         }
-
-        if (validationScan is not null)
+        catch
         {
-            foreach (var label in validationScan.Classes.Where(c => !classes.Contains(c, StringComparer.Ordinal)))
-            {
-                var folder = Path.Combine(validationScan.Root, label);
-                problems.Add(new DatasetProblem(folder, DatasetProblemKind.UnknownClass, $"The validation class folder '{folder}' has no counterpart in the training data. Rename or remove it."));
-            }
+            extractor.Dispose();
+            throw;
         }
+    }
 
+    /// <summary>Stage 1: list the training data and the validation folder.</summary>
+    private static (FolderScan Scan, FolderScan? Validation) Scan(Func<FolderScan> source, ImageClassifierOptions options, ProgressReporter reporter)
+    {
+        reporter.Report(TrainingPhase.Scanning, 0, 0, null);
+        var scan = source();
+        var validation = options.ValidationFolder is { } folder ? DatasetScanner.ScanFolder(folder) : null;
+        reporter.EndPhase(TrainingPhase.Scanning);
+        return (scan, validation);
+    }
+
+    /// <summary>Stage 2: the dataset rules that need no image read, every problem at once, before any expensive work.</summary>
+    private static void ValidateDataset(FolderScan scan, FolderScan? validation, ProgressReporter reporter)
+    {
+        reporter.Report(TrainingPhase.Validating, 0, 1, null);
+        var problems = DatasetRules.CheckTraining(scan, validation);
         if (problems.Count > 0)
         {
             throw new InvalidDatasetException(problems);
         }
 
-        var warnings = new List<string>();
-        foreach (var label in classes)
+        reporter.Report(TrainingPhase.Validating, 1, 1, null);
+        reporter.EndPhase(TrainingPhase.Validating);
+    }
+
+    /// <summary>
+    /// Stage 3: split and featurise in one pass over the images, each read once. The split is made on all images (it
+    /// equals the split on the usable ones when none is bad); when the pass finds bad images, the split is made again on
+    /// the usable ones, and only images that changed side and need other views are featurised again.
+    /// </summary>
+    private static async Task<Featurized> FeaturizeAsync(FolderScan scan, FolderScan? validationScan, ImageClassifierOptions options, FeatureExtractor featurizer, ProgressReporter reporter, CancellationToken cancellationToken)
+    {
+        var classIndex = scan.Classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
+        var trainViews = Levers.TrainingViews(options.Augmentation);
+        var testViews = Levers.TestViews(options.TestTimeAugmentation);
+        (List<LabeledImage> Train, List<LabeledImage> Validation) Split(IReadOnlyList<LabeledImage> usable, IReadOnlyDictionary<string, InvalidImageException> bad)
         {
-            var usable = scan.Images.Count(i => i.Label == label && !bad.ContainsKey(i.Path));
-            if (usable < ImageClassifierOptions.FewImagesWarningThreshold)
+            if (validationScan is not null)
             {
-                var warning = $"The class '{label}' has only {usable} usable image{(usable == 1 ? string.Empty : "s")}; {ImageClassifierOptions.FewImagesWarningThreshold} or more give more reliable results.";
-                warnings.Add(warning);
-                Log.Warning(logger, warning);
+                return (usable.ToList(), validationScan.Images.Where(i => !bad.ContainsKey(i.Path)).ToList());
             }
+
+            var (train, validation) = StratifiedSplit.Split(usable.Select(i => classIndex[i.Label]).ToList(), scan.Classes.Count, options.ValidationFraction, options.Seed);
+            return (train.Select(i => usable[i]).ToList(), validation.Select(i => usable[i]).ToList());
+        }
+
+        var (trainImages, validationImages) = Split(scan.Images, new Dictionary<string, InvalidImageException>());
+        var images = trainImages.Concat(validationImages).ToList();
+        var features = await featurizer.ExtractAsync(
+            images.Select(i => ImageInput.FromFile(i.Path)).ToList(),
+            i => i < trainImages.Count ? trainViews : testViews,
+            (d, n, eta) => reporter.Report(TrainingPhase.Featurizing, d, n, eta),
+            cancellationToken).ConfigureAwait(false);
+        var bad = features.Errors.Where(e => e.Path is not null).GroupBy(e => e.Path!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var byPath = new Dictionary<(string Path, bool Train), float[][]>();
+        for (var i = 0; i < images.Count; i++)
+        {
+            if (features.Views[i] is { } v)
+            {
+                byPath[(images[i].Path, i < trainImages.Count)] = v;
+            }
+        }
+
+        var hits = features.CacheHits;
+        var skipped = features.Skipped.ToList();
+        if (bad.Count > 0)
+        {
+            (trainImages, validationImages) = Split(scan.Images.Where(i => !bad.ContainsKey(i.Path)).ToList(), bad);
+            var sameViews = trainViews.SequenceEqual(testViews);
+            var moved = new List<(LabeledImage Image, bool Train)>();
+            foreach (var m in trainImages.Select(i => (Image: i, Train: true)).Concat(validationImages.Select(i => (Image: i, Train: false))))
+            {
+                if (byPath.ContainsKey((m.Image.Path, m.Train)))
+                {
+                    continue;
+                }
+
+                if (sameViews && byPath.TryGetValue((m.Image.Path, !m.Train), out var same))
+                {
+                    byPath[(m.Image.Path, m.Train)] = same;
+                    continue;
+                }
+
+                moved.Add(m);
+            }
+
+            if (moved.Count > 0)
+            {
+                var again = await featurizer.ExtractAsync(moved.Select(m => ImageInput.FromFile(m.Image.Path)).ToList(), i => moved[i].Train ? trainViews : testViews, null, cancellationToken).ConfigureAwait(false);
+                hits += again.CacheHits;
+                skipped.AddRange(again.Skipped);
+                foreach (var e in again.Errors.Where(e => e.Path is not null))
+                {
+                    bad.TryAdd(e.Path!, e);
+                }
+
+                for (var i = 0; i < moved.Count; i++)
+                {
+                    if (again.Views[i] is { } v)
+                    {
+                        byPath[(moved[i].Image.Path, moved[i].Train)] = v;
+                    }
+                }
+            }
+        }
+
+        reporter.EndPhase(TrainingPhase.Featurizing);
+        var train = trainImages.Select(i => (Image: i, Views: byPath.GetValueOrDefault((i.Path, true)))).Where(t => t.Views is not null).ToList();
+        var validationSet = validationImages.Select(i => (Image: i, Views: byPath.GetValueOrDefault((i.Path, false)))).Where(t => t.Views is not null).ToList();
+        return new Featurized(
+            train.Select(t => t.Views!).ToList(),
+            train.Select(t => classIndex[t.Image.Label]).ToList(),
+            validationSet.Select(t => t.Views!).ToList(),
+            validationSet.Select(t => classIndex[t.Image.Label]).ToList(),
+            validationImages.Count,
+            bad,
+            skipped.OrderBy(s => s.Path, StringComparer.Ordinal).ToList(),
+            hits);
+    }
+
+    /// <summary>Stage 3b: the dataset rules that need to know the bad images (strict mode, classes left empty), and the few-image warnings.</summary>
+    private static List<string> CheckUsable(FolderScan scan, Featurized data, ImageClassifierOptions options, ILogger logger)
+    {
+        foreach (var s in data.Skipped)
+        {
+            Log.Skipped(logger, s.Path, s.Message);
+        }
+
+        var problems = DatasetRules.CheckUsable(scan, data.Bad, options.Strict);
+        if (problems.Count > 0)
+        {
+            throw new InvalidDatasetException(problems);
+        }
+
+        if (options.UnknownPrecisionTarget is not null && data.ValidationLabels.Count == 0)
+        {
+            throw new InvalidDatasetException(data.ValidationImageCount == 0
+                ? $"No image was left for validation (each class needs at least 2 usable images for a split). {ImageClassifierOptions.NoValidationForTargetMessage}"
+                : $"No validation image could be used (see the skipped files). {ImageClassifierOptions.NoValidationForTargetMessage}");
+        }
+
+        var warnings = DatasetRules.FewImageWarnings(scan, data.Bad, ImageClassifierOptions.FewImagesWarningThreshold).ToList();
+        foreach (var warning in warnings)
+        {
+            Log.Warning(logger, warning);
         }
 
         if (scan.IgnoredFiles.Count > 0)
@@ -119,206 +227,76 @@ internal static class TrainingRun
             Log.Ignored(logger, scan.IgnoredFiles.Count);
         }
 
-        EndPhase(TrainingPhase.Validating);
-
-        // Split (or take the validation folder).
-        var classIndex = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
-        var usableTrain = scan.Images.Where(i => !bad.ContainsKey(i.Path)).ToList();
-        List<LabeledImage> trainImages;
-        List<LabeledImage> validationImages;
-        if (validationScan is not null)
-        {
-            trainImages = usableTrain;
-            validationImages = validationScan.Images.Where(i => !bad.ContainsKey(i.Path)).ToList();
-        }
-        else
-        {
-            var (trainIdx, valIdx) = StratifiedSplit.Split(usableTrain.Select(i => classIndex[i.Label]).ToList(), classes.Count, options.ValidationFraction, options.Seed);
-            trainImages = trainIdx.Select(i => usableTrain[i]).ToList();
-            validationImages = valIdx.Select(i => usableTrain[i]).ToList();
-        }
-
-        if (options.UnknownPrecisionTarget is not null && validationImages.Count == 0)
-        {
-            throw new InvalidDatasetException($"No image was left for validation (each class needs at least 2 usable images for a split). {ImageClassifierOptions.NoValidationForTargetMessage}");
-        }
-
-        Report(TrainingPhase.LoadingBackbone, 0, 1, null);
-        var session = BackboneSession.Open(options.Backbone, logger, options.FeatureLayout, forFeaturizing: true);
-        EndPhase(TrainingPhase.LoadingBackbone);
-        try
-        {
-            // Featurizing: training images with their augmentation views, validation images with the test-time views.
-            var paths = trainImages.Concat(validationImages).Select(i => i.Path).ToList();
-            var cache = options.FeatureCache.Enabled ? new Caching.FeatureCache(options.FeatureCache) : null;
-            var trainViews = Levers.TrainingViews(options.Augmentation);
-            var testViews = Levers.TestViews(options.TestTimeAugmentation);
-            var features = await FeaturePipeline.RunAsync(
-                session,
-                paths,
-                options.Image,
-                (d, n, eta) => Report(TrainingPhase.Featurizing, d, n, eta),
-                cancellationToken,
-                cache,
-                viewsOf: i => i < trainImages.Count ? trainViews : testViews).ConfigureAwait(false);
-            EndPhase(TrainingPhase.Featurizing);
-
-            // The model keeps only the session that Predict uses; opening it counts as loading the backbone.
-            session.SwitchToLatency();
-            durations[TrainingPhase.LoadingBackbone] += phase.Elapsed;
-            phase.Restart();
-
-            var skipped = bad.Values.Select(b => new SkippedImage(b.Path!, b.Reason, b.Message)).Concat(features.Skipped).OrderBy(s => s.Path, StringComparer.Ordinal).ToList();
-            foreach (var s in skipped)
-            {
-                Log.Skipped(logger, s.Path, s.Message);
-            }
-
-            if (options.Strict && features.Skipped.Count > 0)
-            {
-                throw new InvalidDatasetException(features.Skipped.Select(s => new DatasetProblem(s.Path, DatasetProblemKind.BadImage, s.Message)).ToList());
-            }
-
-            var trainFeatures = new List<float[][]>();
-            var trainLabels = new List<int>();
-            for (var i = 0; i < trainImages.Count; i++)
-            {
-                if (features.Views[i] is { } f)
-                {
-                    trainFeatures.Add(f);
-                    trainLabels.Add(classIndex[trainImages[i].Label]);
-                }
-            }
-
-            var lost = classes.Where((c, i) => !trainLabels.Contains(i)).ToList();
-            if (lost.Count > 0)
-            {
-                throw new InvalidDatasetException(lost.Select(c => new DatasetProblem(
-                    scan.Root.Length > 0 ? Path.Combine(scan.Root, c) : c,
-                    DatasetProblemKind.EmptyClass,
-                    $"The class '{c}' has no image left for training: its images failed to decode (see the skipped files).")).ToList());
-            }
-
-            // Training the head.
-            Report(TrainingPhase.Training, 0, 1, null);
-            var fit = HeadTrainer.Train(trainFeatures, trainLabels, classes.Count, options, cancellationToken);
-            var head = fit.Head;
-            EndPhase(TrainingPhase.Training);
-            Report(TrainingPhase.Training, 1, 1, TimeSpan.Zero);
-
-            // Evaluating on the validation images: calibrate, choose the unknown threshold, then measure.
-            ClassificationMetrics? metrics = null;
-            var valActual = new List<int>();
-            var valLogits = new List<double[]>();
-            for (var i = 0; i < validationImages.Count; i++)
-            {
-                if (features.Views[trainImages.Count + i] is { } f)
-                {
-                    valActual.Add(classIndex[validationImages[i].Label]);
-                    valLogits.Add(head.Logits(f));
-                }
-            }
-
-            if (options.UnknownPrecisionTarget is not null && valActual.Count == 0)
-            {
-                throw new InvalidDatasetException($"No validation image could be used (see the skipped files). {ImageClassifierOptions.NoValidationForTargetMessage}");
-            }
-
-            if (valActual.Count > 0)
-            {
-                Report(TrainingPhase.Evaluating, 0, 1, null);
-            }
-
-            var calibration = Calibration.Calibrate(valLogits, valActual, options);
-            head = head.WithTemperature(calibration.Temperature);
-            foreach (var warning in Calibration.Warnings(calibration))
-            {
-                warnings.Add(warning);
-                Log.Warning(logger, warning);
-            }
-
-            if (valActual.Count > 0)
-            {
-                var valProbabilities = valLogits.Select(l => (IReadOnlyList<float>)LinearHead.Softmax(l, head.Temperature)).ToList();
-                metrics = ClassificationMetrics.Compute(classes, valActual, valProbabilities);
-                EndPhase(TrainingPhase.Evaluating);
-            }
-
-            var counts = classes.Select((c, i) => new ClassCount(
-                c,
-                trainLabels.Count(l => l == i),
-                valActual.Count(l => l == i))).ToList();
-
-            var ignored = scan.IgnoredFiles.Concat(validationScan?.IgnoredFiles ?? []).ToList();
-            var report = new TrainingReport
-            {
-                Classes = classes,
-                Counts = counts,
-                Skipped = skipped,
-                IgnoredFileCount = ignored.Count,
-                IgnoredFiles = ignored,
-                Warnings = warnings,
-                PhaseDurations = durations,
-                ValidationMetrics = metrics,
-                Options = options,
-                FeatureCacheHits = features.CacheHits,
-                Calibration = calibration,
-                Levers = Levers.Describe(options, fit.Search),
-                Regularization = fit.Search,
-            };
-            Report(TrainingPhase.Completed, 1, 1, TimeSpan.Zero);
-            return new ImageClassifierModel(session, head, classes, options.Image, calibration.UnknownThreshold, report, logger, options.TestTimeAugmentation);
-        }
-        catch
-        {
-            session.Dispose();
-            throw;
-        }
+        return warnings;
     }
 
-    /// <summary>
-    /// Reads every image's header (and in strict mode decodes it fully), in parallel. Returns the bad ones by path.
-    /// </summary>
-    private static async Task<IReadOnlyDictionary<string, InvalidImageException>> CheckImagesAsync(
-        List<LabeledImage> images,
-        ImageClassifierOptions options,
-        Action<int, int> progress,
-        CancellationToken cancellationToken)
+    /// <summary>Stage 4: fit the head on the training views.</summary>
+    private static HeadFit FitHead(Featurized data, int classCount, ImageClassifierOptions options, ProgressReporter reporter, CancellationToken cancellationToken)
     {
-        var bad = new ConcurrentDictionary<string, InvalidImageException>(StringComparer.Ordinal);
-        var done = 0;
-        var gate = new object(); // Counts and reports together, so Completed only grows.
-        var backbone = options.Backbone;
-        await Parallel.ForEachAsync(
-            images,
-            new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
-            (image, _) =>
-            {
-                try
-                {
-                    var bytes = ImageDecoder.ReadFile(image.Path);
-                    if (options.Strict)
-                    {
-                        var rgb = new byte[backbone.InputWidth * backbone.InputHeight * 3];
-                        ImageDecoder.DecodeNormalized(bytes, image.Path, options.Image, backbone.InputWidth, backbone.InputHeight, rgb);
-                    }
-                    else
-                    {
-                        ImageDecoder.Probe(bytes, image.Path, options.Image);
-                    }
-                }
-                catch (InvalidImageException ex)
-                {
-                    bad[image.Path] = ex;
-                }
-
-                lock (gate)
-                {
-                    progress(++done, images.Count);
-                }
-
-                return ValueTask.CompletedTask;
-            }).ConfigureAwait(false);
-        return bad;
+        reporter.Report(TrainingPhase.Training, 0, 1, null);
+        var fit = HeadTrainer.Train(data.TrainViews, data.TrainLabels, classCount, options, cancellationToken);
+        reporter.EndPhase(TrainingPhase.Training);
+        reporter.Report(TrainingPhase.Training, 1, 1, TimeSpan.Zero);
+        return fit;
     }
+
+    /// <summary>Stage 5: calibrate on the validation images, choose the unknown threshold, and measure.</summary>
+    private static (CalibrationReport Calibration, ClassificationMetrics? Metrics) Calibrate(HeadDefinition head, Featurized data, IReadOnlyList<string> classes, ImageClassifierOptions options, ProgressReporter reporter, List<string> warnings, ILogger logger)
+    {
+        var logits = data.ValidationViews.Select(head.Logits).ToList();
+        if (logits.Count > 0)
+        {
+            reporter.Report(TrainingPhase.Evaluating, 0, 1, null);
+        }
+
+        var calibration = Calibration.Calibrate(logits, data.ValidationLabels, options);
+        foreach (var warning in Calibration.Warnings(calibration))
+        {
+            warnings.Add(warning);
+            Log.Warning(logger, warning);
+        }
+
+        if (logits.Count == 0)
+        {
+            return (calibration, null);
+        }
+
+        var probabilities = logits.Select(l => (IReadOnlyList<float>)ModelDefinition.Softmax(l, calibration.Temperature)).ToList();
+        var metrics = ClassificationMetrics.Compute(classes, data.ValidationLabels, probabilities);
+        reporter.EndPhase(TrainingPhase.Evaluating);
+        return (calibration, metrics);
+    }
+
+    /// <summary>Stage 6: the training report.</summary>
+    private static TrainingReport BuildReport(FolderScan scan, FolderScan? validationScan, Featurized data, HeadFit fit, CalibrationReport calibration, ClassificationMetrics? metrics, List<string> warnings, ImageClassifierOptions options, ProgressReporter reporter)
+    {
+        var ignored = scan.IgnoredFiles.Concat(validationScan?.IgnoredFiles ?? []).ToList();
+        return new TrainingReport
+        {
+            Classes = scan.Classes,
+            Counts = scan.Classes.Select((c, i) => new ClassCount(c, data.TrainLabels.Count(l => l == i), data.ValidationLabels.Count(l => l == i))).ToList(),
+            Skipped = data.Skipped,
+            IgnoredFileCount = ignored.Count,
+            IgnoredFiles = ignored,
+            Warnings = warnings,
+            PhaseDurations = new Dictionary<TrainingPhase, TimeSpan>(reporter.Durations),
+            ValidationMetrics = metrics,
+            Options = options,
+            FeatureCacheHits = data.CacheHits,
+            Calibration = calibration,
+            Levers = Levers.Describe(options, fit.Search),
+            Regularization = fit.Search,
+        };
+    }
+
+    /// <summary>The featurised training and validation sets, after the split.</summary>
+    private sealed record Featurized(
+        List<float[][]> TrainViews,
+        List<int> TrainLabels,
+        List<float[][]> ValidationViews,
+        List<int> ValidationLabels,
+        int ValidationImageCount,
+        Dictionary<string, InvalidImageException> Bad,
+        List<SkippedImage> Skipped,
+        int CacheHits);
 }

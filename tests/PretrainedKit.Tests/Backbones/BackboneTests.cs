@@ -1,3 +1,6 @@
+using PretrainedKit.Featurization;
+using PretrainedKit.Models;
+using PretrainedKit.Tests.Featurization;
 using Microsoft.ML.OnnxRuntime;
 using PretrainedKit.Backbones;
 using PretrainedKit.Imaging;
@@ -9,7 +12,7 @@ public class BackboneTests
     [Test]
     public void Preprocess_MatchesTheResNetPreprocessOnnxModel()
     {
-        using var session = BackboneSession.Open(KnownBackbones.ResNet18);
+        using var session = TestSession.Open(KnownBackbones.ResNet18);
         const int plane = 224 * 224;
         var random = new Random(7);
         var rgb = new byte[plane * 3];
@@ -40,28 +43,27 @@ public class BackboneTests
     [Test]
     public async Task RunAsync_ConcurrentSingleThreadRuns_EqualSingleImageFeaturesBitForBit()
     {
-        using var session = BackboneSession.Open(KnownBackbones.ResNet18);
-        var expectedRuns = Environment.ProcessorCount < 2 ? 1 : Math.Min(Environment.ProcessorCount, BackboneSession.MaxConcurrentRuns);
+        using var session = TestSession.Open(KnownBackbones.ResNet18);
+        var expectedRuns = Environment.ProcessorCount < 2 ? 1 : Math.Min(Environment.ProcessorCount, BackboneRuntime.MaxConcurrentRuns);
         Assert.That(session.ConcurrentRuns, Is.EqualTo(expectedRuns), "one single-thread run per core on the CPU (the tests use the CPU package of ONNX Runtime)");
         var images = Directory.GetFiles(SmallDataset.Create(6), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
 
         for (var pass = 0; pass < 2; pass++)
         {
-            var pipeline = await FeaturePipeline.RunAsync(session, images, ImagePreprocessingOptions.Default, null, CancellationToken.None, queueLength: 2);
+            var pipeline = await TestSession.RunAsync(session, images, ImagePreprocessingOptions.Default, null, CancellationToken.None, queueLength: 2);
             for (var i = 0; i < images.Length; i++)
             {
                 var single = session.ExtractFeatures(File.ReadAllBytes(images[i]), images[i], ImagePreprocessingOptions.Default);
                 Assert.That(pipeline.Features[i], Is.EqualTo(single), $"{images[i]} (pass {pass})");
             }
 
-            session.SwitchToLatency(); // The second pass opens the throughput session again.
         }
     }
 
     [Test]
     public void Open_ComputesTheWeightsHashOfTheInstalledFile()
     {
-        using var session = BackboneSession.Open(KnownBackbones.ResNet18);
+        using var session = TestSession.Open(KnownBackbones.ResNet18);
         Assert.That(session.WeightsSha256, Has.Length.EqualTo(64));
         Assert.That(session.ModelPath, Does.EndWith(Path.Combine("ResNet18Onnx", "ResNet18.onnx")));
     }
@@ -104,7 +106,7 @@ public class BackboneBatchTests
     [Test]
     public void RunBatch_EqualsOneImageAtATime()
     {
-        using var session = BackboneSession.Open(KnownBackbones.ResNet18);
+        using var session = TestSession.Open(KnownBackbones.ResNet18);
         var random = new Random(3);
         const int count = 3;
         var tensors = new float[count * session.TensorLength];

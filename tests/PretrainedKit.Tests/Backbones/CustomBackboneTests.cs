@@ -1,7 +1,9 @@
+using PretrainedKit.Featurization;
+using PretrainedKit.Models;
+using PretrainedKit.Tests.Featurization;
 using System.IO.Compression;
 using System.Text;
 using PretrainedKit.Backbones;
-using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
 
 namespace PretrainedKit.Tests.Backbones;
@@ -59,7 +61,7 @@ public class CustomBackboneTests
     public void Preprocess_PerChannel_AppliesScaleMeanAndStdInChannelOrder(ChannelOrder order)
     {
         var definition = Definition with { ChannelOrder = order, Scale = 1f, Mean = [10f, 20f, 30f], Std = [2f, 4f, 8f] };
-        using var session = BackboneSession.Open(Backbone.FromOnnx(_onnx, definition));
+        using var session = TestSession.Open(Backbone.FromOnnx(_onnx, definition));
         const int plane = TinyOnnx.Size * TinyOnnx.Size;
         var rgb = new byte[plane * 3];
         new Random(9).NextBytes(rgb);
@@ -93,8 +95,8 @@ public class CustomBackboneTests
             ChannelOrder = ChannelOrder.Bgr,
             MeanImageFile = known.ResolvePreprocessPath(),
         });
-        using var ours = BackboneSession.Open(byHand);
-        using var theirs = BackboneSession.Open(known);
+        using var ours = TestSession.Open(byHand);
+        using var theirs = TestSession.Open(known);
         var rgb = new byte[224 * 224 * 3];
         new Random(4).NextBytes(rgb);
         var a = new float[rgb.Length];
@@ -163,11 +165,11 @@ public class CustomBackboneTests
     public void Open_WrongNamesAndSizes_ListsEveryProblemWithTheFileName()
     {
         var wrong = Backbone.FromOnnx(_onnx, Definition with { InputName = "image", OutputName = "pooled", InputWidth = 64 });
-        var ex = Assert.Throws<ArgumentException>(() => BackboneSession.Open(wrong).Dispose());
+        var ex = Assert.Throws<ArgumentException>(() => TestSession.Open(wrong).Dispose());
         Assert.That(ex!.Message, Does.Contain(_onnx).And.Contain("no input named 'image' (inputs: pixels)").And.Contain("no output named 'pooled' (outputs: features)"));
 
         var size = Backbone.FromOnnx(_onnx, Definition with { InputWidth = 64, FeatureSize = 16 });
-        ex = Assert.Throws<ArgumentException>(() => BackboneSession.Open(size).Dispose());
+        ex = Assert.Throws<ArgumentException>(() => TestSession.Open(size).Dispose());
         Assert.That(ex!.Message, Does.Contain("[N, 3, 32, 64]").And.Contain("8 numbers per image, but FeatureSize is 16"));
     }
 
@@ -176,7 +178,7 @@ public class CustomBackboneTests
     {
         var bogus = Path.Combine(TestPaths.NewTempFolder(), "bogus.onnx");
         File.WriteAllText(bogus, "this is not a protobuf, not at all");
-        var ex = Assert.Throws<ArgumentException>(() => BackboneSession.Open(Backbone.FromOnnx(bogus, Definition)).Dispose());
+        var ex = Assert.Throws<ArgumentException>(() => TestSession.Open(Backbone.FromOnnx(bogus, Definition)).Dispose());
         Assert.That(ex!.Message, Does.Contain(bogus));
     }
 

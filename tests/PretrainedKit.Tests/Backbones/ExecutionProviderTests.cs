@@ -1,3 +1,6 @@
+using PretrainedKit.Featurization;
+using PretrainedKit.Models;
+using PretrainedKit.Tests.Featurization;
 using Microsoft.Extensions.Logging;
 using PretrainedKit.Backbones;
 
@@ -9,7 +12,7 @@ public class ExecutionProviderTests
     public void Open_WithoutCuda_FallsBackToTheCpuWithALogLine()
     {
         var logger = new ListLogger();
-        using var session = BackboneSession.Open(KnownBackbones.ResNet18, logger);
+        using var session = TestSession.Open(KnownBackbones.ResNet18, logger);
         var features = new float[512];
         session.Run(new float[session.TensorLength], features);
         Assert.That(features.Any(f => f != 0), Is.True, "the session works");

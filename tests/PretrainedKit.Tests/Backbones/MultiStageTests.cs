@@ -1,3 +1,6 @@
+using PretrainedKit.Featurization;
+using PretrainedKit.Models;
+using PretrainedKit.Tests.Featurization;
 using Microsoft.ML.OnnxRuntime;
 using PretrainedKit.Backbones;
 using PretrainedKit.Onnx;
@@ -32,7 +35,7 @@ public class MultiStageTests
     [Test]
     public void MultiStageSession_GivesRootedUnitNormBlocks()
     {
-        using var session = BackboneSession.Open(KnownBackbones.ResNet18, null, FeatureLayout.MultiStage);
+        using var session = TestSession.Open(KnownBackbones.ResNet18, null, FeatureLayout.MultiStage);
         Assert.That(session.FeatureSize, Is.EqualTo(2 * (128 + 256 + 512)));
         var random = new Random(6);
         var tensors = new float[2 * session.TensorLength];
@@ -70,7 +73,7 @@ public class MultiStageTests
         var image = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories)[0];
         Assert.That(loaded.FeatureLayout, Is.EqualTo(FeatureLayout.MultiStage));
         Assert.That(loaded.Predict(image).Probabilities, Is.EqualTo(model.Predict(image).Probabilities));
-        Assert.That(model.Head.FeatureSize, Is.EqualTo(1792));
+        Assert.That(model.Definition.Head.FeatureSize, Is.EqualTo(1792));
         Assert.That(() => model.ExportOnnx(Path.Combine(TestPaths.NewTempFolder(), "ms.onnx")), Throws.TypeOf<NotSupportedException>().With.Message.Contains("FeatureLayout.Pooled"));
     }
 }

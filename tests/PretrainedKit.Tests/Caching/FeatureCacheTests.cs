@@ -1,3 +1,6 @@
+using PretrainedKit.Featurization;
+using PretrainedKit.Models;
+using PretrainedKit.Tests.Featurization;
 using PretrainedKit.Backbones;
 using PretrainedKit.Caching;
 using PretrainedKit.Imaging;
@@ -6,13 +9,13 @@ namespace PretrainedKit.Tests.Caching;
 
 public class FeatureCacheTests
 {
-    private static BackboneSession _session = null!;
+    private static TestSession _session = null!;
     private string[] _images = null!;
 
     [OneTimeSetUp]
     public void OpenBackbone()
     {
-        _session = BackboneSession.Open(KnownBackbones.ResNet18);
+        _session = TestSession.Open(KnownBackbones.ResNet18);
         var data = SmallDataset.Create(3);
         _images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
     }
@@ -23,8 +26,8 @@ public class FeatureCacheTests
     private static FeatureCache NewCache(long maxBytes = FeatureCacheOptions.DefaultMaxBytes) =>
         new(new FeatureCacheOptions { Directory = TestPaths.NewTempFolder("cache"), MaxBytes = maxBytes });
 
-    private Task<FeatureResult> Featurize(FeatureCache? cache, ImagePreprocessingOptions? image = null) =>
-        FeaturePipeline.RunAsync(_session, _images, image ?? ImagePreprocessingOptions.Default, null, CancellationToken.None, cache);
+    private Task<FeatureSet> Featurize(FeatureCache? cache, ImagePreprocessingOptions? image = null) =>
+        TestSession.RunAsync(_session, _images, image ?? ImagePreprocessingOptions.Default, null, CancellationToken.None, cache);
 
     [Test]
     public async Task RunAsync_WarmCache_ReturnsTheColdFeaturesBitForBit()
@@ -163,9 +166,9 @@ public class CachedTrainingTests
             Assert.That(cold.TrainingReport!.FeatureCacheHits, Is.Zero);
             Assert.That(warm.TrainingReport!.FeatureCacheHits, Is.EqualTo(15));
             Assert.That(otherHead.TrainingReport!.FeatureCacheHits, Is.EqualTo(15), "other head settings reuse the features");
-            Assert.That(warm.Head.Weights, Is.EqualTo(cold.Head.Weights));
-            Assert.That(warm.Head.Biases, Is.EqualTo(cold.Head.Biases));
-            Assert.That(uncached.Head.Weights, Is.EqualTo(cold.Head.Weights));
+            Assert.That(warm.Definition.Head.Weights, Is.EqualTo(cold.Definition.Head.Weights));
+            Assert.That(warm.Definition.Head.Biases, Is.EqualTo(cold.Definition.Head.Biases));
+            Assert.That(uncached.Definition.Head.Weights, Is.EqualTo(cold.Definition.Head.Weights));
             Assert.That(uncached.TrainingReport!.FeatureCacheHits, Is.Zero);
         });
     }

@@ -195,7 +195,7 @@ public class CliOutputTests
         });
         using var loaded = ImageClassifier.Load(model);
         Assert.That(loaded.FeatureLayout, Is.EqualTo(PretrainedKit.Backbones.FeatureLayout.MultiStage));
-        Assert.That(loaded.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Training.TestTimeAugmentation.Mirror));
+        Assert.That(loaded.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Models.TestTimeAugmentation.Mirror));
 
         var (plainCode, plain, _) = Run(null, "train", _data, "--model", model, "--augment", "Mirror");
         Assert.That(plainCode, Is.EqualTo(0));

@@ -1,5 +1,6 @@
 using PretrainedKit.Data;
 using PretrainedKit.Imaging;
+using PretrainedKit.Models;
 using PretrainedKit.Training;
 using SkiaSharp;
 

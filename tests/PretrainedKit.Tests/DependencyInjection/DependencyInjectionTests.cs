@@ -1,6 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
 using PretrainedKit.DependencyInjection;
-using PretrainedKit.Prediction;
 
 namespace PretrainedKit.Tests.DependencyInjection;
 

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using PretrainedKit.Imaging;
-using PretrainedKit.Prediction;
 
 namespace PretrainedKit.Tests.Onnx;
 

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.IO.Compression;
 using PretrainedKit.Imaging;
-using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
 
 namespace PretrainedKit.Tests.Prediction;

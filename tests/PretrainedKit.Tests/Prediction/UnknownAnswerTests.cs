@@ -1,6 +1,5 @@
 using System.Globalization;
 using Microsoft.ML.OnnxRuntime;
-using PretrainedKit.Prediction;
 using PretrainedKit.Tests.Onnx;
 
 namespace PretrainedKit.Tests.Prediction;

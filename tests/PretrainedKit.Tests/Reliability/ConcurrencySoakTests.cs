@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using PretrainedKit.Prediction;
 
 namespace PretrainedKit.Tests.Reliability;
 

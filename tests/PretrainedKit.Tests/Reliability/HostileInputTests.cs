@@ -1,6 +1,5 @@
 using PretrainedKit.Data;
 using PretrainedKit.Imaging;
-using PretrainedKit.Prediction;
 
 namespace PretrainedKit.Tests.Reliability;
 

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
-using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
 
 namespace PretrainedKit.Tests.Reliability;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
 
 namespace PretrainedKit.Tests.Reliability;

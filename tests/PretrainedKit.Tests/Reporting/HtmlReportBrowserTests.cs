@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using PretrainedKit.Evaluation;
-using PretrainedKit.Prediction;
 using PretrainedKit.Reporting;
 using SkiaSharp;
 

@@ -3,7 +3,6 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using PretrainedKit.Backbones;
-using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
 
 namespace PretrainedKit.Tests.Serialization;
@@ -54,8 +53,8 @@ public partial class FormatCompatibilityTests
         if (version == 2)
         {
             Assert.That(model.FeatureLayout, Is.EqualTo(FeatureLayout.MultiStageGrid));
-            Assert.That(model.Normalization, Is.EqualTo(PretrainedKit.Training.FeatureNormalization.L2ThenStandardize));
-            Assert.That(model.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Training.TestTimeAugmentation.Mirror));
+            Assert.That(model.Normalization, Is.EqualTo(PretrainedKit.Models.FeatureNormalization.L2ThenStandardize));
+            Assert.That(model.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Models.TestTimeAugmentation.Mirror));
         }
     }
 

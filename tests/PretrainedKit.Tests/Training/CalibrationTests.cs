@@ -1,4 +1,4 @@
-using PretrainedKit.Prediction;
+using PretrainedKit.Models;
 using PretrainedKit.Training;
 
 namespace PretrainedKit.Tests.Training;
@@ -185,7 +185,7 @@ public class CalibrationTests
         Assert.That(() => builder.Train(), Throws.ArgumentException.With.Message.Contains("keep a validation split above 0").And.Message.Contains("validation folder"));
     }
 
-    private static PretrainedKit.Prediction.Prediction MakePrediction(float top, float? threshold) =>
+    private static PretrainedKit.Prediction MakePrediction(float top, float? threshold) =>
         new() { TopK = [new LabelProbability("a", top), new LabelProbability("b", 1 - top)], Probabilities = [top, 1 - top], UnknownThreshold = threshold };
 
     /// <summary>

@@ -1,3 +1,6 @@
+using PretrainedKit.Featurization;
+using PretrainedKit.Models;
+using PretrainedKit.Tests.Featurization;
 using PretrainedKit.Backbones;
 using PretrainedKit.Imaging;
 using PretrainedKit.Training;
@@ -19,9 +22,9 @@ public class LeverTests
             Assert.That(o.Augmentation, Is.EqualTo(TrainingAugmentation.None));
             Assert.That(o.TestTimeAugmentation, Is.EqualTo(TestTimeAugmentation.None));
             Assert.That(o.ClassWeighting, Is.EqualTo(ClassWeighting.Balanced));
-            Assert.That(o.AutoRegularization, Is.False);
-            Assert.That(o.L2Regularization, Is.EqualTo(10f));
-            Assert.That(o.Head, Is.EqualTo(HeadKind.Linear), "the default head stays a retrained final layer");
+            Assert.That(o.Head, Is.EqualTo(LinearHeadOptions.Default), "the default head stays a retrained final layer");
+            Assert.That(((LinearHeadOptions)o.Head).AutoRegularization, Is.False);
+            Assert.That(((LinearHeadOptions)o.Head).L2Regularization, Is.EqualTo(10f));
             Assert.That(Levers.Describe(o, null).All(l => l.IsDefault), Is.True);
         });
     }
@@ -35,7 +38,6 @@ public class LeverTests
             .WithAugmentation(TrainingAugmentation.Mirror)
             .WithTestTimeAugmentation(TestTimeAugmentation.Mirror)
             .WithClassWeighting(ClassWeighting.None)
-            .WithAutoRegularization()
             .WithHead(HeadKind.Kernel)
             .Options;
         Assert.That(o, Is.EqualTo(ImageClassifierOptions.Default with
@@ -45,10 +47,11 @@ public class LeverTests
             Augmentation = TrainingAugmentation.Mirror,
             TestTimeAugmentation = TestTimeAugmentation.Mirror,
             ClassWeighting = ClassWeighting.None,
-            AutoRegularization = true,
-            Head = HeadKind.Kernel,
+            Head = KernelHeadOptions.Default,
         }));
         Assert.That(Levers.Describe(o, null).Count(l => !l.IsDefault), Is.EqualTo(7));
+        var auto = ImageClassifier.Create().WithAutoRegularization().WithL2Regularization(3).WithMaximumIterations(50).Options;
+        Assert.That(auto.Head, Is.EqualTo(new LinearHeadOptions { AutoRegularization = true, L2Regularization = 3, MaximumIterations = 50 }));
     }
 
     [Test]
@@ -57,10 +60,27 @@ public class LeverTests
         Assert.That(() => (ImageClassifierOptions.Default with { Augmentation = (TrainingAugmentation)8 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
         Assert.That(() => (ImageClassifierOptions.Default with { TestTimeAugmentation = (TestTimeAugmentation)5 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
         Assert.That(() => (ImageClassifierOptions.Default with { Normalization = (FeatureNormalization)9 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
-        Assert.That(() => (ImageClassifierOptions.Default with { Head = (HeadKind)4 }).Validate(), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => ImageClassifier.Create().WithHead((HeadKind)4), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => (ImageClassifierOptions.Default with { Head = null! }).Validate(), Throws.TypeOf<ArgumentNullException>());
+
+        // The kernel head with an L2 search cannot be written as options any more; the builder refuses to ask for it.
         Assert.That(
-            () => (ImageClassifierOptions.Default with { Head = HeadKind.Kernel, AutoRegularization = true }).Validate(),
-            Throws.TypeOf<ArgumentOutOfRangeException>().With.Message.Contains("fixed ridge weight").And.Message.Contains("HeadKind.Linear"));
+            () => ImageClassifier.Create().WithHead(HeadKind.Kernel).WithAutoRegularization(),
+            Throws.TypeOf<InvalidOperationException>().With.Message.Contains("fixed ridge weight").And.Message.Contains("HeadKind.Linear"));
+    }
+
+    [Test]
+    public void Validate_SeveralProblems_ListsEveryOne()
+    {
+        var options = ImageClassifierOptions.Default with
+        {
+            ValidationFraction = 2,
+            Augmentation = (TrainingAugmentation)8,
+            Head = new LinearHeadOptions { L2Regularization = -1, MaximumIterations = 0 },
+        };
+        var ex = Assert.Throws<InvalidOptionsException>(options.Validate)!;
+        Assert.That(ex.Problems.Select(p => p.ParamName), Is.EquivalentTo(new[] { "ValidationFraction", "Augmentation", "L2Regularization", "MaximumIterations" }));
+        Assert.That(ex.Message, Does.Contain("4 options are invalid").And.Contain("L2 regularisation").And.Contain("validation fraction"));
     }
 
     [Test]
@@ -77,18 +97,18 @@ public class LeverTests
             labels.Add((f[0] > 0) ^ (f[1] > 0) ? 1 : 0);
         }
 
-        double Accuracy(LinearHead head) => features.Where((f, i) => head.Probabilities(f)[labels[i]] > 0.5f).Count() / (double)features.Count;
+        double Accuracy(HeadDefinition head) => features.Where((f, i) => head.Probabilities(f)[labels[i]] > 0.5f).Count() / (double)features.Count;
         var linear = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default, CancellationToken.None).Head;
-        var kernel = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default with { Head = HeadKind.Kernel }, CancellationToken.None).Head;
-        var again = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default with { Head = HeadKind.Kernel }, CancellationToken.None).Head;
+        var kernel = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default with { Head = KernelHeadOptions.Default }, CancellationToken.None).Head;
+        var again = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default with { Head = KernelHeadOptions.Default }, CancellationToken.None).Head;
 
         // Fresh points from the same distribution: the kernel head generalises, not just remembers its centres.
         var fresh = Enumerable.Range(0, 200).Select(_ => Enumerable.Range(0, 8).Select(_ => (float)((random.NextDouble() * 2) - 1)).ToArray()).ToList();
         var freshRight = fresh.Count(f => (kernel.Probabilities(f)[1] > 0.5f) == ((f[0] > 0) ^ (f[1] > 0))) / (double)fresh.Count;
         Assert.Multiple(() =>
         {
-            Assert.That(linear.Kernel, Is.Null);
-            Assert.That(kernel.Kernel!.Centres, Has.Length.EqualTo(features.Count), "every training row is a centre");
+            Assert.That(linear, Is.TypeOf<LinearHeadDefinition>());
+            Assert.That(((KernelHeadDefinition)kernel).Centres, Has.Length.EqualTo(features.Count), "every training row is a centre");
             Assert.That(Accuracy(linear), Is.LessThan(0.7), "a linear head cannot do XOR");
             Assert.That(Accuracy(kernel), Is.GreaterThan(0.9), "a kernel head can");
             Assert.That(freshRight, Is.GreaterThan(0.8), "and it generalises to unseen points");
@@ -144,8 +164,8 @@ public class LeverTests
     public async Task Pipeline_MirrorView_EqualsTheFeaturesOfTheMirroredFile()
     {
         var (original, flipped) = await WritePatternAndMirrorImage(224);
-        using var session = BackboneSession.Open(KnownBackbones.ResNet18);
-        var result = await FeaturePipeline.RunAsync(session, [original, flipped], ImagePreprocessingOptions.Default, null, CancellationToken.None, viewsOf: i => i == 0 ? [ImageView.Original, ImageView.Mirror] : [ImageView.Original]);
+        using var session = TestSession.Open(KnownBackbones.ResNet18);
+        var result = await TestSession.RunAsync(session, [original, flipped], ImagePreprocessingOptions.Default, null, CancellationToken.None, viewsOf: i => i == 0 ? [ImageView.Original, ImageView.Mirror] : [ImageView.Original]);
         Assert.That(result.Views[0], Has.Length.EqualTo(2));
         Assert.That(result.Views[1], Has.Length.EqualTo(1));
         Assert.That(result.Views[0]![1], Is.EqualTo(result.Views[1]![0]).Within(1e-4f), "the mirror view is the mirrored image");
@@ -155,8 +175,8 @@ public class LeverTests
     [Test]
     public void MultiStageGrid_StartsWithTheMultiStageFeatures_ThenUnitNormQuadrants()
     {
-        using var multiStage = BackboneSession.Open(KnownBackbones.ResNet18, null, FeatureLayout.MultiStage);
-        using var grid = BackboneSession.Open(KnownBackbones.ResNet18, null, FeatureLayout.MultiStageGrid);
+        using var multiStage = TestSession.Open(KnownBackbones.ResNet18, null, FeatureLayout.MultiStage);
+        using var grid = TestSession.Open(KnownBackbones.ResNet18, null, FeatureLayout.MultiStageGrid);
         Assert.That(grid.FeatureSize, Is.EqualTo(1792 + (4 * (256 + 512))));
         var random = new Random(8);
         var tensor = Enumerable.Range(0, grid.TensorLength).Select(_ => (float)((random.NextDouble() * 255) - 120)).ToArray();
@@ -184,7 +204,7 @@ public class LeverTests
         var standardized = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default, CancellationToken.None).Head;
         var x = features[0];
         var tripled = x.Select(v => v * 3).ToArray();
-        Assert.That(normalized.NormalizeL2, Is.True);
+        Assert.That(normalized.Scaling.NormalizeL2, Is.True);
         Assert.That(normalized.Probabilities(tripled), Is.EqualTo(normalized.Probabilities(x)).Within(1e-5f));
         Assert.That(standardized.Probabilities(tripled), Is.Not.EqualTo(standardized.Probabilities(x)).Within(1e-3f));
     }
@@ -194,9 +214,9 @@ public class LeverTests
     {
         var (features, labels) = Synthetic(60, 3, 8, 12);
         var head = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default with { Normalization = FeatureNormalization.None }, CancellationToken.None).Head;
-        Assert.That(head.Mean, Is.All.EqualTo(0f));
-        Assert.That(head.Scale, Is.All.EqualTo(1f));
-        Assert.That(head.Standardize(features[0]), Is.EqualTo(features[0]));
+        Assert.That(head.Scaling.Mean, Is.All.EqualTo(0f));
+        Assert.That(head.Scaling.Scale, Is.All.EqualTo(1f));
+        Assert.That(head.Scaling.Apply(features[0]), Is.EqualTo(features[0]));
     }
 
     [Test]
@@ -209,15 +229,15 @@ public class LeverTests
 
         // Two identical views weigh like one image counted twice: the penalty counts half as much, so the weights grow.
         Assert.That(Norm(doubled), Is.GreaterThan(Norm(single)));
-        Assert.That(shifted.Mean, Is.Not.EqualTo(single.Mean), "the second view's features enter the standardisation");
-        static double Norm(LinearHead h) => h.Weights.Sum(r => r.Sum(w => (double)w * w));
+        Assert.That(shifted.Scaling.Mean, Is.Not.EqualTo(single.Scaling.Mean), "the second view's features enter the standardisation");
+        static double Norm(HeadDefinition h) => h.Weights.Sum(r => r.Sum(w => (double)w * w));
     }
 
     [Test]
     public void AutoRegularization_ChoosesByCrossValidation_WithTheOneStandardErrorRule()
     {
         var (features, labels) = Synthetic(90, 3, 20, 14, overlap: 1.2);
-        var fit = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default with { AutoRegularization = true }, CancellationToken.None);
+        var fit = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default with { Head = LinearHeadOptions.Default with { AutoRegularization = true } }, CancellationToken.None);
         var search = fit.Search!;
         Assert.That(search.SkippedBecause, Is.Null);
         Assert.That(search.Candidates.Select(c => c.L2), Is.EqualTo(RegularizationSearch.DefaultCandidates));
@@ -230,7 +250,7 @@ public class LeverTests
         Assert.That(chosen.MeanLogLoss, Is.LessThanOrEqualTo(best.MeanLogLoss + best.StandardError));
         Assert.That(search.Candidates.Where(c => c.L2 > chosen.L2), Is.All.Matches<RegularizationCandidate>(c => c.MeanLogLoss > best.MeanLogLoss + best.StandardError), "the strongest penalty within one standard error");
 
-        var given = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default with { L2Regularization = search.ChosenL2 }, CancellationToken.None).Head;
+        var given = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default with { Head = LinearHeadOptions.Default with { L2Regularization = search.ChosenL2 } }, CancellationToken.None).Head;
         Assert.That(fit.Head.Weights, Is.EqualTo(given.Weights), "the final layer is trained with the chosen weight");
     }
 
@@ -238,7 +258,7 @@ public class LeverTests
     public void AutoRegularization_TooFewImagesPerClass_KeepsTheGivenWeightAndSaysWhy()
     {
         var (features, labels) = Synthetic(6, 3, 4, 15);
-        var search = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default with { AutoRegularization = true, L2Regularization = 7 }, CancellationToken.None).Search!;
+        var search = HeadTrainer.Train(features, labels, 3, ImageClassifierOptions.Default with { Head = LinearHeadOptions.Default with { AutoRegularization = true, L2Regularization = 7 } }, CancellationToken.None).Search!;
         Assert.That(search.ChosenL2, Is.EqualTo(7f));
         Assert.That(search.Candidates, Is.Empty);
         Assert.That(search.SkippedBecause, Does.Contain("only 2 training images"));
@@ -290,7 +310,7 @@ public class LeverTests
     {
         var data = SmallDataset.Create(4);
         using var model = await ImageClassifier.Create().FromFolder(data)
-            .WithOptions(ImageClassifierOptions.Default with { Head = HeadKind.Kernel, FeatureCache = PretrainedKit.Caching.FeatureCacheOptions.Disabled })
+            .WithOptions(ImageClassifierOptions.Default with { Head = KernelHeadOptions.Default, FeatureCache = PretrainedKit.Caching.FeatureCacheOptions.Disabled })
             .TrainAsync();
         Assert.That(model.HeadKind, Is.EqualTo(HeadKind.Kernel));
         var lever = model.TrainingReport!.Levers.Single(l => l.Name == "Head");
@@ -327,7 +347,7 @@ public class LeverTests
     }
 
     /// <summary>Exports the model and checks that ONNX Runtime gives PredictBatch's probabilities to within 1e-4.</summary>
-    private static void AssertOnnxExportMatchesPredict(PretrainedKit.Prediction.ImageClassifierModel model, List<string> images)
+    private static void AssertOnnxExportMatchesPredict(ImageClassifierModel model, List<string> images)
     {
         var onnx = Path.Combine(TestPaths.NewTempFolder(), "model.onnx");
         model.ExportOnnx(onnx);

@@ -1,3 +1,6 @@
+using PretrainedKit.Featurization;
+using PretrainedKit.Models;
+using PretrainedKit.Tests.Featurization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using PretrainedKit.Imaging;
@@ -18,9 +21,9 @@ public class TrainingTests
         using var a = await ImageClassifier.Create().FromFolder(_data).WithSeed(11).TrainAsync();
         using var b = await ImageClassifier.Create().FromFolder(_data).WithSeed(11).TrainAsync();
         using var c = await ImageClassifier.Create().FromFolder(_data).WithSeed(12).TrainAsync();
-        Assert.That(a.Head.Weights, Is.EqualTo(b.Head.Weights));
-        Assert.That(a.Head.Biases, Is.EqualTo(b.Head.Biases));
-        Assert.That(c.Head.Weights, Is.Not.EqualTo(a.Head.Weights), "another seed gives another split");
+        Assert.That(a.Definition.Head.Weights, Is.EqualTo(b.Definition.Head.Weights));
+        Assert.That(a.Definition.Head.Biases, Is.EqualTo(b.Definition.Head.Biases));
+        Assert.That(c.Definition.Head.Weights, Is.Not.EqualTo(a.Definition.Head.Weights), "another seed gives another split");
     }
 
     [Test]
@@ -62,7 +65,7 @@ public class TrainingTests
         var builder = ImageClassifier.Create().FromFolder(_data).WithFeatureCache(PretrainedKit.Caching.FeatureCacheOptions.Disabled);
         Assert.That(() => builder.TrainAsync(progress, cts.Token), Throws.InstanceOf<OperationCanceledException>());
         Assert.That(cancelledAt, Is.Not.Null);
-        Assert.That(last, Is.LessThanOrEqualTo(cancelledAt!.Value + PretrainedKit.Backbones.BackboneSession.MaxConcurrentRuns), "each backbone run in flight may finish; no other image starts");
+        Assert.That(last, Is.LessThanOrEqualTo(cancelledAt!.Value + PretrainedKit.Backbones.BackboneRuntime.MaxConcurrentRuns), "each backbone run in flight may finish; no other image starts");
         Assert.That(last, Is.LessThan(24), "not every image was featurised");
     }
 
@@ -75,9 +78,9 @@ public class TrainingTests
         using var second = await builder.TrainAsync();
         Assert.Multiple(() =>
         {
-            Assert.That(first.TrainingReport!.Options.L2Regularization, Is.EqualTo(10f));
+            Assert.That(((LinearHeadOptions)first.TrainingReport!.Options.Head).L2Regularization, Is.EqualTo(10f));
             Assert.That(first.ImageOptions.Background, Is.EqualTo(RgbColor.White));
-            Assert.That(second.TrainingReport!.Options.L2Regularization, Is.EqualTo(0.001f));
+            Assert.That(((LinearHeadOptions)second.TrainingReport!.Options.Head).L2Regularization, Is.EqualTo(0.001f));
             Assert.That(second.ImageOptions.Background, Is.EqualTo(RgbColor.Black));
         });
     }
@@ -93,9 +96,10 @@ public class TrainingTests
             Assert.That(o.ValidationFraction, Is.EqualTo(0.2));
             Assert.That(o.ValidationFolder, Is.Null);
             Assert.That(o.Strict, Is.False);
-            Assert.That(o.L2Regularization, Is.EqualTo(10f));
-            Assert.That(o.L1Regularization, Is.Zero);
-            Assert.That(o.MaximumIterations, Is.EqualTo(200));
+            Assert.That(o.Head, Is.TypeOf<LinearHeadOptions>());
+            Assert.That(((LinearHeadOptions)o.Head).L2Regularization, Is.EqualTo(10f));
+            Assert.That(((LinearHeadOptions)o.Head).L1Regularization, Is.Zero);
+            Assert.That(((LinearHeadOptions)o.Head).MaximumIterations, Is.EqualTo(200));
             Assert.That(o.ClassWeighting, Is.EqualTo(ClassWeighting.Balanced));
             Assert.That(o.Image.Background, Is.EqualTo(RgbColor.White));
             Assert.That(o.Image.ResizeMode, Is.EqualTo(ResizeMode.Stretch));
@@ -124,7 +128,7 @@ public class TrainingTests
         var schema = SchemaDefinition.Create(typeof(HeadTrainer.HeadRow));
         schema[nameof(HeadTrainer.HeadRow.Label)].ColumnType = new KeyDataViewType(typeof(uint), 3);
         schema[nameof(HeadTrainer.HeadRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, 6);
-        var rows = features.Select((f, i) => new HeadTrainer.HeadRow { Label = (uint)labels[i], Features = head.Standardize(f), Weight = 1 });
+        var rows = features.Select((f, i) => new HeadTrainer.HeadRow { Label = (uint)labels[i], Features = head.Scaling.Apply(f), Weight = 1 });
         var scores = mlModel!.Transform(context!.Data.LoadFromEnumerable(rows, schema)).GetColumn<float[]>("Score").ToList();
         for (var i = 0; i < features.Count; i++)
         {
@@ -141,8 +145,8 @@ public class TrainingTests
         var (features, labels) = Synthetic(108, 2, 4, seed: 9, overlap: 1.6, counts: [100, 8]);
         var balanced = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default, CancellationToken.None).Head;
         var plain = HeadTrainer.Train(features, labels, 2, ImageClassifierOptions.Default with { ClassWeighting = ClassWeighting.None }, CancellationToken.None).Head;
-        double MinorityRecall(LinearHead h) => features.Where((f, i) => labels[i] == 1).Average(f => h.Probabilities(f)[1] > 0.5 ? 1.0 : 0.0);
-        double MinorityProbability(LinearHead h) => features.Where((f, i) => labels[i] == 1).Average(f => h.Probabilities(f)[1]);
+        double MinorityRecall(HeadDefinition h) => features.Where((f, i) => labels[i] == 1).Average(f => h.Probabilities(f)[1] > 0.5 ? 1.0 : 0.0);
+        double MinorityProbability(HeadDefinition h) => features.Where((f, i) => labels[i] == 1).Average(f => h.Probabilities(f)[1]);
         Assert.That(MinorityProbability(balanced), Is.GreaterThan(MinorityProbability(plain)));
         Assert.That(MinorityRecall(balanced), Is.GreaterThanOrEqualTo(MinorityRecall(plain)));
     }

@@ -1,4 +1,4 @@
-namespace PretrainedKit.Prediction;
+namespace PretrainedKit;
 
 /// <summary>A class and its probability.</summary>
 /// <param name="Label">The class name.</param>

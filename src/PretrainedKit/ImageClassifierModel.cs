@@ -1,16 +1,16 @@
-using System.Diagnostics;
-using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PretrainedKit.Backbones;
 using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
+using PretrainedKit.Featurization;
 using PretrainedKit.Imaging;
 using PretrainedKit.Internal;
+using PretrainedKit.Models;
 using PretrainedKit.Serialization;
 using PretrainedKit.Training;
 
-namespace PretrainedKit.Prediction;
+namespace PretrainedKit;
 
 /// <summary>
 /// A trained image classifier: the pretrained backbone plus the retrained final layer. Immutable once built; keeps no
@@ -25,58 +25,48 @@ public sealed class ImageClassifierModel : IDisposable
     /// <summary>The default number of classes returned by <c>Predict</c>.</summary>
     public const int DefaultTopK = 5;
 
-    private readonly BackboneSession _session;
-    private readonly LinearHead _head;
+    private readonly FeatureExtractor _extractor;
     private readonly UsageGuard _guard = new();
     private readonly ILogger _logger;
 
-    private readonly IReadOnlyList<ImageView> _views;
-
-    internal ImageClassifierModel(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, float? unknownThreshold, TrainingReport? report, ILogger? logger, TestTimeAugmentation testTimeAugmentation = TestTimeAugmentation.None)
+    internal ImageClassifierModel(ModelDefinition definition, FeatureExtractor extractor, TrainingReport? report, ILogger? logger)
     {
-        TestTimeAugmentation = testTimeAugmentation;
-        _views = Levers.TestViews(testTimeAugmentation);
-        _session = session;
-        _head = head;
-        Classes = classes.ToArray();
-        ImageOptions = image;
-        UnknownThreshold = unknownThreshold;
+        Definition = definition;
+        _extractor = extractor;
         TrainingReport = report;
         _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>Gets the class names, in the order of <see cref="Prediction.Probabilities"/>.</summary>
-    public IReadOnlyList<string> Classes { get; }
+    public IReadOnlyList<string> Classes => Definition.Classes;
 
     /// <summary>Gets the backbone the model was trained with.</summary>
-    public Backbone Backbone => _session.Backbone;
+    public Backbone Backbone => Definition.Backbone;
 
     /// <summary>Gets the SHA-256 of the backbone weights the model was trained with.</summary>
-    public string BackboneWeightsSha256 => _session.WeightsSha256;
+    public string BackboneWeightsSha256 => Definition.WeightsSha256;
 
     /// <summary>Gets which backbone activations the model uses as features.</summary>
-    public FeatureLayout FeatureLayout => _session.Layout;
+    public FeatureLayout FeatureLayout => Definition.FeatureLayout;
 
     /// <summary>Gets the views whose logits each prediction averages (saved with the model).</summary>
-    public TestTimeAugmentation TestTimeAugmentation { get; }
+    public TestTimeAugmentation TestTimeAugmentation => Definition.TestTimeAugmentation;
 
     /// <summary>Gets what was trained on the features: a final layer, or kernel ridge regression (saved with the model).</summary>
-    public HeadKind HeadKind => _head.Kernel is null ? HeadKind.Linear : HeadKind.Kernel;
+    public HeadKind HeadKind => Definition.Head.Kind;
 
     /// <summary>Gets how feature vectors are scaled before the final layer (saved with the model).</summary>
-    public FeatureNormalization Normalization => _head.NormalizeL2
-        ? FeatureNormalization.L2ThenStandardize
-        : _head.Scale.All(s => s == 1f) && _head.Mean.All(m => m == 0f) ? FeatureNormalization.None : FeatureNormalization.Standardize;
+    public FeatureNormalization Normalization => Definition.Head.Scaling.Kind;
 
     /// <summary>Gets how images are normalised before the backbone (saved with the model).</summary>
-    public ImagePreprocessingOptions ImageOptions { get; }
+    public ImagePreprocessingOptions ImageOptions => Definition.Image;
 
     /// <summary>
     /// Gets the calibration temperature T: the probabilities are softmax(logits / T), in <c>Predict</c>, <c>PredictBatch</c>,
     /// <c>Evaluate</c> and the ONNX export alike. It is 1 for an uncalibrated model (and for files written before calibration
     /// existed); see <see cref="ImageClassifierOptions.Calibrate"/>.
     /// </summary>
-    public double Temperature => _head.Temperature;
+    public double Temperature => Definition.Temperature;
 
     /// <summary>
     /// Gets the threshold on the top probability below which predictions are <see cref="Prediction.IsUnknown"/>, chosen at
@@ -84,12 +74,13 @@ public sealed class ImageClassifierModel : IDisposable
     /// (never unknown) when no target was set. Every prediction carries it in <see cref="Prediction.UnknownThreshold"/>;
     /// apply another threshold to a prediction with <c>prediction with { UnknownThreshold = 0.9f }</c>.
     /// </summary>
-    public float? UnknownThreshold { get; }
+    public float? UnknownThreshold => Definition.UnknownThreshold;
 
     /// <summary>Gets the report of the training run, or <see langword="null"/> for a model read with <see cref="Load"/>.</summary>
     public TrainingReport? TrainingReport { get; }
 
-    internal LinearHead Head => _head;
+    /// <summary>Gets what the model is: the definition the model file and the ONNX export serialise.</summary>
+    internal ModelDefinition Definition { get; }
 
     /// <summary>Reads a model file written by <see cref="Save"/>, checking its format version, backbone, weights hash and classes.</summary>
     /// <param name="path">The model file.</param>
@@ -102,48 +93,23 @@ public sealed class ImageClassifierModel : IDisposable
     /// <exception cref="ArgumentException">A custom backbone's ONNX file does not match its definition (names, shapes).</exception>
     public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null)
     {
-        var (manifest, head) = ModelFile.Load(path);
+        var stored = ModelFile.Load(path);
         var full = Path.GetFullPath(path);
-        backbone = ModelBackbone.Resolve(full, manifest.Backbone, backbone);
-        if (backbone.Id != manifest.Backbone.Id)
-        {
-            throw new ModelFormatException(full, $"the model was made with the backbone '{manifest.Backbone.Id}', not '{backbone.Id}'.", null);
-        }
-
-        if (backbone.InputWidth != manifest.Backbone.InputWidth || backbone.InputHeight != manifest.Backbone.InputHeight)
-        {
-            throw new ModelFormatException(full, "the backbone's input or feature size in the file does not match the installed backbone.", null);
-        }
-
-        ImagePreprocessingOptions image;
+        var definition = ModelFile.Define(full, stored, ModelBackbone.Resolve(full, stored.Manifest.Backbone, backbone));
+        var runtime = BackboneRuntime.Open(definition.Backbone, definition.FeatureLayout, logger);
+        ModelBackbone.CheckInstalled(full, stored.Manifest.Backbone, runtime);
+        var extractor = new FeatureExtractor(runtime, definition.Image);
         try
         {
-            image = new ImagePreprocessingOptions { Background = RgbColor.Parse(manifest.Image.Background), ResizeMode = manifest.Image.ResizeMode, MaxPixels = manifest.Image.MaxPixels };
-            image.Validate();
+            extractor.Warm(SessionProfile.Latency);
         }
-        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        catch
         {
-            throw new ModelFormatException(full, $"the image settings are invalid: {ex.Message}", ex);
+            extractor.Dispose();
+            throw;
         }
 
-        var session = BackboneSession.Open(backbone, logger, manifest.Backbone.FeatureLayout);
-        if (session.FeatureSize != manifest.Backbone.FeatureSize)
-        {
-            session.Dispose();
-            throw new ModelFormatException(full, $"the file's feature size ({manifest.Backbone.FeatureSize}) does not match the backbone's {manifest.Backbone.FeatureLayout} features ({session.FeatureSize}).", null);
-        }
-
-        if (!string.Equals(session.WeightsSha256, manifest.Backbone.WeightsSha256, StringComparison.OrdinalIgnoreCase))
-        {
-            var installed = session.ModelPath;
-            session.Dispose();
-            throw new ModelFormatException(
-                full,
-                $"the model was trained with backbone weights {manifest.Backbone.WeightsSha256[..Math.Min(12, manifest.Backbone.WeightsSha256.Length)]}…, but '{installed}' has {BackboneSession.ComputeWeightsHash(installed)[..12]}…. {(backbone.IsCustom ? "Use the ONNX file the model was trained with" : $"Install {backbone.PackageId} {backbone.PackageVersion}")}, or re-train the model.",
-                null);
-        }
-
-        return new ImageClassifierModel(session, head, manifest.Classes, image, manifest.UnknownThreshold, null, logger, manifest.TestTimeAugmentation);
+        return new ImageClassifierModel(definition, extractor, null, logger);
     }
 
     /// <summary>Classifies an image file.</summary>
@@ -157,7 +123,7 @@ public sealed class ImageClassifierModel : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var full = Path.GetFullPath(path);
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        return PredictCore(ImageDecoder.ReadFile(full), full, topK);
+        return PredictCore(ImageInput.FromFile(full), topK);
     }
 
     /// <summary>Classifies an image read from a stream (read to its end; not closed).</summary>
@@ -172,7 +138,7 @@ public sealed class ImageClassifierModel : IDisposable
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
         using var buffer = new MemoryStream();
         stream.CopyTo(buffer);
-        return PredictCore(buffer.ToArray(), null, topK);
+        return PredictCore(ImageInput.FromBytes(buffer.ToArray()), topK);
     }
 
     /// <summary>Classifies an image held in memory.</summary>
@@ -185,7 +151,7 @@ public sealed class ImageClassifierModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(bytes);
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        return PredictCore(bytes, null, topK);
+        return PredictCore(ImageInput.FromBytes(bytes), topK);
     }
 
     /// <summary>Classifies many image files; decoding overlaps with the backbone.</summary>
@@ -201,13 +167,14 @@ public sealed class ImageClassifierModel : IDisposable
         ArgumentNullException.ThrowIfNull(paths);
         var list = paths.Select(Path.GetFullPath).ToList();
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        var result = FeaturePipeline.RunAsync(_session, list, ImageOptions, null, cancellationToken, viewsOf: _ => _views).GetAwaiter().GetResult();
+        var views = Definition.TestViews;
+        var result = _extractor.ExtractAsync(list.Select(ImageInput.FromFile).ToList(), _ => views, null, cancellationToken).GetAwaiter().GetResult();
         if (result.Errors.Count > 0)
         {
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(result.Errors[0]);
         }
 
-        return list.Select((p, i) => MakePrediction(p, _head.Probabilities(result.Views[i]!), topK)).ToList();
+        return list.Select((p, i) => MakePrediction(p, Definition.Probabilities(result.Views[i]!), topK)).ToList();
     }
 
     /// <summary>Evaluates the model on a labelled folder (one sub-folder per class, names as in <see cref="Classes"/>).</summary>
@@ -220,60 +187,49 @@ public sealed class ImageClassifierModel : IDisposable
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     public async Task<EvaluationReport> EvaluateAsync(string folder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var stopwatch = Stopwatch.StartNew();
+        var reporter = new ProgressReporter(progress, _logger);
         var scan = DatasetScanner.ScanFolder(folder);
-        var unknown = scan.Classes.Where(c => !Classes.Contains(c, StringComparer.Ordinal)).ToList();
-        if (unknown.Count > 0 || scan.Images.Count == 0)
+        var problems = DatasetRules.CheckEvaluation(scan, Classes);
+        if (problems.Count > 0)
         {
-            var problems = unknown.Select(c => new DatasetProblem(
-                Path.Combine(scan.Root, c),
-                DatasetProblemKind.UnknownClass,
-                $"The class folder '{Path.Combine(scan.Root, c)}' is not one of the model's classes ({string.Join(", ", Classes)}). Rename or remove it.")).ToList();
-            if (scan.Images.Count == 0)
-            {
-                problems.Add(new DatasetProblem(scan.Root, DatasetProblemKind.EmptyClass, $"'{scan.Root}' holds no image in any class folder."));
-            }
-
             throw new InvalidDatasetException(problems);
         }
 
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        var paths = scan.Images.Select(i => i.Path).ToList();
-        var features = await FeaturePipeline.RunAsync(
-            _session,
-            paths,
-            ImageOptions,
-            (done, total, eta) => progress?.Report(new TrainingProgress(TrainingPhase.Featurizing, done, total, stopwatch.Elapsed, eta)),
-            cancellationToken,
-            viewsOf: _ => _views).ConfigureAwait(false);
+        var views = Definition.TestViews;
+        var features = await _extractor.ExtractAsync(
+            scan.Images.Select(i => ImageInput.FromFile(i.Path)).ToList(),
+            _ => views,
+            (done, total, eta) => reporter.Report(TrainingPhase.Featurizing, done, total, eta),
+            cancellationToken).ConfigureAwait(false);
 
         foreach (var skipped in features.Skipped)
         {
             Log.Skipped(_logger, skipped.Path, skipped.Message);
         }
 
-        progress?.Report(new TrainingProgress(TrainingPhase.Evaluating, 0, 1, stopwatch.Elapsed, null));
+        reporter.Report(TrainingPhase.Evaluating, 0, 1, null);
         var actual = new List<int>();
         var probabilities = new List<IReadOnlyList<float>>();
         var images = new List<EvaluatedImage>();
-        for (var i = 0; i < paths.Count; i++)
+        for (var i = 0; i < scan.Images.Count; i++)
         {
             if (features.Views[i] is { } f)
             {
                 actual.Add(IndexOf(scan.Images[i].Label));
-                probabilities.Add(_head.Probabilities(f));
-                images.Add(EvaluatedImage.Create(paths[i], Classes, actual[^1], probabilities[^1]));
+                probabilities.Add(Definition.Probabilities(f));
+                images.Add(EvaluatedImage.Create(scan.Images[i].Path, Classes, actual[^1], probabilities[^1]));
             }
         }
 
         if (actual.Count == 0)
         {
-            throw new InvalidDatasetException([new DatasetProblem(scan.Root, DatasetProblemKind.EmptyClass, $"No image in '{scan.Root}' could be used; see the skipped files.")]);
+            throw new InvalidDatasetException([DatasetRules.NothingUsable(scan.Root)]);
         }
 
         var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
-        progress?.Report(new TrainingProgress(TrainingPhase.Completed, 1, 1, stopwatch.Elapsed, TimeSpan.Zero));
-        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = stopwatch.Elapsed, Images = images };
+        reporter.Complete();
+        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images };
         if (UnknownThreshold is not { } threshold)
         {
             return report;
@@ -308,19 +264,7 @@ public sealed class ImageClassifierModel : IDisposable
     internal void SaveCore(string path, Action<string>? beforeCommit)
     {
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        var manifest = new ModelManifest
-        {
-            LibraryVersion = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion,
-            CreatedUtc = DateTimeOffset.UtcNow,
-            Backbone = new BackboneManifest(Backbone.Id, _session.WeightsSha256, _session.FeatureSize, Backbone.InputWidth, Backbone.InputHeight, ModelBackbone.Describe(Backbone)) { FeatureLayout = _session.Layout },
-            Image = new ImageManifest(ImageOptions.Background.ToString(), ImageOptions.ResizeMode, ImageOptions.MaxPixels),
-            Classes = Classes,
-            Head = new HeadManifest(ModelFile.LinearHeadKind, ModelFile.HeadEntry, string.Empty),
-            Normalization = Normalization,
-            TestTimeAugmentation = TestTimeAugmentation,
-            UnknownThreshold = UnknownThreshold,
-        };
-        ModelFile.Save(path, manifest, _head, beforeCommit);
+        ModelFile.Save(path, Definition, beforeCommit);
     }
 
     /// <summary>
@@ -346,14 +290,13 @@ public sealed class ImageClassifierModel : IDisposable
                 $"ONNX export writes single-view models; this model averages {TestTimeAugmentation} views per prediction. Train with TestTimeAugmentation.None to export it (training augmentation is fine).");
         }
 
-        if (_session.Layout != FeatureLayout.Pooled || _session.NegativeMean.IsEmpty)
+        if (Definition.FeatureLayout != FeatureLayout.Pooled || _extractor.Runtime.NegativeMean.IsEmpty)
         {
             throw new NotSupportedException(
-                $"ONNX export supports models with FeatureLayout.Pooled features and a mean-image backbone such as ResNet18; this model uses {_session.Layout} features on {Backbone}. Train with FeatureLayout.Pooled to export it.");
+                $"ONNX export supports models with FeatureLayout.Pooled features and a mean-image backbone such as ResNet18; this model uses {Definition.FeatureLayout} features on {Backbone}. Train with FeatureLayout.Pooled to export it.");
         }
 
-        var version = typeof(ImageClassifierModel).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
-        Onnx.OnnxExporter.WriteAtomically(path, Onnx.OnnxExporter.Build(_session, _head, Classes, ImageOptions, UnknownThreshold, version));
+        OnnxExport.Write(path, Definition, _extractor.Runtime);
     }
 
     /// <summary>Frees the backbone session after waiting for calls in flight. Later calls throw <see cref="ObjectDisposedException"/>.</summary>
@@ -361,17 +304,15 @@ public sealed class ImageClassifierModel : IDisposable
     {
         if (_guard.Close())
         {
-            _session.Dispose();
+            _extractor.Dispose();
         }
     }
 
-    internal float[] ExtractFeatures(byte[] bytes, string? path) => _session.ExtractFeatures(bytes, path, ImageOptions);
+    /// <summary>The features of the original view of one image, through the model's featurisation session (for tests).</summary>
+    internal float[] ExtractFeatures(byte[] bytes, string? path) => _extractor.Extract(new ImageInput(path, bytes), [ImageView.Original])[0];
 
-    private Prediction PredictCore(byte[] bytes, string? path, int topK)
-    {
-        var views = _session.ExtractFeatures(bytes, path, ImageOptions, _views);
-        return MakePrediction(path, _head.Probabilities(views), topK);
-    }
+    private Prediction PredictCore(ImageInput input, int topK) =>
+        MakePrediction(input.Path, Definition.Probabilities(_extractor.Extract(input, Definition.TestViews)), topK);
 
     private Prediction MakePrediction(string? path, float[] probabilities, int topK)
     {

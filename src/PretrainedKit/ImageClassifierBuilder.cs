@@ -4,9 +4,10 @@ using PretrainedKit.Backbones;
 using PretrainedKit.Caching;
 using PretrainedKit.Data;
 using PretrainedKit.Imaging;
-using PretrainedKit.Prediction;
+using PretrainedKit.Models;
+using PretrainedKit.Training;
 
-namespace PretrainedKit.Training;
+namespace PretrainedKit;
 
 /// <summary>
 /// Configures and trains an <see cref="ImageClassifierModel"/>. Each <c>With*</c> method is a shortcut for
@@ -108,13 +109,13 @@ public sealed class ImageClassifierBuilder
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithValidationSplit(double fraction) => WithOptions(Options with { ValidationFraction = fraction, ValidationFolder = null });
 
-    /// <summary>Validates on a separate folder (one sub-folder per class) instead of splitting the training data.</summary>
+    /// <summary>Validates on a separate folder (one sub-folder per class) instead of splitting the training data (clears any validation split).</summary>
     /// <param name="folder">The validation folder.</param>
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithValidationFolder(string folder)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
-        return WithOptions(Options with { ValidationFolder = folder });
+        return WithOptions(Options with { ValidationFolder = folder, ValidationFraction = 0 });
     }
 
     /// <summary>Sets <see cref="ImageClassifierOptions.Strict"/>: fail on any bad image, naming all of them.</summary>
@@ -122,15 +123,17 @@ public sealed class ImageClassifierBuilder
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithStrictMode(bool strict = true) => WithOptions(Options with { Strict = strict });
 
-    /// <summary>Sets <see cref="ImageClassifierOptions.L2Regularization"/>.</summary>
+    /// <summary>Sets <see cref="LinearHeadOptions.L2Regularization"/> of the linear head.</summary>
     /// <param name="l2">The L2 weight.</param>
     /// <returns>This builder.</returns>
-    public ImageClassifierBuilder WithL2Regularization(float l2) => WithOptions(Options with { L2Regularization = l2 });
+    /// <exception cref="InvalidOperationException">The head is not linear: the kernel head has a fixed ridge weight.</exception>
+    public ImageClassifierBuilder WithL2Regularization(float l2) => WithLinearHead(nameof(WithL2Regularization), h => h with { L2Regularization = l2 });
 
-    /// <summary>Sets <see cref="ImageClassifierOptions.AutoRegularization"/>: choose the L2 weight by cross-validation on the training features.</summary>
+    /// <summary>Sets <see cref="LinearHeadOptions.AutoRegularization"/> of the linear head: choose the L2 weight by cross-validation on the training features.</summary>
     /// <param name="enabled">Whether to search.</param>
     /// <returns>This builder.</returns>
-    public ImageClassifierBuilder WithAutoRegularization(bool enabled = true) => WithOptions(Options with { AutoRegularization = enabled });
+    /// <exception cref="InvalidOperationException">The head is not linear: the kernel head has a fixed ridge weight.</exception>
+    public ImageClassifierBuilder WithAutoRegularization(bool enabled = true) => WithLinearHead(nameof(WithAutoRegularization), h => h with { AutoRegularization = enabled });
 
     /// <summary>Sets <see cref="ImageClassifierOptions.Normalization"/>.</summary>
     /// <param name="normalization">How feature vectors are scaled before the final layer.</param>
@@ -147,15 +150,26 @@ public sealed class ImageClassifierBuilder
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithTestTimeAugmentation(TestTimeAugmentation augmentation) => WithOptions(Options with { TestTimeAugmentation = augmentation });
 
-    /// <summary>Sets <see cref="ImageClassifierOptions.MaximumIterations"/>.</summary>
+    /// <summary>Sets <see cref="LinearHeadOptions.MaximumIterations"/> of the linear head.</summary>
     /// <param name="iterations">The iteration limit.</param>
     /// <returns>This builder.</returns>
-    public ImageClassifierBuilder WithMaximumIterations(int iterations) => WithOptions(Options with { MaximumIterations = iterations });
+    /// <exception cref="InvalidOperationException">The head is not linear.</exception>
+    public ImageClassifierBuilder WithMaximumIterations(int iterations) => WithLinearHead(nameof(WithMaximumIterations), h => h with { MaximumIterations = iterations });
 
-    /// <summary>Sets <see cref="ImageClassifierOptions.Head"/>.</summary>
+    /// <summary>Sets <see cref="ImageClassifierOptions.Head"/> to the default settings of a kind of head (replacing any head settings given before).</summary>
     /// <param name="head">The head kind.</param>
     /// <returns>This builder.</returns>
-    public ImageClassifierBuilder WithHead(HeadKind head) => WithOptions(Options with { Head = head });
+    /// <exception cref="ArgumentOutOfRangeException">The kind is not known.</exception>
+    public ImageClassifierBuilder WithHead(HeadKind head) => WithHead(HeadOptions.For(head));
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.Head"/>: the kind of head and its settings.</summary>
+    /// <param name="head">For example <c>new LinearHeadOptions { L2Regularization = 3 }</c> or <see cref="KernelHeadOptions.Default"/>.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithHead(HeadOptions head)
+    {
+        ArgumentNullException.ThrowIfNull(head);
+        return WithOptions(Options with { Head = head });
+    }
 
     /// <summary>Sets <see cref="ImageClassifierOptions.ClassWeighting"/>.</summary>
     /// <param name="weighting">The weighting.</param>
@@ -200,6 +214,11 @@ public sealed class ImageClassifierBuilder
         return this;
     }
 
+    private ImageClassifierBuilder WithLinearHead(string method, Func<LinearHeadOptions, LinearHeadOptions> change) =>
+        Options.Head is LinearHeadOptions linear
+            ? WithOptions(Options with { Head = change(linear) })
+            : throw new InvalidOperationException($"{method} sets the linear head's L2 weight, its search or its iterations, but the head is {Options.Head.Kind}, which has a fixed ridge weight. Use HeadKind.Linear (WithHead(HeadKind.Linear)) first, or leave the setting out.");
+
     /// <summary>Validates the data, computes the backbone's features and trains the final layer.</summary>
     /// <param name="progress">Receives progress (phase, images done of total, elapsed, ETA); may be <see langword="null"/>.</param>
     /// <param name="cancellationToken">Cancels within one image.</param>
@@ -214,9 +233,14 @@ public sealed class ImageClassifierBuilder
     {
         var source = _source ?? throw new InvalidOperationException("Choose the data first: call FromFolder(path) or FromImages(list).");
         var options = Options;
-        options.Validate();
-        var logger = _loggerFactory.CreateLogger("PretrainedKit.Training");
-        return TrainingRun.RunAsync(source, options, logger, progress, cancellationToken);
+        options.Validate(); // Thrown here, before any work, not inside the task.
+        return TrainCoreAsync(source, options, _loggerFactory.CreateLogger("PretrainedKit.Training"), progress, cancellationToken);
+    }
+
+    private static async Task<ImageClassifierModel> TrainCoreAsync(Func<FolderScan> source, ImageClassifierOptions options, ILogger logger, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        var result = await TrainingRun.RunAsync(source, options, logger, progress, cancellationToken).ConfigureAwait(false);
+        return new ImageClassifierModel(result.Definition, result.Extractor, result.Report, logger);
     }
 
     /// <summary>Trains synchronously; see <see cref="TrainAsync"/>.</summary>

@@ -3,10 +3,12 @@ using System.Text.Json;
 using Google.Protobuf;
 using PretrainedKit.Backbones;
 using PretrainedKit.Imaging;
+using PretrainedKit.Internal;
+using PretrainedKit.Models;
+using PretrainedKit.Onnx;
 using PretrainedKit.Onnx.Proto;
-using PretrainedKit.Training;
 
-namespace PretrainedKit.Onnx;
+namespace PretrainedKit.Serialization;
 
 /// <summary>
 /// Builds one self-contained ONNX model from a trained classifier: channel reorder and mean subtraction, the backbone,
@@ -14,7 +16,7 @@ namespace PretrainedKit.Onnx;
 /// softmax, so that the probabilities equal <c>Predict</c>'s. Input <c>image</c> [N,3,H,W] (RGB, 0-255, planar), output
 /// <c>probabilities</c> [N,classes].
 /// </summary>
-internal static class OnnxExporter
+internal static class OnnxExport
 {
     public const string InputName = "image";
     public const string OutputName = "probabilities";
@@ -38,10 +40,26 @@ internal static class OnnxExporter
             [MetadataPrefix + "version"] = libraryVersion ?? string.Empty,
         };
 
-    public static ModelProto Build(BackboneSession session, LinearHead head, IReadOnlyList<string> classes, ImagePreprocessingOptions image, float? unknownThreshold, string? libraryVersion)
+    /// <summary>Builds the ONNX model of a definition and writes it atomically.</summary>
+    /// <param name="path">The ONNX file to write.</param>
+    /// <param name="definition">The model.</param>
+    /// <param name="runtime">Its backbone, for the weights and the mean image.</param>
+    public static void Write(string path, ModelDefinition definition, BackboneRuntime runtime) =>
+        WriteAtomically(path, Build(definition, runtime, LibraryVersion.Informational));
+
+    /// <summary>Builds the ONNX model of a definition: the backbone's graph, the preprocessing before it and the head after it.</summary>
+    /// <param name="definition">The model.</param>
+    /// <param name="runtime">Its backbone, for the weights and the mean image.</param>
+    /// <param name="libraryVersion">The version written to the metadata.</param>
+    /// <returns>The model.</returns>
+    public static ModelProto Build(ModelDefinition definition, BackboneRuntime runtime, string? libraryVersion)
     {
-        var backbone = session.Backbone;
-        var model = OnnxModelEditor.MakeBatchDynamic(OnnxModelEditor.Read(session.ModelPath));
+        var head = definition.Head;
+        var classes = definition.Classes;
+        var image = definition.Image;
+        var unknownThreshold = definition.UnknownThreshold;
+        var backbone = runtime.Backbone;
+        var model = OnnxModelEditor.MakeBatchDynamic(OnnxModelEditor.Read(runtime.ModelPath));
         var graph = model.Graph;
         var names = graph.Node.SelectMany(n => n.Output).Concat(graph.Input.Select(i => i.Name)).Concat(graph.Initializer.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);
         string Fresh(string name)
@@ -58,7 +76,7 @@ internal static class OnnxExporter
 
         if (names.Contains(InputName) || names.Contains(OutputName))
         {
-            throw new InvalidOperationException($"The backbone '{session.ModelPath}' already uses the name '{InputName}' or '{OutputName}'.");
+            throw new InvalidOperationException($"The backbone '{runtime.ModelPath}' already uses the name '{InputName}' or '{OutputName}'.");
         }
 
         // 1. The backbone's own input becomes an intermediate value: image (RGB) -> BGR -> minus the mean image.
@@ -72,7 +90,7 @@ internal static class OnnxExporter
         var negativeMean = Fresh("negative_mean");
         var bgr = Fresh("bgr");
         graph.Initializer.Add(Int64Tensor(order, [3], [2, 1, 0]));
-        graph.Initializer.Add(FloatTensor(negativeMean, [1, 3, backbone.InputHeight, backbone.InputWidth], session.NegativeMean.ToArray()));
+        graph.Initializer.Add(FloatTensor(negativeMean, [1, 3, backbone.InputHeight, backbone.InputWidth], runtime.NegativeMean.ToArray()));
         var prologue = new[]
         {
             Node("Gather", [InputName, order], [bgr], IntAttribute("axis", 1)),
@@ -94,13 +112,13 @@ internal static class OnnxExporter
         var scale = Fresh("feature_scale");
         var weights = Fresh("weights");
         var biases = Fresh("biases");
-        graph.Initializer.Add(FloatTensor(mean, [d], head.Mean));
-        graph.Initializer.Add(FloatTensor(scale, [d], head.Scale));
-        var inverseTemperature = 1 / head.Temperature; // softmax((W z + b) / T) = softmax((W / T) z + b / T).
+        graph.Initializer.Add(FloatTensor(mean, [d], head.Scaling.Mean));
+        graph.Initializer.Add(FloatTensor(scale, [d], head.Scaling.Scale));
+        var inverseTemperature = 1 / definition.Temperature; // softmax((W z + b) / T) = softmax((W / T) z + b / T).
         graph.Initializer.Add(FloatTensor(weights, [k, head.Weights[0].Length], head.Weights.SelectMany(w => w).Select(v => (float)(v * inverseTemperature)).ToArray()));
         graph.Initializer.Add(FloatTensor(biases, [k], head.Biases.Select(v => (float)(v * inverseTemperature)).ToArray()));
         graph.Node.Add(Node("Flatten", [backbone.OutputName], [features], IntAttribute("axis", 1)));
-        if (head.NormalizeL2)
+        if (head.Scaling.NormalizeL2)
         {
             var normalized = Fresh("l2_normalized");
             graph.Node.Add(Node("LpNormalization", [features], [normalized], IntAttribute("axis", 1), IntAttribute("p", 2)));
@@ -110,7 +128,7 @@ internal static class OnnxExporter
         graph.Node.Add(Node("Sub", [features, mean], [centred]));
         graph.Node.Add(Node("Mul", [centred, scale], [standardized]));
         var lastInputs = standardized;
-        if (head.Kernel is { } kernel)
+        if (head is KernelHeadDefinition kernel)
         {
             // Kernel head: k = exp(-gamma |z - c|^2) = exp(2 gamma z.c - gamma |c|^2 - gamma |z|^2) against every centre c.
             var m = kernel.Centres.Length;
@@ -155,12 +173,12 @@ internal static class OnnxExporter
         model.ProducerVersion = libraryVersion ?? string.Empty;
         model.DocString = $"Image classifier exported by PretrainedKit: {backbone.DisplayName} features, retrained softmax head over {k} classes. Input '{InputName}' float32 [N,3,{backbone.InputHeight},{backbone.InputWidth}] RGB 0-255 NCHW; output '{OutputName}' float32 [N,{k}].";
         model.MetadataProps.Clear();
-        foreach (var (key, value) in Metadata(classes, backbone, session.WeightsSha256, image, libraryVersion))
+        foreach (var (key, value) in Metadata(classes, backbone, runtime.WeightsSha256, image, libraryVersion))
         {
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         }
 
-        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "temperature", Value = head.Temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) });
+        model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "temperature", Value = definition.Temperature.ToString("R", System.Globalization.CultureInfo.InvariantCulture) });
         if (unknownThreshold is { } threshold)
         {
             model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "unknown_threshold", Value = threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture) });
@@ -169,7 +187,9 @@ internal static class OnnxExporter
         return model;
     }
 
-    /// <summary>Writes the bytes next to the target under a temporary name, then renames them over it.</summary>
+    /// <summary>Writes the model atomically (see <see cref="AtomicFile"/>).</summary>
+    /// <param name="path">The ONNX file.</param>
+    /// <param name="model">The model.</param>
     public static void WriteAtomically(string path, ModelProto model)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -185,32 +205,12 @@ internal static class OnnxExporter
             throw new DirectoryNotFoundException($"Cannot export the ONNX model to '{target}': the folder '{directory}' does not exist. Create it first.");
         }
 
-        var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                model.WriteTo(stream);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, target, overwrite: true);
+            AtomicFile.Write(target, model.WriteTo);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            try
-            {
-                File.Delete(temp);
-            }
-            catch (IOException)
-            {
-                // Left behind; the original error matters more.
-            }
-            catch (UnauthorizedAccessException)
-            {
-                // Same as above.
-            }
-
             throw new IOException($"Could not export the ONNX model to '{target}': {ex.Message} The previous file, if any, is unchanged.", ex);
         }
     }
