@@ -32,7 +32,7 @@ internal static class TrainingRun
         var reporter = new ProgressReporter(progress, logger);
         var (scan, validationScan) = Scan(source, options, reporter);
         cancellationToken.ThrowIfCancellationRequested();
-        ValidateDataset(scan, validationScan, reporter);
+        await ValidateDatasetAsync(scan, validationScan, options, reporter, cancellationToken).ConfigureAwait(false);
 
         reporter.Report(TrainingPhase.LoadingBackbone, 0, 1, null);
         var runtime = BackboneRuntime.Open(options.Backbone, options.FeatureLayout, logger);
@@ -86,13 +86,34 @@ internal static class TrainingRun
         return (scan, validation);
     }
 
-    /// <summary>Stage 2: the dataset rules that need no image read, every problem at once, before any expensive work.</summary>
-    private static void ValidateDataset(FolderScan scan, FolderScan? validation, ProgressReporter reporter)
+    /// <summary>
+    /// Stage 2: the dataset rules that need no image read, before any expensive work. When one fails, the images' headers
+    /// are checked too (this failure path only), so that the exception lists every problem at once.
+    /// </summary>
+    private static async Task ValidateDatasetAsync(FolderScan scan, FolderScan? validation, ImageClassifierOptions options, ProgressReporter reporter, CancellationToken cancellationToken)
     {
         reporter.Report(TrainingPhase.Validating, 0, 1, null);
         var problems = DatasetRules.CheckTraining(scan, validation);
         if (problems.Count > 0)
         {
+            var bad = new System.Collections.Concurrent.ConcurrentDictionary<string, InvalidImageException>(StringComparer.Ordinal);
+            await Parallel.ForEachAsync(
+                scan.Images.Concat(validation?.Images ?? []),
+                new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
+                (image, _) =>
+                {
+                    try
+                    {
+                        ImageDecoder.Probe(ImageDecoder.ReadFile(image.Path), image.Path, options.Image);
+                    }
+                    catch (InvalidImageException ex)
+                    {
+                        bad[image.Path] = ex;
+                    }
+
+                    return ValueTask.CompletedTask;
+                }).ConfigureAwait(false);
+            problems.AddRange(DatasetRules.CheckUsable(scan, bad, options.Strict));
             throw new InvalidDatasetException(problems);
         }
 
