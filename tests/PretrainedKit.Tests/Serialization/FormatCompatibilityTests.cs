@@ -34,6 +34,7 @@ public partial class FormatCompatibilityTests
 
     [TestCase("format-v1-fashion3", 1)]
     [TestCase("format-v2-fashion3", 2)]
+    [TestCase("format-v3-fashion3", 3)]
     public void Load_OlderFormatFile_PredictsWhatItPredictedWhenSaved(string fixture, int version)
     {
         var expected = JsonDocument.Parse(File.ReadAllText(Fixture($"{fixture}.expected.json"))).RootElement.GetProperty("predictions").EnumerateArray().ToList();
@@ -56,6 +57,12 @@ public partial class FormatCompatibilityTests
             Assert.That(model.Normalization, Is.EqualTo(PretrainedKit.Models.FeatureNormalization.L2ThenStandardize));
             Assert.That(model.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Models.TestTimeAugmentation.Mirror));
         }
+
+        if (version == 3)
+        {
+            Assert.That(model.HeadKind, Is.EqualTo(PretrainedKit.Training.HeadKind.Kernel));
+            Assert.That(model.FeatureLayout, Is.EqualTo(FeatureLayout.Pooled));
+        }
     }
 
     [Test]
@@ -63,6 +70,7 @@ public partial class FormatCompatibilityTests
     {
         using var v2 = ImageClassifierModel.Load(Fixture("format-v2-fashion3.pkmodel"));
         using var v1 = ImageClassifierModel.Load(Fixture("format-v1-fashion3.pkmodel"));
+        using var v3 = ImageClassifierModel.Load(Fixture("format-v3-fashion3.pkmodel"));
         var folder = TestPaths.NewTempFolder();
         int Written(ImageClassifierModel model, string name)
         {
@@ -75,6 +83,7 @@ public partial class FormatCompatibilityTests
 
         Assert.That(Written(v1, "v1.pkmodel"), Is.EqualTo(1));
         Assert.That(Written(v2, "v2.pkmodel"), Is.EqualTo(2));
+        Assert.That(Written(v3, "v3.pkmodel"), Is.EqualTo(3));
     }
 
     [Test]
@@ -102,6 +111,7 @@ public partial class FormatCompatibilityTests
 
     [TestCase("format-v1-fashion3", 1)]
     [TestCase("format-v2-fashion3", 2)]
+    [TestCase("format-v3-fashion3", 3)]
     public void Fixture_KeepsItsFormatVersion(string fixture, int version)
     {
         using var zip = ZipFile.OpenRead(Fixture($"{fixture}.pkmodel"));
