@@ -15,7 +15,8 @@ using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
 using PretrainedKit.Imaging;
 using PretrainedKit.Interop;
-using PretrainedKit.Prediction;
+using PretrainedKit.Featurization;
+using PretrainedKit.Models;
 using PretrainedKit.Training;
 using SkiaSharp;
 
@@ -407,16 +408,17 @@ public class BitIdentityTests
     }
 
     /// <summary>
-    /// THE ONE INTERNAL CALL: features of several views of each image through the training path (FeaturePipeline on a
-    /// BackboneSession opened for featurising, as TrainingRun does). No public API computes MultiStage/MultiStageGrid
+    /// THE ONE INTERNAL CALL: features of several views of each image through the training path (the featurisation
+    /// layer's many-image pass, as TrainingRun runs it; before the redesign, FeaturePipeline on a BackboneSession opened
+    /// for featurising). No public API computes MultiStage/MultiStageGrid
     /// features or views of one image; after a redesign, re-point this method at whatever replaces them.
     /// </summary>
     /// <returns>Per image, per view (in <paramref name="viewNames"/> order), the feature vector.</returns>
     private static async Task<float[][][]> TrainingPathFeatures(FeatureLayout layout, IReadOnlyList<string> paths, IReadOnlyList<string> viewNames)
     {
         var views = viewNames.Select(Enum.Parse<ImageView>).ToList();
-        using var session = BackboneSession.Open(KnownBackbones.ResNet18, null, layout, forFeaturizing: true);
-        var result = await FeaturePipeline.RunAsync(session, paths, ImagePreprocessingOptions.Default, null, CancellationToken.None, viewsOf: _ => views);
+        using var extractor = new FeatureExtractor(BackboneRuntime.Open(KnownBackbones.ResNet18, layout, null), ImagePreprocessingOptions.Default);
+        var result = await extractor.ExtractAsync(paths.Select(ImageInput.FromFile).ToList(), _ => views, null, CancellationToken.None);
         Assert.That(result.Errors, Is.Empty);
         return result.Views.Select(v => v!).ToArray();
     }

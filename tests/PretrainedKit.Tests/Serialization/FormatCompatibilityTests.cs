@@ -60,7 +60,7 @@ public partial class FormatCompatibilityTests
 
         if (version == 3)
         {
-            Assert.That(model.HeadKind, Is.EqualTo(PretrainedKit.Training.HeadKind.Kernel));
+            Assert.That(model.HeadKind, Is.EqualTo(PretrainedKit.Models.HeadKind.Kernel));
             Assert.That(model.FeatureLayout, Is.EqualTo(FeatureLayout.Pooled));
         }
     }
