@@ -17,7 +17,7 @@ public class SignalTests
     private const string SigTerm = "TERM";
 
     /// <summary>Signals sent around the save per signal kind in the default run (<c>PRETRAINEDKIT_SIGNAL_ROUNDS</c> changes it).</summary>
-    private static readonly int SaveRounds = int.TryParse(Environment.GetEnvironmentVariable("PRETRAINEDKIT_SIGNAL_ROUNDS"), out var n) && n > 0 ? n : 4;
+    private static readonly int SaveRounds = int.TryParse(Environment.GetEnvironmentVariable("PRETRAINEDKIT_SIGNAL_ROUNDS"), out var n) && n > 0 ? n : 5;
 
     private string _warmCache = null!;
     private byte[] _oldModel = null!;
@@ -81,7 +81,7 @@ public class SignalTests
             {
                 // The save follows the validation metrics, the last training phase: spread the signals over it.
                 await WaitForLine(err, process, "Computing metrics");
-                var delay = round * 60 / Math.Max(1, SaveRounds - 1);
+                var delay = round * 20 / Math.Max(1, SaveRounds - 1);
                 if (delay > 0)
                 {
                     await Task.Delay(delay);

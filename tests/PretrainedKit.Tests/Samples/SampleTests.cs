@@ -194,11 +194,10 @@ public class SampleTests
             Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest), body);
             Assert.That(body, Does.Contain("multipart/form-data field named 'image'"));
 
-            // 29 MB in one multipart text field: over the form reader's 4 MB value limit.
+            // 29 MB in one multipart field that is not a file.
             using var bigField = new MultipartFormDataContent { { new ByteArrayContent(urlEncoded), "comment" } };
             (status, body) = await Post(http, bigField);
             Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest), body);
-            Assert.That(body, Does.Contain("malformed or incomplete"));
 
             // Over the sample's 30,000,000-byte limit: 413 (sent with Expect: 100-continue, as curl does for large bodies,
             // so that the server can answer before the body is sent).
