@@ -6,6 +6,7 @@ using PretrainedKit.Imaging;
 var builder = WebApplication.CreateBuilder(args);
 var modelPath = builder.Configuration["model"] ?? "quickstart.pkmodel";
 builder.Services.AddSingleton(_ => ImageClassifier.Load(modelPath)); // one model for all requests: Predict is thread-safe
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = Limits.MaxBodyBytes);
 var app = builder.Build();
 var model = app.Services.GetRequiredService<ImageClassifierModel>(); // load now, so a bad model file stops the start
 
@@ -13,17 +14,37 @@ app.MapGet("/", () => new { model = Path.GetFullPath(modelPath), classes = model
 
 app.MapPost("/classify", async (HttpRequest request, ImageClassifierModel model, int? top) =>
 {
+    if (request.HasFormContentType && !request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
+    {
+        // Not even read: a url-encoded form cannot carry a file, whatever its size.
+        return Results.BadRequest(new { error = "A url-encoded form cannot carry an image. Upload it as a multipart/form-data field named 'image', or send its bytes as the body." });
+    }
+
     byte[] bytes;
     using (var buffer = new MemoryStream())
     {
-        var files = request.HasFormContentType ? (await request.ReadFormAsync()).Files : null;
-        var upload = files is { Count: > 0 } ? files[0] : null;
-        if (request.HasFormContentType && upload is null)
+        try
         {
-            return Results.BadRequest(new { error = "The form holds no file. Upload the image in a multipart field named 'image'." });
+            var files = request.HasFormContentType ? (await request.ReadFormAsync()).Files : null;
+            var upload = files is { Count: > 0 } ? files[0] : null;
+            if (request.HasFormContentType && upload is null)
+            {
+                return Results.BadRequest(new { error = "The form holds no file. Upload the image in a multipart field named 'image'." });
+            }
+
+            await (upload?.OpenReadStream() ?? request.Body).CopyToAsync(buffer);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return Results.Json(new { error = $"The body is larger than {Limits.MaxBodyBytes:N0} bytes. Send a smaller image." }, statusCode: StatusCodes.Status413PayloadTooLarge);
+        }
+        catch (Exception ex) when (ex is BadHttpRequestException or InvalidDataException or IOException)
+        {
+            // A multipart body cut short, a form over the form reader's limits, a broken chunked encoding: the client's
+            // mistake, so 400 (ASP.NET Core would answer 500). BadHttpRequestException is an IOException, caught first above.
+            return Results.BadRequest(new { error = $"The request body is malformed or incomplete: {ex.Message} Send the image as a complete multipart/form-data field named 'image', or as the raw body." });
         }
 
-        await (upload?.OpenReadStream() ?? request.Body).CopyToAsync(buffer);
         bytes = buffer.ToArray();
     }
 
@@ -43,3 +64,10 @@ app.MapPost("/classify", async (HttpRequest request, ImageClassifierModel model,
 }).DisableAntiforgery();
 
 app.Run();
+
+/// <summary>The sample's request limits.</summary>
+internal static class Limits
+{
+    /// <summary>The largest request body accepted, in bytes (Kestrel's default, stated so that the 413 is documented); a larger one gets 413.</summary>
+    public const long MaxBodyBytes = 30_000_000;
+}

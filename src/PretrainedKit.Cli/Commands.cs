@@ -70,9 +70,21 @@ internal static partial class Commands
                 var trained = await builder.TrainAsync(progress, cancellationToken);
                 try
                 {
+                    // An interrupt before the save leaves the old model file as it was. One that arrives during the save
+                    // does not stop it: the save is atomic (temporary file, flush, rename) and takes milliseconds, so it
+                    // completes, and is never abandoned halfway with a temporary file left behind.
+                    cancellationToken.ThrowIfCancellationRequested();
                     trained.Save(modelPath);
-                    var evaluation = parse.GetValue(testDir) is { } test ? await trained.EvaluateAsync(test, progress, cancellationToken) : null;
-                    return (trained, evaluation);
+                    try
+                    {
+                        var evaluation = parse.GetValue(testDir) is { } test ? await trained.EvaluateAsync(test, progress, cancellationToken) : null;
+                        return (trained, evaluation);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        Console.Error.WriteLine($"The model had already been saved to {Path.GetFullPath(modelPath)}.");
+                        throw;
+                    }
                 }
                 catch
                 {

@@ -22,4 +22,13 @@ if (parse.Errors.Count > 0)
     return 2;
 }
 
-return await parse.InvokeAsync();
+// Ctrl-C and SIGTERM cancel the command (which prints "Cancelled." and exits with 130) instead of killing the process;
+// System.CommandLine's own handling is off, so there is one cancellation path (see Interrupts).
+using var interrupts = new Interrupts();
+var code = await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, interrupts.Token);
+if (interrupts.Received && code == 0)
+{
+    Console.Error.WriteLine("Interrupted after the work was done (a model being saved is saved completely): finished normally.");
+}
+
+return code;

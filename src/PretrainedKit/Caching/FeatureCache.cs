@@ -6,15 +6,24 @@ namespace PretrainedKit.Caching;
 
 /// <summary>
 /// A content-addressed, size-bounded store of feature vectors on disk. Entries are written atomically (temporary file,
-/// then rename), so readers in this or another process never see a torn entry; each entry carries a checksum, and a
-/// corrupt one is deleted and recomputed.
+/// then rename), so readers in this or another process never see a torn entry; each entry carries a checksum over its
+/// key's hash and its features, so an entry that is corrupt, or that is valid but sits under another key's name (copied
+/// or renamed over it), is deleted and recomputed.
 /// </summary>
+/// <remarks>
+/// The checksum is not a signature: whoever can write to the cache folder can still forge an entry for a key they can
+/// compute. Keep a shared cache folder writable only by users you trust, or give each user their own (the default).
+/// Entry layout (format 2): magic <c>PKFC0002</c>, the feature count (int32, little-endian), the SHA-256 of the key's
+/// UTF-8 bytes, the features (float32, little-endian), then the SHA-256 of everything before it. Entries of format 1 are
+/// misses, and are replaced as their images are featurised again.
+/// </remarks>
 /// <threadsafety>Safe from many threads and processes at once.</threadsafety>
 public sealed class FeatureCache
 {
-    private const int HeaderLength = 8 + 4;
-    private const int ChecksumLength = 32;
-    private static readonly byte[] Magic = "PKFC0001"u8.ToArray();
+    private const int KeyHashOffset = 8 + 4;
+    private const int HeaderLength = KeyHashOffset + SHA256.HashSizeInBytes;
+    private const int ChecksumLength = SHA256.HashSizeInBytes;
+    private static readonly byte[] Magic = "PKFC0002"u8.ToArray();
 
     /// <summary>Initializes a new instance of the <see cref="FeatureCache"/> class.</summary>
     /// <param name="options">Where the cache lives and how big it may grow.</param>
@@ -66,9 +75,13 @@ public sealed class FeatureCache
     /// <summary>Reads an entry.</summary>
     /// <param name="key">The key from <see cref="ComputeKey"/>.</param>
     /// <param name="length">The expected number of features.</param>
-    /// <returns>The features, or <see langword="null"/> when absent or corrupt (a corrupt entry is deleted).</returns>
+    /// <returns>
+    /// The features, or <see langword="null"/> when absent, corrupt, of another entry format, or written for another key
+    /// (such an entry is deleted).
+    /// </returns>
     public float[]? TryRead(string key, int length)
     {
+        ArgumentNullException.ThrowIfNull(key);
         var path = PathOf(key);
         byte[] bytes;
         try
@@ -92,6 +105,7 @@ public sealed class FeatureCache
         if (bytes.Length != expected
             || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic)
             || BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(Magic.Length)) != length
+            || !bytes.AsSpan(KeyHashOffset, SHA256.HashSizeInBytes).SequenceEqual(KeyHash(key))
             || !SHA256.HashData(bytes.AsSpan(0, expected - ChecksumLength)).AsSpan().SequenceEqual(bytes.AsSpan(expected - ChecksumLength)))
         {
             TryDelete(path);
@@ -126,10 +140,12 @@ public sealed class FeatureCache
     /// <returns>Whether the entry was written.</returns>
     public bool TryWrite(string key, ReadOnlySpan<float> features)
     {
+        ArgumentNullException.ThrowIfNull(key);
         var path = PathOf(key);
         var bytes = new byte[HeaderLength + (4 * features.Length) + ChecksumLength];
         Magic.CopyTo(bytes, 0);
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(Magic.Length), features.Length);
+        KeyHash(key).CopyTo(bytes, KeyHashOffset);
         for (var i = 0; i < features.Length; i++)
         {
             BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(HeaderLength + (4 * i)), features[i]);
@@ -206,6 +222,9 @@ public sealed class FeatureCache
     }
 
     internal string PathOf(string key) => Path.Combine(Directory, key[..2], key + ".bin");
+
+    /// <summary>What binds an entry to its key: an entry copied or renamed to another key's file fails this check.</summary>
+    private static byte[] KeyHash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
 
     private IEnumerable<FileInfo> Entries() =>
         System.IO.Directory.Exists(Directory)

@@ -309,7 +309,12 @@ internal static class ModelFile
             throw new ModelFormatException(path, $"the manifest's format is '{manifest.Format}', not '{ModelManifest.FormatName}'.", null);
         }
 
-        if (manifest.FormatVersion < 1 || manifest.FormatVersion > ModelManifest.CurrentFormatVersion)
+        if (manifest.FormatVersion < 1)
+        {
+            throw new ModelFormatException(path, $"the file has format version {manifest.FormatVersion}, which no PretrainedKit ever wrote (versions start at 1): the file is corrupt or was altered. Re-save or re-train the model.", null);
+        }
+
+        if (manifest.FormatVersion > ModelManifest.CurrentFormatVersion)
         {
             throw new ModelFormatException(path, $"the file has format version {manifest.FormatVersion}, but this PretrainedKit reads versions 1 to {ModelManifest.CurrentFormatVersion}. Update PretrainedKit to load it.", null);
         }

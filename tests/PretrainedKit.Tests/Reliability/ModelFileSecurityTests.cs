@@ -131,6 +131,25 @@ public class ModelFileSecurityTests
         Assert.That(loaded.Classes, Is.EqualTo(_model.Classes));
     }
 
+    [TestCase(0)]
+    [TestCase(-1)]
+    public void Load_FormatVersionBelowOne_SaysTheFileIsCorruptNotToUpdate(int version)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(Entry(_good, ModelFile.ManifestEntry));
+        var altered = System.Text.RegularExpressions.Regex.Replace(text, "\"formatVersion\":\\s*\\d+", $"\"formatVersion\": {version}");
+        Assert.That(altered, Is.Not.EqualTo(text));
+        var path = Write(Rebuild(manifest: altered));
+
+        Assert.That(
+            () => ImageClassifier.Load(path),
+            Throws.TypeOf<ModelFormatException>()
+                .With.Message.Contains(path)
+                .And.Message.Contains($"format version {version}")
+                .And.Message.Contains("corrupt or was altered")
+                .And.Message.Contains("Re-save or re-train")
+                .And.Message.Not.Contains("Update PretrainedKit"));
+    }
+
     [Test]
     public void Load_TruncatedAtEveryFiftiethOfItsLength_ThrowsModelFormatException()
     {

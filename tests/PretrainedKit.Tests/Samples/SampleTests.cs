@@ -157,6 +157,81 @@ public class SampleTests
         }
     }
 
+    [Test]
+    public async Task WebApi_TruncatedOrOversizedBodies_Answer400Or413NotA500()
+    {
+        var port = FreePort();
+        using var server = Process.Start(StartInfo("WebApi", _work, "--model", _modelPath, "--urls", $"http://127.0.0.1:{port}"))!;
+        var log = new StringBuilder();
+        server.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        server.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(60) };
+            await WaitUntilReady(http, server, log);
+            var image = Directory.GetFiles(TestPaths.FashionTest, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
+
+            // A multipart body cut in the middle of the image (complete as HTTP, Content-Length right, no closing boundary).
+            using var form = new MultipartFormDataContent();
+            form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(image)), "image", "image.png");
+            var whole = await form.ReadAsByteArrayAsync();
+            using var truncated = new ByteArrayContent(whole[..(whole.Length / 2)]);
+            truncated.Headers.ContentType = form.Headers.ContentType;
+            var (status, body) = await Post(http, truncated);
+            Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest), body);
+            Assert.That(body, Does.Contain("malformed or incomplete"));
+
+            // 29 MB of url-encoded form: it cannot carry a file.
+            var urlEncoded = new byte[29_000_000];
+            Array.Fill(urlEncoded, (byte)'A');
+            "image="u8.CopyTo(urlEncoded);
+            using var form29 = new ByteArrayContent(urlEncoded);
+            form29.Headers.ContentType = new MediaTypeHeaderValue("application/x-www-form-urlencoded");
+            (status, body) = await Post(http, form29);
+            Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest), body);
+            Assert.That(body, Does.Contain("multipart/form-data field named 'image'"));
+
+            // 29 MB in one multipart field that is not a file.
+            using var bigField = new MultipartFormDataContent { { new ByteArrayContent(urlEncoded), "comment" } };
+            (status, body) = await Post(http, bigField);
+            Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest), body);
+
+            // Over the sample's 30,000,000-byte limit: 413 (sent with Expect: 100-continue, as curl does for large bodies,
+            // so that the server can answer before the body is sent).
+            using var huge = new ByteArrayContent(new byte[31_000_000]);
+            (status, body) = await Post(http, huge, expectContinue: true);
+            Assert.That(status, Is.EqualTo(HttpStatusCode.RequestEntityTooLarge), body);
+            Assert.That(body, Does.Contain("larger than 30,000,000 bytes"));
+
+            // The server is still well.
+            using var good = new ByteArrayContent(await File.ReadAllBytesAsync(image));
+            (status, body) = await Post(http, good);
+            Assert.That(status, Is.EqualTo(HttpStatusCode.OK), body);
+            string text;
+            lock (log)
+            {
+                text = log.ToString();
+            }
+
+            Assert.That(text, Does.Not.Contain("unhandled exception").IgnoreCase, "no request reached ASP.NET Core's 500 path");
+        }
+        finally
+        {
+            server.Kill(entireProcessTree: true);
+            await server.WaitForExitAsync();
+        }
+    }
+
+    private static async Task<(HttpStatusCode Status, string Body)> Post(HttpClient http, HttpContent content, bool expectContinue = false)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/classify", UriKind.Relative)) { Content = content };
+        request.Headers.ExpectContinue = expectContinue;
+        using var response = await http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     private static async Task WaitUntilReady(HttpClient http, Process server, StringBuilder log)
     {
         var deadline = DateTime.UtcNow.AddMinutes(2);
