@@ -124,7 +124,7 @@ internal static class FeaturePipeline
 
                         if (!decoded)
                         {
-                            ImageDecoder.DecodeNormalized(bytes, paths[index], image, backbone.InputWidth, backbone.InputHeight, rgb);
+                            ImageDecoder.DecodeNormalized(bytes, paths[index], image, backbone.InputWidth, backbone.InputHeight, rgb, token);
                             decoded = true;
                         }
 

@@ -164,15 +164,13 @@ public sealed class ImageClassifierModel : IDisposable
     /// <param name="stream">The image bytes.</param>
     /// <param name="topK">How many classes to return.</param>
     /// <returns>The prediction.</returns>
-    /// <exception cref="InvalidImageException">The bytes are not a usable image.</exception>
+    /// <exception cref="InvalidImageException">The bytes are not a usable image, or there are more than <see cref="ImageLimits.MaxFileBytes"/> (reading stops there).</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     public Prediction Predict(Stream stream, int topK = DefaultTopK)
     {
         ArgumentNullException.ThrowIfNull(stream);
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return PredictCore(buffer.ToArray(), null, topK);
+        return PredictCore(ImageDecoder.ReadStream(stream), null, topK);
     }
 
     /// <summary>Classifies an image held in memory.</summary>

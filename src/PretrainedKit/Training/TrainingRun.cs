@@ -292,7 +292,7 @@ internal static class TrainingRun
         await Parallel.ForEachAsync(
             images,
             new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount },
-            (image, _) =>
+            (image, token) =>
             {
                 try
                 {
@@ -300,7 +300,7 @@ internal static class TrainingRun
                     if (options.Strict)
                     {
                         var rgb = new byte[backbone.InputWidth * backbone.InputHeight * 3];
-                        ImageDecoder.DecodeNormalized(bytes, image.Path, options.Image, backbone.InputWidth, backbone.InputHeight, rgb);
+                        ImageDecoder.DecodeNormalized(bytes, image.Path, options.Image, backbone.InputWidth, backbone.InputHeight, rgb, token);
                     }
                     else
                     {
