@@ -1,11 +1,6 @@
 using System.CommandLine;
 using PretrainedKit.Cli;
 
-// Opened first, while file descriptors are plentiful: under a low open-file limit (ulimit -n 64) the runtime's own
-// assembly loads can use up the rest, and the one-line error must still get out instead of an abort while printing it.
-_ = Console.Out;
-_ = Console.Error;
-
 var root = new RootCommand("pretrainedkit: train an image classifier on a folder of images (one sub-folder per class), evaluate it and predict.")
 {
     Commands.Train(),
