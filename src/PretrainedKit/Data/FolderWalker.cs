@@ -29,13 +29,22 @@ internal sealed class FolderWalker
     /// <summary>Decides whether to enter <paramref name="folder"/>; if not, records why in the ignored list.</summary>
     public bool Admit(string folder)
     {
-        var info = new DirectoryInfo(folder);
-        var isLink = info.LinkTarget is not null;
+        string? linkTarget;
+        try
+        {
+            linkTarget = new DirectoryInfo(folder).LinkTarget;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            linkTarget = null; // A path too long to ask; realpath below fails on it too and says why.
+        }
+
+        var isLink = linkTarget is not null;
         var real = FileGuard.RealPath(folder);
         if (real is null)
         {
             Ignore(folder, isLink
-                ? $"a symbolic link to '{FileGuard.Shorten(info.LinkTarget!)}' that does not lead to a readable folder (a loop of links, or a path too long); not followed. Fix or remove the link."
+                ? $"a symbolic link to '{FileGuard.Shorten(linkTarget!)}' that does not lead to a readable folder (a loop of links, or a path too long); not followed. Fix or remove the link."
                 : folder.Length >= 4096
                     ? $"the path is {folder.Length:N0} characters long, more than the file system allows; skipped. Move its images to a shorter path."
                     : "the folder's real path cannot be resolved; skipped.");
