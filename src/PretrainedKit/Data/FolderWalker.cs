@@ -34,7 +34,7 @@ internal sealed class FolderWalker
         {
             linkTarget = new DirectoryInfo(folder).LinkTarget;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
         {
             linkTarget = null; // A path too long to ask; realpath below fails on it too and says why.
         }
@@ -57,16 +57,16 @@ internal sealed class FolderWalker
             return false;
         }
 
-        if (_visited.Contains(real))
-        {
-            Ignore(folder, $"leads to '{FileGuard.Shorten(real)}', a folder already scanned (a loop, or a second link to it): its images are counted once. Not followed.");
-            return false;
-        }
-
         if (isLink && real.StartsWith(WithSeparator(_rootReal), StringComparison.Ordinal)
             && !Path.GetRelativePath(_rootReal, real).StartsWith('.'))
         {
             Ignore(folder, $"a symbolic link to '{FileGuard.Shorten(real)}' inside the dataset folder, whose images are scanned under their own class; following it would label them twice. Not followed.");
+            return false;
+        }
+
+        if (_visited.Contains(real))
+        {
+            Ignore(folder, $"leads to '{FileGuard.Shorten(real)}', a folder already scanned (a loop, or a second link to it): its images are counted once. Not followed.");
             return false;
         }
 
@@ -108,16 +108,17 @@ internal sealed class FolderWalker
 
             foreach (var entry in entries)
             {
+                var path = Path.Join(current, entry.Name); // Not FullName: .NET leaves it empty past the path limit.
                 if (entry is DirectoryInfo)
                 {
-                    if (Admit(entry.FullName))
+                    if (Admit(path))
                     {
-                        pending.Push(entry.FullName);
+                        pending.Push(path);
                     }
                 }
                 else
                 {
-                    files.Add(entry.FullName);
+                    files.Add(path);
                 }
             }
         }

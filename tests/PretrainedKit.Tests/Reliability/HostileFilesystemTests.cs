@@ -51,7 +51,7 @@ public class HostileFilesystemTests
     public void ReadFile_LinkToNamedPipe_IsRefusedWithoutOpeningIt()
     {
         var link = Link("link-to-pipe.png", _fifo);
-        var ex = Within(() => ImageDecoder.ReadFile(link));
+        var ex = ThrownWithin(() => ImageDecoder.ReadFile(link));
         Assert.That(ex, Is.TypeOf<InvalidImageException>().With.Property(nameof(InvalidImageException.Reason)).EqualTo(BadImageReason.Unreadable)
             .And.Message.Contains(link).And.Message.Contains(_fifo).And.Message.Contains("named pipe"));
     }
@@ -59,7 +59,7 @@ public class HostileFilesystemTests
     [Test]
     public void ReadFile_NamedPipe_IsRefusedWithoutOpeningIt()
     {
-        var ex = Within(() => ImageDecoder.ReadFile(_fifo));
+        var ex = ThrownWithin(() => ImageDecoder.ReadFile(_fifo));
         Assert.That(ex, Is.TypeOf<InvalidImageException>().With.Message.Contains(_fifo).And.Message.Contains("named pipe"));
     }
 
@@ -68,7 +68,7 @@ public class HostileFilesystemTests
     public void ReadFile_LinkToDevice_IsRefusedWithoutReadingIt(string device)
     {
         var link = Link($"link-to-{Path.GetFileName(device)}.png", device);
-        var ex = Within(() => ImageDecoder.ReadFile(link));
+        var ex = ThrownWithin(() => ImageDecoder.ReadFile(link));
         Assert.That(ex, Is.TypeOf<InvalidImageException>().With.Property(nameof(InvalidImageException.Reason)).EqualTo(BadImageReason.Unreadable)
             .And.Message.Contains(device).And.Message.Contains("device"));
     }
@@ -80,7 +80,7 @@ public class HostileFilesystemTests
         var b = Path.Combine(_folder, "loop-b.png");
         File.CreateSymbolicLink(a, b);
         File.CreateSymbolicLink(b, a);
-        var ex = Within(() => ImageDecoder.ReadFile(a));
+        var ex = ThrownWithin(() => ImageDecoder.ReadFile(a));
         Assert.That(ex, Is.TypeOf<InvalidImageException>().With.Property(nameof(InvalidImageException.Reason)).EqualTo(BadImageReason.Unreadable).And.Message.Contains("loop"));
     }
 
@@ -97,7 +97,7 @@ public class HostileFilesystemTests
         }
 
         var before = GC.GetTotalAllocatedBytes(precise: true);
-        var ex = Within(() => ImageDecoder.ReadFile(path));
+        var ex = ThrownWithin(() => ImageDecoder.ReadFile(path));
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
         Assert.Multiple(() =>
         {
@@ -111,7 +111,7 @@ public class HostileFilesystemTests
     public void ReadStream_EndlessStream_StopsReadingAtTheLimit()
     {
         using var endless = new EndlessStream();
-        var ex = Within(() => ImageDecoder.ReadStream(endless, maxBytes: 1_000_000));
+        var ex = ThrownWithin(() => ImageDecoder.ReadStream(endless, maxBytes: 1_000_000));
         Assert.Multiple(() =>
         {
             Assert.That(ex, Is.TypeOf<InvalidImageException>().With.Property(nameof(InvalidImageException.Reason)).EqualTo(BadImageReason.TooLarge).And.Message.Contains("stream"));
@@ -142,14 +142,23 @@ public class HostileFilesystemTests
         Directory.CreateDirectory(Path.GetDirectoryName(self)!);
         Directory.CreateSymbolicLink(self, Path.Combine(root, "blue"));
 
+        // Two links to one folder outside the dataset: followed once.
+        var outside = TestPaths.NewTempFolder("shared-outside");
+        File.Copy(_png, Path.Combine(outside, "shared.png"));
+        Directory.CreateSymbolicLink(Path.Combine(root, "blue", "shared"), outside);
+        var second = Path.Combine(root, "red", "shared-again");
+        Directory.CreateSymbolicLink(second, outside);
+
         var scan = Within(() => DatasetScanner.ScanFolder(root));
         Assert.Multiple(() =>
         {
-            Assert.That(scan.Images, Is.EquivalentTo(real.Images), "each real image once, under its own class");
+            Assert.That(scan.Images.Where(i => Path.GetFileName(i.Path) != "shared.png"), Is.EquivalentTo(real.Images), "each real image once, under its own class");
+            Assert.That(scan.Images.Where(i => Path.GetFileName(i.Path) == "shared.png").Select(i => i.Label), Is.EqualTo(new[] { "blue" }), "a folder reached by two links is scanned once");
+            Assert.That(scan.IgnoredFiles, Has.One.Matches<string>(i => i.StartsWith(second + ": ", StringComparison.Ordinal) && i.Contains("already scanned", StringComparison.Ordinal)));
             Assert.That(scan.IgnoredFiles, Has.One.Matches<string>(i => i.StartsWith(up1 + ": ", StringComparison.Ordinal) && i.Contains("loop", StringComparison.Ordinal)));
             Assert.That(scan.IgnoredFiles, Has.One.Matches<string>(i => i.StartsWith(up2 + ": ", StringComparison.Ordinal) && i.Contains("loop", StringComparison.Ordinal)));
             Assert.That(scan.IgnoredFiles, Has.One.Matches<string>(i => i.StartsWith(sibling + ": ", StringComparison.Ordinal) && i.Contains("inside the dataset folder", StringComparison.Ordinal)));
-            Assert.That(scan.IgnoredFiles, Has.One.Matches<string>(i => i.StartsWith(self + ": ", StringComparison.Ordinal) && i.Contains("already scanned", StringComparison.Ordinal)));
+            Assert.That(scan.IgnoredFiles, Has.One.Matches<string>(i => i.StartsWith(self + ": ", StringComparison.Ordinal) && i.Contains("inside the dataset folder", StringComparison.Ordinal)));
         });
     }
 
@@ -170,10 +179,12 @@ public class HostileFilesystemTests
         var root = SmallDataset.Create(2);
         var red = Path.Combine(root, "red");
 
-        // 22 levels of 200-character names (about 4,400 characters): too long for any path call, so built with relative
-        // mkdir and cd, as a user's tool could.
+        // 22 levels of 200-character names (about 4,400 characters): too long for any path call, so built in two relative
+        // steps, as a user's tool could.
         var name = new string('d', 199);
-        Shell($"cd '{red}' && i=0 && while [ $i -lt 22 ]; do mkdir {name} && cd {name} && i=$((i+1)); done && cp '{_png}' deep.png");
+        var first = string.Join('/', Enumerable.Repeat(name, 15));
+        var rest = string.Join('/', Enumerable.Repeat(name, 7));
+        Shell($"set -e; cd '{red}'; mkdir -p {first}; cd {first}; mkdir -p {rest}; cp '{_png}' {rest}/deep.png");
         try
         {
             var scan = Within(() => DatasetScanner.ScanFolder(root));
@@ -224,7 +235,7 @@ public class HostileFilesystemTests
         Shell($"cd '{folder}' && touch \"$(printf 'caf\\351.png')\""); // Latin-1 "café": byte 0xE9 alone is not UTF-8.
         var path = Directory.EnumerateFiles(folder).Single();
         Assert.That(path, Does.Contain("\uFFFD"), ".NET shows the undecodable byte as U+FFFD");
-        var ex = Within(() => ImageDecoder.ReadFile(path));
+        var ex = ThrownWithin(() => ImageDecoder.ReadFile(path));
         Assert.That(ex, Is.TypeOf<InvalidImageException>().With.Message.Contains("not valid UTF-8").And.Message.Not.Contains("does not exist"));
     }
 
@@ -244,7 +255,7 @@ public class HostileFilesystemTests
     public void Load_ModelFileThatIsADeviceOrPipe_IsRefusedWithoutReadingIt(string target)
     {
         var link = Link($"model-{Path.GetFileName(target)}.pkmodel", target == "pipe" ? _fifo : target);
-        var ex = Within(() => ImageClassifier.Load(link));
+        var ex = ThrownWithin(() => ImageClassifier.Load(link));
         Assert.That(ex, Is.TypeOf<ModelFormatException>().With.Message.Contains(link).And.Message.Contains("not a regular file"));
     }
 
@@ -268,7 +279,7 @@ public class HostileFilesystemTests
             Std = [0.25f, 0.25f, 0.25f],
         };
         var recorded = new BackboneManifest("tiny-cnn", "0", TinyOnnx.FeatureSize, TinyOnnx.Size, TinyOnnx.Size, new CustomBackboneManifest(onnx, definition));
-        var ex = Within(() => ModelBackbone.Resolve(Path.Combine(_folder, "m.pkmodel"), recorded, null));
+        var ex = ThrownWithin(() => ModelBackbone.Resolve(Path.Combine(_folder, "m.pkmodel"), recorded, null));
         Assert.That(ex, Is.TypeOf<ArgumentException>().With.Message.Contains(onnx).And.Message.Contains("not a regular file"));
     }
 
@@ -333,7 +344,7 @@ public class HostileFilesystemTests
         return task.Result;
     }
 
-    private static Exception? Within(Action action)
+    private static Exception? ThrownWithin(Action action)
     {
         var task = Task.Run(() =>
         {
@@ -354,8 +365,14 @@ public class HostileFilesystemTests
     private static void Shell(string script)
     {
         using var process = Process.Start(new ProcessStartInfo("/bin/sh") { ArgumentList = { "-c", script }, RedirectStandardError = true })!;
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(NoHang))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"sh -c {script} did not finish");
+        }
+
+        var error = stderr.Result;
         Assert.That(process.ExitCode, Is.Zero, () => $"sh -c {script}: {error}");
     }
 
