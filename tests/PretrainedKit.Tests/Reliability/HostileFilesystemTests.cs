@@ -233,10 +233,17 @@ public class HostileFilesystemTests
         var folder = Path.Combine(_folder, "non-utf8");
         Directory.CreateDirectory(folder);
         Shell($"cd '{folder}' && touch \"$(printf 'caf\\351.png')\""); // Latin-1 "café": byte 0xE9 alone is not UTF-8.
-        var path = Directory.EnumerateFiles(folder).Single();
-        Assert.That(path, Does.Contain("\uFFFD"), ".NET shows the undecodable byte as U+FFFD");
-        var ex = ThrownWithin(() => ImageDecoder.ReadFile(path));
-        Assert.That(ex, Is.TypeOf<InvalidImageException>().With.Message.Contains("not valid UTF-8").And.Message.Not.Contains("does not exist"));
+        try
+        {
+            var path = Directory.EnumerateFiles(folder).Single();
+            Assert.That(path, Does.Contain("\uFFFD"), ".NET shows the undecodable byte as U+FFFD");
+            var ex = ThrownWithin(() => ImageDecoder.ReadFile(path));
+            Assert.That(ex, Is.TypeOf<InvalidImageException>().With.Message.Contains("not valid UTF-8").And.Message.Not.Contains("does not exist"));
+        }
+        finally
+        {
+            Shell($"rm -rf '{folder}'"); // Directory.Delete cannot name the file either.
+        }
     }
 
     [TestCase(0, 16)]
