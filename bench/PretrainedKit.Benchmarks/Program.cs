@@ -15,10 +15,16 @@ using SkiaSharp;
 // Usage:
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- [--images DIR] [--count N] [--rss-small 500] [--rss-large 5000] [--json FILE] [--rounds 3] [--block 30]
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --bdn        (BenchmarkDotNet micro-benchmarks of decoding)
+//   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --decode-budget   (interleaved A/B of the decode memory budget)
 if (args.Contains("--bdn"))
 {
     BenchmarkRunner.Run<DecodeBenchmarks>(args: args.Where(a => a != "--bdn").ToArray());
     return 0;
+}
+
+if (args.Contains("--decode-budget"))
+{
+    return DecodeBudgetBench.Run(args);
 }
 
 if (args.Contains("--profile-predict"))

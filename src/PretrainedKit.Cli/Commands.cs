@@ -350,19 +350,43 @@ internal static partial class Commands
         }
         catch (InvalidDatasetException ex)
         {
-            Console.Error.WriteLine($"error: {ex.Message}");
+            WriteError($"error: {ex.Message}");
             return UserError;
         }
         catch (Exception ex) when (ex is UserException or DirectoryNotFoundException or FileNotFoundException or ModelFormatException
-                                       or InvalidImageException or BackboneNotFoundException or ArgumentException or IOException or UnauthorizedAccessException)
+                                       or InvalidImageException or BackboneNotFoundException or ArgumentException or IOException or UnauthorizedAccessException
+                                       or System.ComponentModel.Win32Exception)
         {
-            Console.Error.WriteLine($"error: {ex.Message}");
+            WriteError($"error: {ex.Message.TrimEnd()}{(IsOutOfFileDescriptors(ex) ? " The process may have run out of file descriptors: raise the open-file limit (ulimit -n; the .NET runtime alone keeps about 80 files open)." : string.Empty)}");
             return UserError;
         }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("Cancelled.");
             return 130;
+        }
+    }
+
+    /// <summary>Whether an error looks like the open-file limit: EMFILE itself, or the runtime failing to open one of its own assemblies.</summary>
+    private static bool IsOutOfFileDescriptors(Exception ex) =>
+        ex.Message.Contains("Too many open files", StringComparison.Ordinal)
+        || (ex is FileNotFoundException or FileLoadException && (ex as FileNotFoundException)?.FileName is { } name && name.Contains(", Version=", StringComparison.Ordinal))
+        || (ex is FileLoadException { FileName: { } loadName } && loadName.Contains(", Version=", StringComparison.Ordinal));
+
+    /// <summary>
+    /// Writes an error line to standard error; if the console cannot start (it needs file descriptors of its own, and
+    /// under a low open-file limit there may be none left), writes the bytes straight to descriptor 2.
+    /// </summary>
+    private static void WriteError(string line)
+    {
+        try
+        {
+            Console.Error.WriteLine(line);
+        }
+        catch (Exception ex) when (ex is IOException or System.ComponentModel.Win32Exception)
+        {
+            using var stderr = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(2, ownsHandle: false), FileAccess.Write, 1);
+            stderr.Write(System.Text.Encoding.UTF8.GetBytes(line + Environment.NewLine));
         }
     }
 

@@ -130,15 +130,13 @@ public sealed class ImageClassifierModel : IDisposable
     /// <param name="stream">The image bytes.</param>
     /// <param name="topK">How many classes to return.</param>
     /// <returns>The prediction.</returns>
-    /// <exception cref="InvalidImageException">The bytes are not a usable image.</exception>
+    /// <exception cref="InvalidImageException">The bytes are not a usable image, or there are more than <see cref="ImageLimits.MaxFileBytes"/> (reading stops there).</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     public Prediction Predict(Stream stream, int topK = DefaultTopK)
     {
         ArgumentNullException.ThrowIfNull(stream);
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return PredictCore(ImageInput.FromBytes(buffer.ToArray()), topK);
+        return PredictCore(ImageInput.FromBytes(ImageDecoder.ReadStream(stream)), topK);
     }
 
     /// <summary>Classifies an image held in memory.</summary>

@@ -10,6 +10,9 @@ public sealed class Backbone
     /// <summary>The environment variable that names an extra folder searched first for backbone files.</summary>
     public const string ModelDirectoryEnvironmentVariable = "PRETRAINEDKIT_MODEL_DIR";
 
+    /// <summary>The largest ONNX file accepted: 2 GiB, the most a single protobuf (the ONNX format) can hold.</summary>
+    private const long MaxOnnxFileBytes = 2L * 1024 * 1024 * 1024;
+
     internal Backbone(
         string id,
         string displayName,
@@ -111,7 +114,7 @@ public sealed class Backbone
     /// <param name="onnxFile">The ONNX file. It is read when a model is trained or loaded, not now.</param>
     /// <param name="definition">Its input and output names, input size, feature size and preprocessing.</param>
     /// <returns>The backbone, to pass to <c>ImageClassifierBuilder.WithBackbone</c> and to <c>ImageClassifier.Load</c>.</returns>
-    /// <exception cref="ArgumentException">The definition is invalid (every problem is listed), or the path is empty.</exception>
+    /// <exception cref="ArgumentException">The definition is invalid (every problem is listed), the path is empty, or it does not name a regular file of at most 2 GiB (a pipe or a device would hang the load).</exception>
     /// <exception cref="FileNotFoundException">The ONNX file (or the mean-image file) does not exist.</exception>
     public static Backbone FromOnnx(string onnxFile, BackboneDefinition definition)
     {
@@ -124,12 +127,22 @@ public sealed class Backbone
             throw new FileNotFoundException($"The ONNX file '{full}' for the backbone '{definition.Id}' does not exist. Pass the path of your model's .onnx file.", full);
         }
 
+        if (Internal.FileGuard.Problem(full, MaxOnnxFileBytes) is { } problem) // Before anything reads it: a pipe or /dev/zero would hang the hash and the load.
+        {
+            throw new ArgumentException($"The ONNX file '{full}' for the backbone '{definition.Id}' cannot be used: {problem} Pass the path of your model's .onnx file.", nameof(onnxFile));
+        }
+
         if (definition.MeanImageFile is { } meanImage)
         {
             var meanImagePath = Path.GetFullPath(meanImage, Path.GetDirectoryName(full)!);
             if (!File.Exists(meanImagePath))
             {
                 throw new FileNotFoundException($"The mean-image ONNX file '{meanImagePath}' for the backbone '{definition.Id}' does not exist. Fix MeanImageFile (relative paths start from the folder of '{full}').", meanImagePath);
+            }
+
+            if (Internal.FileGuard.Problem(meanImagePath, MaxOnnxFileBytes) is { } meanProblem)
+            {
+                throw new ArgumentException($"The mean-image ONNX file '{meanImagePath}' for the backbone '{definition.Id}' cannot be used: {meanProblem} Fix MeanImageFile.", nameof(definition));
             }
 
             definition = definition with { MeanImageFile = meanImagePath };

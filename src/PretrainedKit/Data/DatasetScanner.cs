@@ -3,6 +3,13 @@ using PretrainedKit.Imaging;
 namespace PretrainedKit.Data;
 
 /// <summary>What a folder scan found: images with labels, and every file that was not an image candidate.</summary>
+/// <param name="Root">The dataset folder.</param>
+/// <param name="Classes">The class names, ordinal order.</param>
+/// <param name="Images">The image candidates with their labels.</param>
+/// <param name="IgnoredFiles">
+/// Files that are no image candidates (by path), and folders or links that were not followed, each as
+/// <c>path: reason</c> (a loop of links, a second way into a folder already scanned, an unreadable folder, a path too long).
+/// </param>
 internal sealed record FolderScan(string Root, IReadOnlyList<string> Classes, IReadOnlyList<LabeledImage> Images, IReadOnlyList<string> IgnoredFiles);
 
 /// <summary>Lists a folder with one sub-folder per class; images may sit in nested folders below a class folder.</summary>
@@ -22,23 +29,26 @@ internal static class DatasetScanner
 
         var ignored = new List<string>();
         var images = new List<LabeledImage>();
-        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = false, AttributesToSkip = 0, MatchType = MatchType.Simple };
+        var walker = new FolderWalker(root, ignored);
 
         foreach (var file in Directory.EnumerateFiles(root, "*", new EnumerationOptions { AttributesToSkip = 0 }))
         {
             ignored.Add(file); // Files directly in the root belong to no class.
         }
 
-        var classes = Directory.EnumerateDirectories(root, "*", new EnumerationOptions { AttributesToSkip = 0 })
-            .Select(d => Path.GetFileName(d))
-            .Where(n => !n.StartsWith('.'))
-            .OrderBy(n => n, StringComparer.Ordinal)
-            .ToList();
-
-        foreach (var label in classes)
+        var classes = new List<string>();
+        foreach (var classDir in Directory.EnumerateDirectories(root, "*", new EnumerationOptions { AttributesToSkip = 0 })
+            .Where(d => !Path.GetFileName(d).StartsWith('.'))
+            .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal))
         {
-            var classDir = Path.Combine(root, label);
-            foreach (var file in Directory.EnumerateFiles(classDir, "*", options).OrderBy(f => f, StringComparer.Ordinal))
+            if (!walker.Admit(classDir))
+            {
+                continue;
+            }
+
+            var label = Path.GetFileName(classDir);
+            classes.Add(label);
+            foreach (var file in walker.Files(classDir).OrderBy(f => f, StringComparer.Ordinal))
             {
                 if (ImageFormatSniffer.HasImageExtension(file))
                 {

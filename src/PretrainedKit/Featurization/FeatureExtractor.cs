@@ -182,7 +182,7 @@ internal sealed class FeatureExtractor : IDisposable
                         var tensor = pool.Rent(tensorLength);
                         try
                         {
-                            renderer.Render(bytes, input.Path, views[index][v], tensor);
+                            renderer.Render(bytes, input.Path, views[index][v], tensor, token);
                         }
                         catch
                         {

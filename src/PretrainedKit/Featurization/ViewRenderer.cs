@@ -31,13 +31,14 @@ internal sealed class ViewRenderer
     /// <param name="path">Its path, for error messages.</param>
     /// <param name="view">The view.</param>
     /// <param name="tensor">Receives <see cref="BackboneRuntime.TensorLength"/> values.</param>
+    /// <param name="cancellationToken">Stops a wait for decoding memory (see <see cref="ImageLimits.DecodeMemoryBudgetBytes"/>).</param>
     /// <exception cref="InvalidImageException">The image cannot be decoded.</exception>
-    public void Render(byte[] bytes, string? path, ImageView view, Span<float> tensor)
+    public void Render(byte[] bytes, string? path, ImageView view, Span<float> tensor, CancellationToken cancellationToken = default)
     {
         var backbone = _runtime.Backbone;
         if (!_decoded)
         {
-            ImageDecoder.DecodeNormalized(bytes, path, _image, backbone.InputWidth, backbone.InputHeight, _rgb);
+            ImageDecoder.DecodeNormalized(bytes, path, _image, backbone.InputWidth, backbone.InputHeight, _rgb, cancellationToken);
             _decoded = true;
         }
 

@@ -7,50 +7,20 @@ namespace PretrainedKit.Imaging;
 /// format by content, pixel limit from the header, EXIF orientation, alpha onto the background, any
 /// colour type to 8-bit RGB, then resize to the backbone's input.
 /// </summary>
-/// <threadsafety>Stateless; safe to call from many threads at once.</threadsafety>
+/// <threadsafety>Safe to call from many threads at once; concurrent decodes share the process-wide <see cref="DecodeBudget"/>.</threadsafety>
 internal static class ImageDecoder
 {
-    /// <summary>Reads a whole file, mapping every I/O failure to an <see cref="InvalidImageException"/> that names it.</summary>
-    public static byte[] ReadFile(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path))
-            {
-                throw new InvalidImageException(path, BadImageReason.Unreadable, "this is a folder, not an image file. Move it out of the class folder or give a file path.");
-            }
+    /// <summary>
+    /// Reads a whole file, mapping every I/O failure to an <see cref="InvalidImageException"/> that names it. The path is
+    /// judged before it is opened (<see cref="ImageFile"/>): links are followed to their final target, and anything but a
+    /// regular file of at most <paramref name="maxBytes"/> bytes is refused without being opened or read.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="maxBytes">The largest file read; <see langword="null"/> for <see cref="ImageLimits.MaxFileBytes"/>.</param>
+    public static byte[] ReadFile(string path, long? maxBytes = null) => ImageFile.Read(path, maxBytes ?? ImageLimits.MaxFileBytes);
 
-            var info = new FileInfo(path);
-            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { Exists: false })
-            {
-                throw new InvalidImageException(path, BadImageReason.Unreadable, $"this is a symbolic link to '{info.LinkTarget}', which does not exist. Fix or remove the link.");
-            }
-
-            if (info.Exists && info.Length == 0)
-            {
-                // Checked before opening: a named pipe or a device also reports 0 bytes, and reading one could block forever.
-                throw new InvalidImageException(path, BadImageReason.Empty, "the file is empty (0 bytes), or is a pipe or device rather than a regular file. Remove it or replace it with a real image.");
-            }
-
-            return File.ReadAllBytes(path);
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            throw new InvalidImageException(path, BadImageReason.Unreadable, "the file cannot be read: permission denied. Give the current user read access or remove the file.", ex);
-        }
-        catch (FileNotFoundException ex)
-        {
-            throw new InvalidImageException(path, BadImageReason.Unreadable, "the file does not exist (it may have been moved or deleted, or be a dangling link).", ex);
-        }
-        catch (DirectoryNotFoundException ex)
-        {
-            throw new InvalidImageException(path, BadImageReason.Unreadable, "the folder of this file does not exist.", ex);
-        }
-        catch (IOException ex)
-        {
-            throw new InvalidImageException(path, BadImageReason.Unreadable, $"the file cannot be read: {ex.Message}", ex);
-        }
-    }
+    /// <summary>Reads a stream to its end (not closed), refusing it as soon as it yields more than <see cref="ImageLimits.MaxFileBytes"/>.</summary>
+    public static byte[] ReadStream(Stream stream, long? maxBytes = null) => ImageFile.Read(stream, maxBytes ?? ImageLimits.MaxFileBytes);
 
     /// <summary>Checks the format and the declared size from the header without decoding pixels.</summary>
     /// <returns>The declared width and height.</returns>
@@ -61,7 +31,13 @@ internal static class ImageDecoder
     }
 
     /// <summary>Decodes and normalises an image into <paramref name="rgb"/>: interleaved 8-bit RGB, <paramref name="width"/> x <paramref name="height"/>.</summary>
-    public static void DecodeNormalized(byte[] bytes, string? path, ImagePreprocessingOptions options, int width, int height, Span<byte> rgb)
+    /// <remarks>
+    /// The memory the decode needs is estimated from the header (<see cref="DecodeCost"/>) and held in the process-wide
+    /// <see cref="DecodeBudget"/> while it runs: a decode that does not fit waits for others to finish; an image that needs
+    /// more than the whole budget is refused as <see cref="BadImageReason.TooLarge"/>.
+    /// </remarks>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while waiting for the budget.</exception>
+    public static void DecodeNormalized(byte[] bytes, string? path, ImagePreprocessingOptions options, int width, int height, Span<byte> rgb, CancellationToken cancellationToken = default)
     {
         if (rgb.Length < width * height * 3)
         {
@@ -69,7 +45,9 @@ internal static class ImageDecoder
         }
 
         using var codec = OpenCodec(bytes, path, options);
-        using var decoded = DecodeFirstFrame(codec, bytes, path, width, height);
+        var size = DecodeSize(codec, width, height);
+        using var lease = AcquireBudget(bytes, path, codec, size, width, height, cancellationToken);
+        using var decoded = DecodeFirstFrame(codec, bytes, path, size);
         var origin = codec.EncodedOrigin;
         Render(decoded, codec.Info.AlphaType == SKAlphaType.Opaque, origin, options, width, height, rgb);
     }
@@ -93,6 +71,14 @@ internal static class ImageDecoder
                 path,
                 BadImageReason.NotAnImage,
                 $"the content is not a JPEG, PNG, BMP, GIF or WebP image ({ImageFormatSniffer.Describe(bytes.AsSpan(0, Math.Min(bytes.Length, 16)))}), whatever its extension says. Remove it or convert it to one of those formats.");
+        }
+
+        if (ImageHeader.TryReadSize(bytes, format) is var (zeroWidth, zeroHeight) && (zeroWidth == 0 || zeroHeight == 0))
+        {
+            throw new InvalidImageException(
+                path,
+                BadImageReason.Undecodable,
+                $"the header declares an invalid size, {zeroWidth}x{zeroHeight}: an image needs at least one pixel each way. Re-export the image.");
         }
 
         if (ImageHeader.TryReadSize(bytes, format) is var (declaredWidth, declaredHeight) && declaredWidth * declaredHeight > options.MaxPixels)
@@ -144,14 +130,32 @@ internal static class ImageDecoder
         return codec;
     }
 
-    private static SKBitmap DecodeFirstFrame(SKCodec codec, byte[] bytes, string? path, int targetWidth, int targetHeight)
+    /// <summary>The size the image is decoded at before the final resize.</summary>
+    private static SKSizeI DecodeSize(SKCodec codec, int targetWidth, int targetHeight)
     {
         // Decode-time downscaling (JPEG and WebP support it) keeps big photos cheap, but never below twice the target,
         // so the final resize still has detail to average.
         var info = codec.Info;
         var shortSide = Math.Min(info.Width, info.Height);
         var wanted = 2f * Math.Max(targetWidth, targetHeight) / shortSide;
-        var size = wanted < 1f ? codec.GetScaledDimensions(wanted) : new SKSizeI(info.Width, info.Height);
+        return wanted < 1f ? codec.GetScaledDimensions(wanted) : new SKSizeI(info.Width, info.Height);
+    }
+
+    private static DecodeBudget.Lease AcquireBudget(byte[] bytes, string? path, SKCodec codec, SKSizeI size, int width, int height, CancellationToken cancellationToken)
+    {
+        var format = ImageFormatSniffer.Sniff(bytes.AsSpan(0, Math.Min(bytes.Length, ImageFormatSniffer.HeaderLength)));
+        var header = bytes.AsSpan(0, Math.Min(bytes.Length, 64 * 1024));
+        var need = DecodeCost.Estimate(header, format, codec.Info.Width, codec.Info.Height, size.Width, size.Height, width, height);
+        var budget = DecodeBudget.Shared;
+        return budget.Acquire(need, cancellationToken) ?? throw new InvalidImageException(
+            path,
+            BadImageReason.TooLarge,
+            $"decoding this {codec.Info.Width}x{codec.Info.Height} {format} needs about {Internal.FileGuard.Mib(need)} of memory, more than the whole decode memory budget of {Internal.FileGuard.Mib(budget.Capacity)} "
+            + "(ImageLimits.DecodeMemoryBudgetBytes). Downscale the image, or raise the budget if the machine has the memory.");
+    }
+
+    private static SKBitmap DecodeFirstFrame(SKCodec codec, byte[] bytes, string? path, SKSizeI size)
+    {
         var decodeInfo = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var bitmap = new SKBitmap();
         try

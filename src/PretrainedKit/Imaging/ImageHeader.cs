@@ -28,6 +28,28 @@ internal static class ImageHeader
         return end > 8 && end + 8 <= data.Length;
     }
 
+    /// <summary>A PNG's pixel layout from its IHDR chunk: bytes per pixel as stored (at least 1) and whether it is Adam7-interlaced.</summary>
+    public static (int BytesPerPixel, bool Interlaced)? TryReadPngLayout(ReadOnlySpan<byte> data)
+    {
+        if (data.Length < 29 || !data[12..16].SequenceEqual("IHDR"u8))
+        {
+            return null;
+        }
+
+        int bitDepth = data[24];
+        var channels = data[25] switch
+        {
+            0 or 3 => 1, // Grey, palette.
+            4 => 2, // Grey and alpha.
+            2 => 3, // RGB.
+            _ => 4, // RGBA (and anything unknown, counted as the largest).
+        };
+        return (Math.Max(1, channels * Math.Max(8, bitDepth) / 8), data[28] != 0);
+    }
+
+    /// <summary>Whether a JPEG's frame is progressive (SOF2, SOF6, SOF10 or SOF14): its decoder then holds every coefficient at once.</summary>
+    public static bool IsProgressiveJpeg(ReadOnlySpan<byte> data) => FindJpegFrame(data) is { } frame && data[frame + 1] is 0xC2 or 0xC6 or 0xCA or 0xCE;
+
     private static (long, long)? ReadBmp(ReadOnlySpan<byte> data)
     {
         var headerSize = BinaryPrimitives.ReadInt32LittleEndian(data[14..]);
@@ -68,7 +90,11 @@ internal static class ImageHeader
         return null;
     }
 
-    private static (long, long)? ReadJpeg(ReadOnlySpan<byte> data)
+    private static (long, long)? ReadJpeg(ReadOnlySpan<byte> data) =>
+        FindJpegFrame(data) is { } i ? (BinaryPrimitives.ReadUInt16BigEndian(data[(i + 7)..]), BinaryPrimitives.ReadUInt16BigEndian(data[(i + 5)..])) : null;
+
+    /// <summary>The offset of the JPEG's start-of-frame marker, or <see langword="null"/> when the header does not reach it.</summary>
+    private static int? FindJpegFrame(ReadOnlySpan<byte> data)
     {
         var i = 2;
         while (i + 9 < data.Length)
@@ -95,7 +121,7 @@ internal static class ImageHeader
             var isStartOfFrame = marker >= 0xC0 && marker <= 0xCF && marker is not (0xC4 or 0xC8 or 0xCC);
             if (isStartOfFrame)
             {
-                return (BinaryPrimitives.ReadUInt16BigEndian(data[(i + 7)..]), BinaryPrimitives.ReadUInt16BigEndian(data[(i + 5)..]));
+                return i;
             }
 
             if (marker == 0xDA || length < 2)

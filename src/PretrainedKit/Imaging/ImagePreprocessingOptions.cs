@@ -23,7 +23,7 @@ public sealed record ImagePreprocessingOptions
     /// Gets the largest image, in pixels (width times height), that is decoded. Larger images are refused
     /// from their header, before any pixel is decoded, so that a hostile file cannot exhaust memory.
     /// </summary>
-    /// <value>The default is <see cref="DefaultMaxPixels"/> (100 megapixels).</value>
+    /// <value>The default is <see cref="DefaultMaxPixels"/> (100 megapixels); at most <see cref="ImageLimits.MaxPixelsCap"/>.</value>
     public long MaxPixels { get; init; } = DefaultMaxPixels;
 
     /// <summary>Gets the default options.</summary>
@@ -34,6 +34,15 @@ public sealed record ImagePreprocessingOptions
         if (MaxPixels <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxPixels), MaxPixels, "MaxPixels must be positive.");
+        }
+
+        if (MaxPixels > ImageLimits.MaxPixelsCap)
+        {
+            // Also guards model files: a manifest cannot switch the pixel guard off (for example with 9e18).
+            throw new ArgumentOutOfRangeException(
+                nameof(MaxPixels),
+                MaxPixels,
+                $"MaxPixels must be at most {ImageLimits.MaxPixelsCap:N0} (ImageLimits.MaxPixelsCap): one such image already needs 4 GB of decoded pixels. Downscale larger images before using them.");
         }
 
         if (!Enum.IsDefined(ResizeMode))

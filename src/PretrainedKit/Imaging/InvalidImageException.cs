@@ -15,10 +15,10 @@ public enum BadImageReason
     /// <summary>The header was recognised but the image data could not be decoded.</summary>
     Undecodable,
 
-    /// <summary>The header declares more pixels than <see cref="ImagePreprocessingOptions.MaxPixels"/> allows.</summary>
+    /// <summary>The header declares more pixels than <see cref="ImagePreprocessingOptions.MaxPixels"/> allows, the file is larger than <see cref="ImageLimits.MaxFileBytes"/>, or decoding it needs more memory than <see cref="ImageLimits.DecodeMemoryBudgetBytes"/>.</summary>
     TooLarge,
 
-    /// <summary>The file could not be read (missing, no permission, a folder, a dangling link, an I/O error).</summary>
+    /// <summary>The file could not be read (missing, no permission, a folder, a dangling link or a loop of links, a named pipe or a device, a path too long, an I/O error).</summary>
     Unreadable,
 }
 
@@ -68,6 +68,7 @@ public sealed class InvalidImageException : Exception
     /// <summary>Gets what is wrong, without the path.</summary>
     public string Detail { get; }
 
+    /// <summary>The message: the path (cut in the middle when it runs past 1,000 characters, so it stays one readable line) and the detail.</summary>
     private static string Format(string? path, string detail) =>
-        path is null ? detail : $"{path}: {detail}";
+        path is null ? detail : $"{(path.Length > 1000 ? Internal.FileGuard.Shorten(path, 200) : path)}: {detail}";
 }

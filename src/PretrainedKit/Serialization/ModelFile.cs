@@ -242,6 +242,11 @@ internal static class ModelFile
             throw new FileNotFoundException($"The model file '{full}' does not exist. Train one first (pretrainedkit train DATA_DIR --model FILE).", full);
         }
 
+        if (Internal.FileGuard.Problem(full, 2 * MaxEntryBytes) is { } problem) // A pipe or device would hang the read; two entries of at most MaxEntryBytes each.
+        {
+            throw new ModelFormatException(full, problem + " Give the path of a model file saved by PretrainedKit.", null);
+        }
+
         try
         {
             using var stream = File.OpenRead(full);

@@ -117,6 +117,22 @@ public static class ChildHost
                 return 0;
             }
 
+            case "scan":
+            {
+                // Prints what a folder scan found, for a scan run as another user (an unreadable sub-folder).
+                var scan = PretrainedKit.Data.DatasetScanner.ScanFolder(args[1]);
+                Console.Out.WriteLine($"IMAGES\t{scan.Images.Count}");
+                foreach (var ignored in scan.IgnoredFiles)
+                {
+                    Console.Out.WriteLine($"IGNORED\t{ignored}");
+                }
+
+                return 0;
+            }
+
+            case "predict-rss":
+                return DecodeBudgetChild.Run(args);
+
             default:
                 Console.Error.WriteLine($"unknown command '{args[0]}'");
                 return 2;
@@ -185,5 +201,8 @@ internal static class Child
     public static bool IsRoot => Environment.UserName == "root";
 
     /// <summary>Whether <c>setpriv</c> (util-linux) is installed, to run a child as another user.</summary>
-    public static bool HasSetpriv => (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Any(d => File.Exists(Path.Combine(d, "setpriv")));
+    public static bool HasSetpriv => IsOnPath("setpriv");
+
+    /// <summary>Whether a program is on the PATH.</summary>
+    public static bool IsOnPath(string program) => (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Any(d => File.Exists(Path.Combine(d, program)));
 }

@@ -76,8 +76,19 @@ internal sealed class HostileCorpus
             mkfifo.WaitForExit();
         }
 
-        corpus.Bad[fifo] = BadImageReason.Empty;
+        corpus.Bad[fifo] = BadImageReason.Unreadable;
         corpus.BadKinds[fifo] = "named pipe called .png (reading it would block)";
+        var pipeLink = Path.Combine(blue, "link-to-pipe.png");
+        File.CreateSymbolicLink(pipeLink, fifo);
+        corpus.Bad[pipeLink] = BadImageReason.Unreadable;
+        corpus.BadKinds[pipeLink] = "symbolic link to a named pipe (opening it would block)";
+        var deviceLink = Path.Combine(red, "link-to-dev-zero.png");
+        File.CreateSymbolicLink(deviceLink, "/dev/zero");
+        corpus.Bad[deviceLink] = BadImageReason.Unreadable;
+        corpus.BadKinds[deviceLink] = "symbolic link to /dev/zero (reading it never ends)";
+
+        // A loop: followed, it would scan the whole dataset again under "green", forever with two such links.
+        Directory.CreateSymbolicLink(Path.Combine(green, "loop"), "..");
         if (includeUnreadable)
         {
             var unreadable = corpus.AddBad(blue, "no-read-permission.png", png, BadImageReason.Unreadable, "file without read permission");
