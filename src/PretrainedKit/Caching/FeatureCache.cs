@@ -152,17 +152,17 @@ public sealed class FeatureCache
         }
 
         SHA256.HashData(bytes.AsSpan(0, bytes.Length - ChecksumLength), bytes.AsSpan(bytes.Length - ChecksumLength));
-        var temp = $"{path}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.{Guid.NewGuid():N}.tmp";
         try
         {
             System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllBytes(temp, bytes);
-            File.Move(temp, path, overwrite: true);
+
+            // Not flushed to the disk: an entry lost in a crash is only recomputed, a torn one fails its checksum, and a
+            // flush per entry would stall the backbone thread that writes it.
+            Internal.AtomicFile.Write(path, stream => stream.Write(bytes), durable: false);
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            TryDelete(temp);
             return false;
         }
     }

@@ -12,9 +12,10 @@ internal static class AtomicFile
     /// <param name="write">Writes the content to the stream it is given.</param>
     /// <param name="beforeCommit">Test seam: runs with the temporary file's path after it is flushed and before the rename.</param>
     /// <param name="wrapStream">Test seam: wraps the temporary file's stream (to inject a full disk or a pause mid-write).</param>
+    /// <param name="durable">Flush the content to the disk before the rename (every file a user keeps); only the feature cache, whose entries are checksummed and recomputable, turns it off.</param>
     /// <exception cref="IOException">The file cannot be written; the previous file, if any, is unchanged.</exception>
     /// <exception cref="UnauthorizedAccessException">The folder or file is not writable; the previous file is unchanged.</exception>
-    public static void Write(string target, Action<Stream> write, Action<string>? beforeCommit = null, Func<Stream, Stream>? wrapStream = null)
+    public static void Write(string target, Action<Stream> write, Action<string>? beforeCommit = null, Func<Stream, Stream>? wrapStream = null, bool durable = true)
     {
         var temp = TemporaryPath(target);
         try
@@ -24,7 +25,7 @@ internal static class AtomicFile
                 var output = wrapStream?.Invoke(stream) ?? stream;
                 write(output);
                 output.Flush();
-                stream.Flush(flushToDisk: true);
+                stream.Flush(flushToDisk: durable);
             }
 
             beforeCommit?.Invoke(temp);

@@ -33,8 +33,8 @@ public class CachePoisoningTests
         Assert.Multiple(() =>
         {
             Assert.That(poisoned.TrainingReport!.FeatureCacheHits, Is.EqualTo(1), "only the copied entry, under its own name, is used");
-            Assert.That(poisoned.Head.Weights, Is.EqualTo(uncached.Head.Weights));
-            Assert.That(poisoned.Head.Biases, Is.EqualTo(uncached.Head.Biases));
+            Assert.That(poisoned.Definition.Head.Weights, Is.EqualTo(uncached.Definition.Head.Weights));
+            Assert.That(poisoned.Definition.Head.Biases, Is.EqualTo(uncached.Definition.Head.Biases));
             Assert.That(images.Select(i => poisoned.Predict(i, 3).Probabilities), Is.EqualTo(images.Select(i => uncached.Predict(i, 3).Probabilities)));
             Assert.That(again.TrainingReport!.FeatureCacheHits, Is.EqualTo(15), "the recomputed entries replaced the copies");
             Assert.That(entries.Select(File.ReadAllBytes).Distinct(new BytesComparer()).Count(), Is.EqualTo(15));

@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using PretrainedKit.Backbones;
 using PretrainedKit.Data;
 using PretrainedKit.Imaging;
-using PretrainedKit.Prediction;
 using PretrainedKit.Serialization;
 using PretrainedKit.Tests.Backbones;
 using PretrainedKit.Tests.Cli;
