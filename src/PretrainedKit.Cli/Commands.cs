@@ -357,7 +357,14 @@ internal static partial class Commands
                                        or InvalidImageException or BackboneNotFoundException or ArgumentException or IOException or UnauthorizedAccessException
                                        or System.ComponentModel.Win32Exception)
         {
-            WriteError($"error: {ex.Message.TrimEnd()}{(IsOutOfFileDescriptors(ex) ? " The process may have run out of file descriptors: raise the open-file limit (ulimit -n; the .NET runtime alone keeps about 80 files open)." : string.Empty)}");
+            WriteError($"error: {ex.Message.TrimEnd()}{(IsOutOfFileDescriptors(ex) ? $" The process may have run out of file descriptors. {FileLimitHint}" : string.Empty)}");
+            return UserError;
+        }
+        catch (Exception ex) when (ex is TypeInitializationException or DllNotFoundException && IsOutOfFileDescriptors(ex))
+        {
+            // A native library (ONNX Runtime, SkiaSharp) could not be opened for want of file descriptors; its message
+            // lists every path tried, so one line says what happened instead.
+            WriteError($"error: a native library could not be loaded: the process has too many open files. {FileLimitHint}");
             return UserError;
         }
         catch (OperationCanceledException)
@@ -367,9 +374,12 @@ internal static partial class Commands
         }
     }
 
+    private const string FileLimitHint = "Raise the open-file limit (ulimit -n; the .NET runtime alone keeps about 80 files open).";
+
     /// <summary>Whether an error looks like the open-file limit: EMFILE itself, or the runtime failing to open one of its own assemblies.</summary>
     private static bool IsOutOfFileDescriptors(Exception ex) =>
         ex.Message.Contains("Too many open files", StringComparison.Ordinal)
+        || (ex.InnerException is { } inner && IsOutOfFileDescriptors(inner))
         || (ex is FileNotFoundException or FileLoadException && (ex as FileNotFoundException)?.FileName is { } name && name.Contains(", Version=", StringComparison.Ordinal))
         || (ex is FileLoadException { FileName: { } loadName } && loadName.Contains(", Version=", StringComparison.Ordinal));
 

@@ -31,6 +31,7 @@ public sealed class ImageClassifierModel : IDisposable
 
     internal ImageClassifierModel(ModelDefinition definition, FeatureExtractor extractor, TrainingReport? report, ILogger? logger)
     {
+        definition.Validate();
         Definition = definition;
         _extractor = extractor;
         TrainingReport = report;

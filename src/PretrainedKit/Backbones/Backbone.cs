@@ -11,7 +11,7 @@ public sealed class Backbone
     public const string ModelDirectoryEnvironmentVariable = "PRETRAINEDKIT_MODEL_DIR";
 
     /// <summary>The largest ONNX file accepted: 2 GiB, the most a single protobuf (the ONNX format) can hold.</summary>
-    private const long MaxOnnxFileBytes = 2L * 1024 * 1024 * 1024;
+    internal const long MaxOnnxFileBytes = 2L * 1024 * 1024 * 1024;
 
     internal Backbone(
         string id,

@@ -104,6 +104,15 @@ internal sealed class BackboneRuntime
     {
         var modelPath = backbone.ResolveModelPath();
         var preprocessPath = backbone.ResolvePreprocessPath();
+        foreach (var file in new[] { modelPath, preprocessPath })
+        {
+            // Judged again here, for known backbones too and for files swapped since FromOnnx: a pipe would hang the hash.
+            if (file is not null && Internal.FileGuard.Problem(file, Backbone.MaxOnnxFileBytes) is { } problem)
+            {
+                throw new ArgumentException($"The backbone file '{file}' of {backbone} cannot be used: {problem} Reinstall the backbone's package or give the path of a real .onnx file.", nameof(backbone));
+            }
+        }
+
         var hash = ComputeWeightsHash(modelPath);
         var negativeMean = preprocessPath is null ? null : ReadNegativeMean(backbone, preprocessPath);
 

@@ -54,7 +54,7 @@ internal static class Levers
         {
             if (linear is null)
             {
-                return null;
+                return $"ridge {KernelTrainer.Ridge} (the kernel head's fixed weight; no L2 search)";
             }
 
             if (search is null)
@@ -75,7 +75,7 @@ internal static class Levers
             new("Test-time augmentation", options.TestTimeAugmentation.ToString(), options.TestTimeAugmentation == defaults.TestTimeAugmentation, testViews > 1 ? $"{testViews} backbone views per prediction" : null),
             new("Head", options.Head.Kind.ToString(), options.Head.Kind == defaults.Head.Kind, options.Head is KernelHeadOptions ? $"Gaussian kernel, gamma = 1 / (2 x feature size), ridge {KernelTrainer.Ridge}" : null),
             new("Class weighting", options.ClassWeighting.ToString(), options.ClassWeighting == defaults.ClassWeighting, null),
-            new("Regularisation", linear is null ? "None (kernel head: fixed ridge weight)" : linear.AutoRegularization ? "Automatic" : "Fixed", linear is not null && !linear.AutoRegularization && linear.L2Regularization == LinearHeadOptions.Default.L2Regularization, Regularization()),
+            new("Regularisation", linear is { AutoRegularization: true } ? "Automatic" : "Fixed", linear is null || (!linear.AutoRegularization && linear.L2Regularization == LinearHeadOptions.Default.L2Regularization), Regularization()),
         ];
     }
 }

@@ -11,7 +11,8 @@ namespace PretrainedKit.Tests.Backbones;
 /// <summary>Bring your own ONNX model: a tiny generated conv/pool network declared with <see cref="Backbone.FromOnnx"/>.</summary>
 public class CustomBackboneTests
 {
-    private static readonly BackboneDefinition Definition = new()
+    /// <summary>The tiny test backbone's definition, shared with the reliability tests.</summary>
+    internal static readonly BackboneDefinition Definition = new()
     {
         Id = "tiny-cnn",
         DisplayName = "Tiny CNN (test)",

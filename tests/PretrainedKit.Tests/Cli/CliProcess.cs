@@ -15,12 +15,21 @@ internal static class CliProcess
         }
     }
 
-    public static (int ExitCode, string Out, string Err) Run(IDictionary<string, string>? environment, params string[] args)
+    public static (int ExitCode, string Out, string Err) Run(IDictionary<string, string>? environment, params string[] args) =>
+        RunUnder([], environment, args);
+
+    /// <summary>Runs the CLI through a launcher, for example <c>["prlimit", "--nofile=64"]</c>; an empty launcher runs it directly.</summary>
+    public static (int ExitCode, string Out, string Err) RunUnder(IReadOnlyList<string> launcher, IDictionary<string, string>? environment, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(launcher.Count > 0 ? launcher[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[key] = value;
+        }
+
+        foreach (var part in launcher.Skip(1).Concat(launcher.Count > 0 ? ["dotnet"] : []))
+        {
+            info.ArgumentList.Add(part);
         }
 
         info.ArgumentList.Add(CliDll);

@@ -271,19 +271,7 @@ public class HostileFilesystemTests
     {
         // What ImageClassifier.Load does with a manifest that records a custom backbone at this path.
         var onnx = target == "pipe" ? _fifo : target;
-        var definition = new BackboneDefinition
-        {
-            Id = "tiny-cnn",
-            DisplayName = "Tiny CNN (test)",
-            InputName = TinyOnnx.InputName,
-            OutputName = TinyOnnx.OutputName,
-            InputWidth = TinyOnnx.Size,
-            InputHeight = TinyOnnx.Size,
-            FeatureSize = TinyOnnx.FeatureSize,
-            ChannelOrder = ChannelOrder.Rgb,
-            Mean = [0.5f, 0.5f, 0.5f],
-            Std = [0.25f, 0.25f, 0.25f],
-        };
+        var definition = CustomBackboneTests.Definition;
         var recorded = new BackboneManifest("tiny-cnn", "0", TinyOnnx.FeatureSize, TinyOnnx.Size, TinyOnnx.Size, new CustomBackboneManifest(onnx, definition));
         var ex = ThrownWithin(() => ModelBackbone.Resolve(Path.Combine(_folder, "m.pkmodel"), recorded, null));
         Assert.That(ex, Is.TypeOf<ArgumentException>().With.Message.Contains(onnx).And.Message.Contains("not a regular file"));
@@ -320,25 +308,16 @@ public class HostileFilesystemTests
     {
         Assume.That(Child.IsOnPath("prlimit"), Is.True, "prlimit (util-linux) is needed to lower the open-file limit");
         Assume.That(File.Exists(CliProcess.CliDll), Is.True, "the CLI is built");
-        var info = new ProcessStartInfo("prlimit") { RedirectStandardOutput = true, RedirectStandardError = true };
         string[] args = command == "predict"
-            ? ["--nofile=64", "dotnet", CliProcess.CliDll, "predict", FixtureModel, _png]
-            : ["--nofile=64", "dotnet", CliProcess.CliDll, "train", SmallDataset.Create(3), "--model", Path.Combine(_folder, "fd.pkmodel"), "--quiet"];
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(3)), Is.True, "the CLI finished");
-        var errorLines = stderr.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("error:", StringComparison.Ordinal) || l.Contains("exception", StringComparison.OrdinalIgnoreCase)).ToList();
-        TestContext.Progress.WriteLine($"[nofile=64] {command}: exit {process.ExitCode}; {stderr.Result.Trim()}");
+            ? ["predict", FixtureModel, _png]
+            : ["train", SmallDataset.Create(3), "--model", Path.Combine(_folder, "fd.pkmodel"), "--quiet"];
+        var (exitCode, _, stderrText) = CliProcess.RunUnder(["prlimit", "--nofile=64"], null, args);
+        var errorLines = stderrText.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("error:", StringComparison.Ordinal) || l.Contains("exception", StringComparison.OrdinalIgnoreCase)).ToList();
+        TestContext.Progress.WriteLine($"[nofile=64] {command}: exit {exitCode}; {stderrText.Trim()}");
         Assert.Multiple(() =>
         {
-            Assert.That(process.ExitCode, Is.EqualTo(0).Or.EqualTo(2), "works, or fails as a user error; never an abort (134)");
-            Assert.That(stderr.Result, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at "));
+            Assert.That(exitCode, Is.EqualTo(0).Or.EqualTo(2), "works, or fails as a user error; never an abort (134)");
+            Assert.That(stderrText, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at "));
             Assert.That(errorLines, Has.Count.LessThanOrEqualTo(1));
         });
     }

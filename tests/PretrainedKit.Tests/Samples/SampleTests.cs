@@ -91,13 +91,7 @@ public class SampleTests
     public async Task WebApi_RealHttpRequests_ClassifyConcurrentlyAndRejectANonImageWith400()
     {
         var port = FreePort();
-        var info = StartInfo("WebApi", _work, "--model", _modelPath, "--urls", $"http://127.0.0.1:{port}");
-        using var server = Process.Start(info)!;
-        var log = new StringBuilder();
-        server.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        server.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
+        using var server = StartWebApi(port, out var log);
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(60) };
@@ -161,12 +155,7 @@ public class SampleTests
     public async Task WebApi_TruncatedOrOversizedBodies_Answer400Or413NotA500()
     {
         var port = FreePort();
-        using var server = Process.Start(StartInfo("WebApi", _work, "--model", _modelPath, "--urls", $"http://127.0.0.1:{port}"))!;
-        var log = new StringBuilder();
-        server.OutputDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        server.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
+        using var server = StartWebApi(port, out var log);
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(60) };
@@ -262,6 +251,19 @@ public class SampleTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts the WebApi sample on a loopback port, collecting its output in <paramref name="log"/>.</summary>
+    private Process StartWebApi(int port, out StringBuilder log)
+    {
+        var server = Process.Start(StartInfo("WebApi", _work, "--model", _modelPath, "--urls", $"http://127.0.0.1:{port}"))!;
+        var collected = new StringBuilder();
+        server.OutputDataReceived += (_, e) => { lock (collected) { collected.AppendLine(e.Data); } };
+        server.ErrorDataReceived += (_, e) => { lock (collected) { collected.AppendLine(e.Data); } };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        log = collected;
+        return server;
     }
 
     private static ProcessStartInfo StartInfo(string sample, string workingDirectory, params string[] args)
