@@ -91,6 +91,7 @@ internal sealed class FeatureExtractor : IDisposable
         var bytes = input.ReadBytes();
         var session = LatencySession();
         var renderer = new ViewRenderer(Runtime, Image);
+        renderer.Decode(bytes, input.Path); // A bad image fails before the tensor is allocated.
         var tensor = new float[Runtime.TensorLength];
         var result = new float[views.Count][];
         for (var v = 0; v < views.Count; v++)

@@ -12,7 +12,7 @@ internal sealed class ViewRenderer
     private readonly BackboneRuntime _runtime;
     private readonly ImagePreprocessingOptions _image;
     private readonly byte[] _rgb;
-    private readonly byte[] _viewRgb;
+    private byte[]? _viewRgb;
     private bool _decoded;
 
     public ViewRenderer(BackboneRuntime runtime, ImagePreprocessingOptions image)
@@ -20,7 +20,6 @@ internal sealed class ViewRenderer
         _runtime = runtime;
         _image = image;
         _rgb = new byte[runtime.RgbLength];
-        _viewRgb = new byte[runtime.RgbLength];
     }
 
     /// <summary>Starts on a new image: nothing is decoded until a tensor is asked for.</summary>
@@ -36,20 +35,31 @@ internal sealed class ViewRenderer
     public void Render(byte[] bytes, string? path, ImageView view, Span<float> tensor, CancellationToken cancellationToken = default)
     {
         var backbone = _runtime.Backbone;
-        if (!_decoded)
-        {
-            ImageDecoder.DecodeNormalized(bytes, path, _image, backbone.InputWidth, backbone.InputHeight, _rgb, cancellationToken);
-            _decoded = true;
-        }
-
+        Decode(bytes, path, cancellationToken);
         if (view == ImageView.Original)
         {
             _runtime.Preprocess(_rgb, tensor);
         }
         else
         {
+            _viewRgb ??= new byte[_rgb.Length];
             ImageViews.Apply(view, _rgb, _viewRgb, backbone.InputWidth, backbone.InputHeight);
             _runtime.Preprocess(_viewRgb, tensor);
+        }
+    }
+
+    /// <summary>Decodes the image unless it was decoded since <see cref="Reset"/>: a bad image fails here, before any tensor is needed.</summary>
+    /// <param name="bytes">The encoded image.</param>
+    /// <param name="path">Its path, for error messages.</param>
+    /// <param name="cancellationToken">Stops a wait for decoding memory.</param>
+    /// <exception cref="InvalidImageException">The image cannot be decoded.</exception>
+    public void Decode(byte[] bytes, string? path, CancellationToken cancellationToken = default)
+    {
+        if (!_decoded)
+        {
+            var backbone = _runtime.Backbone;
+            ImageDecoder.DecodeNormalized(bytes, path, _image, backbone.InputWidth, backbone.InputHeight, _rgb, cancellationToken);
+            _decoded = true;
         }
     }
 }
