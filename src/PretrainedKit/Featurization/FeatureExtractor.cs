@@ -18,8 +18,8 @@ namespace PretrainedKit.Featurization;
 /// <list type="bullet">
 /// <item><see cref="Extract"/> (one image, as <c>Predict</c> needs it): the <see cref="SessionProfile.Latency"/> session,
 /// every core (or the GPU) on each run.</item>
-/// <item><see cref="ExtractAsync"/> (many images): one pass in which each image is read once, probed, hashed for the
-/// cache, decoded only when a view is missing from the cache, and run on the <see cref="SessionProfile.Throughput"/>
+/// <item><see cref="ExtractAsync"/> (many images): one pass in which each image is read once (its file judged and its
+/// size bounded), hashed for the cache, and decoded (which checks its header first) only when a view is missing from the cache, and run on the <see cref="SessionProfile.Throughput"/>
 /// session, one single-thread run per core while decoding workers fill a bounded queue. On one core or a GPU the
 /// latency session serves this path too.</item>
 /// </list>
@@ -105,8 +105,8 @@ internal sealed class FeatureExtractor : IDisposable
     }
 
     /// <summary>
-    /// Computes the features of many images in one pass (the throughput path): each image is read once, probed, looked up
-    /// in the cache and decoded only when a view is missing; bad images are collected, never thrown.
+    /// Computes the features of many images in one pass (the throughput path): each image is read once, looked up in the
+    /// cache and decoded (header checked first) only when a view is missing; bad images are collected, never thrown.
     /// </summary>
     /// <param name="inputs">The images.</param>
     /// <param name="viewsOf">The views of the image at an index (at least one); by default the original only.</param>
@@ -194,10 +194,8 @@ internal sealed class FeatureExtractor : IDisposable
                         items.Add(new Item(index, v, tensor, null, key, null));
                     }
 
-                    if (items.TrueForAll(i => i.Cached is not null))
-                    {
-                        ImageDecoder.Probe(bytes, input.Path, Image); // Every view was cached: the header is still checked in this pass.
-                    }
+                    // Every view cached: no decode is needed, and no check either. The key binds these exact bytes to this
+                    // exact context (image options and MaxPixels included), under which they passed every check before.
                 }
                 catch (InvalidImageException ex)
                 {
