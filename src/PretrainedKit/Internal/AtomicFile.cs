@@ -66,10 +66,6 @@ internal static class AtomicFile
         }
     }
 
-    /// <summary>Gets whether <paramref name="fileName"/> is a temporary file this class writes (a hidden name ending in <c>.tmp</c>).</summary>
-    /// <param name="fileName">A file name without folder.</param>
-    /// <returns><see langword="true"/> for a temporary file.</returns>
-    public static bool IsTemporary(string fileName) => fileName.StartsWith('.') && fileName.EndsWith(".tmp", StringComparison.Ordinal);
 
     private static string TemporaryPath(string target) =>
         Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");

@@ -42,7 +42,7 @@ internal static class HeadTrainer
 
         if (options.Head is KernelHeadOptions)
         {
-            // The ridge weight of the kernel head is fixed (KernelTrainer.Ridge); the L2 weight and its search belong to the linear head.
+            // The ridge weight of the kernel head is fixed (KernelHeadOptions.Ridge); the L2 weight and its search belong to the linear head.
             var rows = z.SelectMany(v => v).ToList();
             var rowLabels = z.SelectMany((v, i) => Enumerable.Repeat(labels[i], v.Length)).ToList();
             var rowWeights = z.SelectMany((v, i) => Enumerable.Repeat(weights[i], v.Length)).ToList();

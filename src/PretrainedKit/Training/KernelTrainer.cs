@@ -11,8 +11,6 @@ namespace PretrainedKit.Training;
 /// </summary>
 internal static class KernelTrainer
 {
-    /// <summary>The ridge weight lambda (chosen on held-out Fashion-MNIST training images, never the test set; see bench/PretrainedKit.Experiments).</summary>
-    public const double Ridge = KernelHeadOptions.Ridge;
 
     /// <summary>
     /// The kernel scores are regression outputs near 0 and 1; they are multiplied by this to act as logits, so that
@@ -53,7 +51,7 @@ internal static class KernelTrainer
                 row[j] = KernelHeadDefinition.Kernel(squaredNorms[i], squaredNorms[j], TensorPrimitives.Dot<float>(centres[i], centres[j]), gamma);
             }
 
-            row[i] += Ridge / rowWeights[i];
+            row[i] += KernelHeadOptions.Ridge / rowWeights[i];
             matrix[i] = row;
         });
 

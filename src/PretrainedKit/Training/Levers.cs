@@ -42,19 +42,17 @@ internal static class Levers
         return views;
     }
 
-    public static IReadOnlyList<Imaging.ImageView> TestViews(TestTimeAugmentation augmentation) => ModelDefinition.ViewsOf(augmentation);
-
     public static IReadOnlyList<TrainingLever> Describe(ImageClassifierOptions options, RegularizationSearch? search)
     {
         var defaults = ImageClassifierOptions.Default;
         var trainViews = TrainingViews(options.Augmentation).Count;
-        var testViews = TestViews(options.TestTimeAugmentation).Count;
+        var testViews = ModelDefinition.ViewsOf(options.TestTimeAugmentation).Count;
         var linear = options.Head as LinearHeadOptions;
         string? Regularization()
         {
             if (linear is null)
             {
-                return $"ridge {KernelTrainer.Ridge} (the kernel head's fixed weight; no L2 search)";
+                return $"ridge {KernelHeadOptions.Ridge} (the kernel head's fixed weight; no L2 search)";
             }
 
             if (search is null)
@@ -73,7 +71,7 @@ internal static class Levers
             new("Normalisation", options.Normalization.ToString(), options.Normalization == defaults.Normalization, null),
             new("Augmentation", options.Augmentation.ToString(), options.Augmentation == defaults.Augmentation, trainViews > 1 ? $"{trainViews} backbone views per training image" : null),
             new("Test-time augmentation", options.TestTimeAugmentation.ToString(), options.TestTimeAugmentation == defaults.TestTimeAugmentation, testViews > 1 ? $"{testViews} backbone views per prediction" : null),
-            new("Head", options.Head.Kind.ToString(), options.Head.Kind == defaults.Head.Kind, options.Head is KernelHeadOptions ? $"Gaussian kernel, gamma = 1 / (2 x feature size), ridge {KernelTrainer.Ridge}" : null),
+            new("Head", options.Head.Kind.ToString(), options.Head.Kind == defaults.Head.Kind, options.Head is KernelHeadOptions ? $"Gaussian kernel, gamma = 1 / (2 x feature size), ridge {KernelHeadOptions.Ridge}" : null),
             new("Class weighting", options.ClassWeighting.ToString(), options.ClassWeighting == defaults.ClassWeighting, null),
             new("Regularisation", linear is { AutoRegularization: true } ? "Automatic" : "Fixed", linear is null || (!linear.AutoRegularization && linear.L2Regularization == LinearHeadOptions.Default.L2Regularization), Regularization()),
         ];

@@ -130,7 +130,7 @@ internal static class TrainingRun
     {
         var classIndex = scan.Classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
         var trainViews = Levers.TrainingViews(options.Augmentation);
-        var testViews = Levers.TestViews(options.TestTimeAugmentation);
+        var testViews = ModelDefinition.ViewsOf(options.TestTimeAugmentation);
         (List<LabeledImage> Train, List<LabeledImage> Validation) Split(IReadOnlyList<LabeledImage> usable, IReadOnlyDictionary<string, InvalidImageException> bad)
         {
             if (validationScan is not null)
