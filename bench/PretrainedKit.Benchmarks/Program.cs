@@ -14,6 +14,11 @@ using SkiaSharp;
 
 // Usage:
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- [--images DIR] [--count N] [--rss-small 500] [--rss-large 5000] [--json FILE] [--rounds 3] [--block 30]
+//   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --generate DIR N   (the benchmark's images, listed in DIR/list.txt, for the probes below)
+//   ... -- --rss-child LIST N     one peak-RSS measurement (as step 5 below)
+//   ... -- --rss-trace LIST N     resident memory over a training, each 20 MB rise with its phase and the managed heap
+//   ... -- --warm-only LIST N     the warm-cache featurising phase alone, 15 times
+//   ... -- --warm-parts LIST N    a cache hit's steps (file judged and read, key, entry read) one by one
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --bdn        (BenchmarkDotNet micro-benchmarks of decoding)
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --decode-budget   (interleaved A/B of the decode memory budget)
 if (args.Contains("--bdn"))
@@ -30,6 +35,98 @@ if (args.Contains("--decode-budget"))
 if (args.Contains("--profile-predict"))
 {
     return PredictProfile.Run();
+}
+
+if (args.Length >= 3 && args[0] == "--generate")
+{
+    // Writes the benchmark's images to a folder and their list to DIR/list.txt, to measure one step (--rss-child) alone.
+    var paths = BenchImages.Generate(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
+    File.WriteAllLines(Path.Combine(args[1], "list.txt"), paths);
+    return 0;
+}
+
+if (args.Length >= 3 && args[0] == "--warm-parts")
+{
+    // Where a cache hit's time goes: each step alone over the same files, best of 20 passes, microseconds per image.
+    var imgs = File.ReadAllLines(args[1]).Take(int.Parse(args[2], CultureInfo.InvariantCulture)).ToList();
+    var cache = new PretrainedKit.Caching.FeatureCache(new FeatureCacheOptions { Directory = Path.Combine(Path.GetTempPath(), $"warm-parts-{Environment.ProcessId}") });
+    var contexts = new List<string> { "v3|ctx" };
+    foreach (var f in imgs)
+    {
+        cache.TryWrite(PretrainedKit.Caching.FeatureCache.ComputeKeys(File.ReadAllBytes(f), contexts)[0], new float[512]);
+    }
+
+    double Best(Action<string> step)
+    {
+        var best = double.MaxValue;
+        for (var pass = 0; pass < 20; pass++)
+        {
+            var sw = Stopwatch.StartNew();
+            foreach (var f in imgs) step(f);
+            best = Math.Min(best, sw.Elapsed.TotalMicroseconds / imgs.Count);
+        }
+        return best;
+    }
+
+    var bytesOf = imgs.ToDictionary(f => f, File.ReadAllBytes);
+    var keyOf = imgs.ToDictionary(f => f, f => PretrainedKit.Caching.FeatureCache.ComputeKeys(bytesOf[f], contexts)[0]);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"FileGuard.Inspect {Best(f => PretrainedKit.Internal.FileGuard.Inspect(f)):F1} us"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"File.ReadAllBytes {Best(f => File.ReadAllBytes(f)):F1} us"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ImageDecoder.ReadFile {Best(f => PretrainedKit.Imaging.ImageDecoder.ReadFile(f)):F1} us"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ComputeKeys {Best(f => PretrainedKit.Caching.FeatureCache.ComputeKeys(bytesOf[f], contexts)):F1} us"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cache.TryRead {Best(f => cache.TryRead(keyOf[f], 512)):F1} us"));
+    Directory.Delete(cache.Options.Directory!, true);
+    return 0;
+}
+
+if (args.Length >= 3 && args[0] == "--warm-only")
+{
+    // Times the featurising phase of a retraining whose images are all in the cache (the benchmark's warm step), 15 times.
+    var imgs = File.ReadAllLines(args[1]).Take(int.Parse(args[2], CultureInfo.InvariantCulture)).ToList();
+    var cacheDir = Path.Combine(Path.GetTempPath(), $"warm-only-{Environment.ProcessId}");
+    await Ours.WarmUp(imgs);
+    var coldS = await Ours.ColdSeconds(imgs, cacheDir);
+    var warms = new List<double>();
+    for (var i = 0; i < 15; i++)
+    {
+        warms.Add(imgs.Count / await Ours.WarmImagesPerSecond(imgs, cacheDir) * 1000);
+    }
+
+    Directory.Delete(cacheDir, true);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cold {coldS * 1000:F0} ms; warm ms: median {warms.Order().ElementAt(7):F1}, min {warms.Min():F1}, all {string.Join(" ", warms.Select(w => w.ToString("F1", CultureInfo.InvariantCulture)))}"));
+    return 0;
+}
+
+if (args.Length >= 3 && args[0] == "--rss-trace")
+{
+    var imgs = File.ReadAllLines(args[1]).Take(int.Parse(args[2], CultureInfo.InvariantCulture)).Select((p, i) => new PretrainedKit.Data.LabeledImage(p, i % 2 == 0 ? "even" : "odd")).ToList();
+    var phase = "start";
+    var stopSampling = false;
+    long maxRss = 0; string atPeak = "";
+    var sampler = new Thread(() =>
+    {
+        while (!Volatile.Read(ref stopSampling))
+        {
+            var rssLine = File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            var kb = long.Parse(rssLine["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+            if (kb > maxRss + 20 * 1024)
+            {
+                Console.WriteLine($"  t={Environment.TickCount64 % 100000} rss={kb / 1024}MB phase={phase} gc={GC.GetGCMemoryInfo().TotalCommittedBytes >> 20}MB");
+                maxRss = kb;
+                var gc = GC.GetGCMemoryInfo();
+                atPeak = $"rss={kb / 1024}MB phase={phase} gcCommitted={gc.TotalCommittedBytes >> 20}MB heap={gc.HeapSizeBytes >> 20}MB total={GC.GetTotalMemory(false) >> 20}MB";
+            }
+            Thread.Sleep(20);
+        }
+    }) { IsBackground = true };
+    sampler.Start();
+    using (var model = ImageClassifier.Create().FromImages(imgs).WithValidationSplit(0).WithFeatureCache(FeatureCacheOptions.Disabled).Train(new Progress<PretrainedKit.Training.TrainingProgress>(p => phase = p.Phase.ToString())))
+    {
+        GC.KeepAlive(model);
+    }
+    Volatile.Write(ref stopSampling, true);
+    Console.WriteLine(atPeak);
+    return 0;
 }
 
 if (args.Length >= 3 && args[0] == "--rss-child")

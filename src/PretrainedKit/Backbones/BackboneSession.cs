@@ -47,6 +47,10 @@ internal sealed class BackboneSession : IDisposable
         }
     }
 
-    /// <summary>Frees the native session.</summary>
-    public void Dispose() => _session.Dispose();
+    /// <summary>Frees the native session and gives its memory back to the operating system (see <see cref="Internal.NativeHeap"/>).</summary>
+    public void Dispose()
+    {
+        _session.Dispose();
+        Internal.NativeHeap.ReleaseFreedMemory();
+    }
 }

@@ -25,6 +25,9 @@ public sealed class FeatureCache
     private const int ChecksumLength = SHA256.HashSizeInBytes;
     private static readonly byte[] Magic = "PKFC0002"u8.ToArray();
 
+    /// <summary>How stale an entry's time stamp may be before a read refreshes it (the granularity of least-recently-used eviction).</summary>
+    internal static readonly TimeSpan RecencyResolution = TimeSpan.FromMinutes(10);
+
     /// <summary>Initializes a new instance of the <see cref="FeatureCache"/> class.</summary>
     /// <param name="options">Where the cache lives and how big it may grow.</param>
     public FeatureCache(FeatureCacheOptions options)
@@ -83,10 +86,28 @@ public sealed class FeatureCache
     {
         ArgumentNullException.ThrowIfNull(key);
         var path = PathOf(key);
-        byte[] bytes;
+        var expected = HeaderLength + (4 * length) + ChecksumLength;
+        var bytes = new byte[expected];
+        DateTime stamp;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            // One handle for the size, the bytes and the time stamp: a cache hit costs one open, however it goes on.
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            if (RandomAccess.GetLength(handle) != expected || RandomAccess.Read(handle, bytes, 0) != expected)
+            {
+                handle.Dispose();
+                TryDelete(path);
+                return null;
+            }
+
+            stamp = File.GetLastWriteTimeUtc(handle);
+            var now = DateTime.UtcNow;
+            if (now - stamp > RecencyResolution)
+            {
+                // Recently used: evicted last. Refreshed at most once per RecencyResolution, so that a warm run does not
+                // write every entry's metadata each time; eviction order is only as fine as that.
+                TryTouch(handle, now);
+            }
         }
         catch (FileNotFoundException)
         {
@@ -100,10 +121,12 @@ public sealed class FeatureCache
         {
             return null; // Being replaced by another process right now: recompute.
         }
+        catch (UnauthorizedAccessException)
+        {
+            return null; // An entry this user may not read is a miss; the write that follows will fail quietly too.
+        }
 
-        var expected = HeaderLength + (4 * length) + ChecksumLength;
-        if (bytes.Length != expected
-            || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic)
+        if (!bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic)
             || BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(Magic.Length)) != length
             || !bytes.AsSpan(KeyHashOffset, SHA256.HashSizeInBytes).SequenceEqual(KeyHash(key))
             || !SHA256.HashData(bytes.AsSpan(0, expected - ChecksumLength)).AsSpan().SequenceEqual(bytes.AsSpan(expected - ChecksumLength)))
@@ -113,22 +136,17 @@ public sealed class FeatureCache
         }
 
         var features = new float[length];
-        for (var i = 0; i < length; i++)
+        var stored = bytes.AsSpan(HeaderLength, 4 * length);
+        if (BitConverter.IsLittleEndian)
         {
-            features[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(HeaderLength + (4 * i)));
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(stored).CopyTo(features);
         }
-
-        try
+        else
         {
-            File.SetLastWriteTimeUtc(path, DateTime.UtcNow); // Recently used: evicted last.
-        }
-        catch (IOException)
-        {
-            // Not worth failing a read over; the entry may just be evicted sooner.
-        }
-        catch (UnauthorizedAccessException)
-        {
-            // Same: a read-only cache still serves reads.
+            for (var i = 0; i < length; i++)
+            {
+                features[i] = BinaryPrimitives.ReadSingleLittleEndian(stored[(4 * i)..]);
+            }
         }
 
         return features;
@@ -230,6 +248,22 @@ public sealed class FeatureCache
         System.IO.Directory.Exists(Directory)
             ? new DirectoryInfo(Directory).EnumerateFiles("*.bin", SearchOption.AllDirectories)
             : [];
+
+    private static void TryTouch(Microsoft.Win32.SafeHandles.SafeFileHandle handle, DateTime now)
+    {
+        try
+        {
+            File.SetLastWriteTimeUtc(handle, now);
+        }
+        catch (IOException)
+        {
+            // Not worth failing a read over; the entry may just be evicted sooner.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Same: a read-only cache (or another user's entry) still serves reads.
+        }
+    }
 
     private static bool TryDelete(string path)
     {

@@ -157,71 +157,6 @@ internal sealed class FeatureExtractor : IDisposable
         var token = stop.Token;
         var next = -1;
 
-        async Task Produce()
-        {
-            var renderer = new ViewRenderer(Runtime, Image);
-            int index;
-            while ((index = Interlocked.Increment(ref next)) < inputs.Count)
-            {
-                token.ThrowIfCancellationRequested();
-                var items = new List<Item>(views[index].Count);
-                var input = inputs[index];
-                try
-                {
-                    var bytes = input.ReadBytes();
-                    var keys = cache is null ? null : FeatureCache.ComputeKeys(bytes, views[index].Select(v => contexts![v]).ToList()); // Hashed once for all views.
-                    renderer.Reset();
-                    for (var v = 0; v < views[index].Count; v++)
-                    {
-                        var key = keys?[v];
-                        if (key is not null && cache!.TryRead(key, FeatureSize) is { } cached)
-                        {
-                            items.Add(new Item(index, v, null, cached, null, null));
-                            continue;
-                        }
-
-                        var tensor = pool.Rent(tensorLength);
-                        try
-                        {
-                            renderer.Render(bytes, input.Path, views[index][v], tensor, token);
-                        }
-                        catch
-                        {
-                            pool.Return(tensor);
-                            throw;
-                        }
-
-                        items.Add(new Item(index, v, tensor, null, key, null));
-                    }
-
-                    // Every view cached: no decode is needed, and no check either. The key binds these exact bytes to this
-                    // exact context (image options and MaxPixels included), under which they passed every check before.
-                }
-                catch (InvalidImageException ex)
-                {
-                    foreach (var made in items.Where(i => i.Tensor is not null))
-                    {
-                        pool.Return(made.Tensor!);
-                    }
-
-                    items.Clear();
-                    items.Add(new Item(index, 0, null, null, null, ex));
-                }
-
-                foreach (var item in items)
-                {
-                    await queue.Writer.WriteAsync(item, token).ConfigureAwait(false);
-                }
-            }
-        }
-
-        var producers = Enumerable.Range(0, workers).Select(_ => Task.Run(Produce, CancellationToken.None)).ToArray();
-        var completion = Task.WhenAll(producers).ContinueWith(
-            t => queue.Writer.TryComplete(t.Exception?.InnerExceptions.FirstOrDefault(e => e is not OperationCanceledException)),
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
-
         var stopwatch = Stopwatch.StartNew();
         var done = 0;
         var hits = 0;
@@ -237,6 +172,79 @@ internal sealed class FeatureExtractor : IDisposable
                 progress?.Invoke(done, total, eta);
             }
         }
+
+        async Task Produce()
+        {
+            var renderer = new ViewRenderer(Runtime, Image);
+            int index;
+            while ((index = Interlocked.Increment(ref next)) < inputs.Count)
+            {
+                token.ThrowIfCancellationRequested();
+                var items = new List<Item>(views[index].Count);
+                var input = inputs[index];
+                var hitViews = 0;
+                try
+                {
+                    var bytes = input.ReadBytes();
+                    var keys = cache is null ? null : FeatureCache.ComputeKeys(bytes, views[index].Select(v => contexts![v]).ToList()); // Hashed once for all views.
+                    renderer.Reset();
+                    for (var v = 0; v < views[index].Count; v++)
+                    {
+                        var key = keys?[v];
+                        if (key is not null && cache!.TryRead(key, FeatureSize) is { } cached)
+                        {
+                            features[index]![v] = cached; // A hit needs no backbone, so it skips the queue.
+                            hitViews++;
+                            continue;
+                        }
+
+                        var tensor = pool.Rent(tensorLength);
+                        try
+                        {
+                            renderer.Render(bytes, input.Path, views[index][v], tensor, token);
+                        }
+                        catch
+                        {
+                            pool.Return(tensor);
+                            throw;
+                        }
+
+                        items.Add(new Item(index, v, tensor, key, null));
+                    }
+
+                    // Every view cached: no decode is needed, and no check either. The key binds these exact bytes to this
+                    // exact context (image options and MaxPixels included), under which they passed every check before.
+                }
+                catch (InvalidImageException ex)
+                {
+                    foreach (var made in items.Where(i => i.Tensor is not null))
+                    {
+                        pool.Return(made.Tensor!);
+                    }
+
+                    items.Clear();
+                    items.Add(new Item(index, 0, null, null, ex));
+                    hitViews = 0; // The error item counts every view of the image.
+                }
+
+                if (hitViews > 0)
+                {
+                    Count(hitViews, hit: true);
+                }
+
+                foreach (var item in items)
+                {
+                    await queue.Writer.WriteAsync(item, token).ConfigureAwait(false);
+                }
+            }
+        }
+
+        var producers = Enumerable.Range(0, workers).Select(_ => Task.Run(Produce, CancellationToken.None)).ToArray();
+        var completion = Task.WhenAll(producers).ContinueWith(
+            t => queue.Writer.TryComplete(t.Exception?.InnerExceptions.FirstOrDefault(e => e is not OperationCanceledException)),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
         // Each consumer runs the backbone on one image at a time, straight from the producer's tensor.
         async Task Consume()
@@ -257,11 +265,6 @@ internal sealed class FeatureExtractor : IDisposable
 
                         features[item.Index] = null;
                         Count(views[item.Index].Count, hit: false);
-                    }
-                    else if (item.Cached is not null)
-                    {
-                        features[item.Index]![item.View] = item.Cached;
-                        Count(1, hit: true);
                     }
                     else
                     {
@@ -378,5 +381,6 @@ internal sealed class FeatureExtractor : IDisposable
         }
     }
 
-    private sealed record Item(int Index, int View, float[]? Tensor, float[]? Cached, string? Key, InvalidImageException? Error);
+    /// <summary>A tensor for the backbone, or an image that failed (then every view of it is counted done).</summary>
+    private sealed record Item(int Index, int View, float[]? Tensor, string? Key, InvalidImageException? Error);
 }

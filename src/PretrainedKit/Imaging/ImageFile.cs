@@ -15,6 +15,11 @@ internal static class ImageFile
     {
         try
         {
+            if (FileGuard.RegularFileLength(path) is { } known && known > 0 && known <= maxBytes)
+            {
+                return ReadRegular(path, maxBytes, known); // A regular file within the limits: nothing more to judge.
+            }
+
             var facts = FileGuard.Inspect(path);
             var via = facts.IsLink ? $"this is a symbolic link to '{FileGuard.Shorten(facts.LinkTarget!)}', which is " : "this is ";
             switch (facts.Kind)
@@ -47,9 +52,7 @@ internal static class ImageFile
                 throw TooLarge(path, $"the file is {facts.Length:N0} bytes ({FileGuard.Mib(facts.Length)}), more than the limit of {maxBytes:N0} bytes ({FileGuard.Mib(maxBytes)}), so it is not read");
             }
 
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
-            return FileGuard.ReadBounded(stream, maxBytes, facts.Length)
-                ?? throw TooLarge(path, $"the file grew past the limit of {maxBytes:N0} bytes ({FileGuard.Mib(maxBytes)}) while it was read");
+            return ReadRegular(path, maxBytes, facts.Length);
         }
         catch (UnauthorizedAccessException ex)
         {
@@ -74,6 +77,13 @@ internal static class ImageFile
     }
 
     /// <summary>Reads a stream to its end (not closed), refusing it once it yields more than <paramref name="maxBytes"/>.</summary>
+    private static byte[] ReadRegular(string path, long maxBytes, long length)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        return FileGuard.ReadBounded(stream, maxBytes, length)
+            ?? throw TooLarge(path, $"the file grew past the limit of {maxBytes:N0} bytes ({FileGuard.Mib(maxBytes)}) while it was read");
+    }
+
     public static byte[] Read(Stream stream, long maxBytes)
     {
         ArgumentNullException.ThrowIfNull(stream);

@@ -101,6 +101,42 @@ public class FeatureCacheTests
     }
 
     [Test]
+    public void TryRead_StaleStamp_IsRefreshedButARecentOneIsNotRewritten()
+    {
+        var cache = NewCache();
+        var features = Enumerable.Range(0, 8).Select(i => i * 0.5f).ToArray();
+        var stale = FeatureCache.ComputeKey([1, 2, 3], "context");
+        var recent = FeatureCache.ComputeKey([4, 5, 6], "context");
+        Assert.That(cache.TryWrite(stale, features) && cache.TryWrite(recent, features), Is.True);
+        var old = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var recently = DateTime.UtcNow - (FeatureCache.RecencyResolution / 2);
+        File.SetLastWriteTimeUtc(cache.PathOf(stale), old);
+        File.SetLastWriteTimeUtc(cache.PathOf(recent), recently);
+
+        var before = DateTime.UtcNow.AddSeconds(-1);
+        Assert.Multiple(() =>
+        {
+            Assert.That(cache.TryRead(stale, features.Length), Is.EqualTo(features));
+            Assert.That(cache.TryRead(recent, features.Length), Is.EqualTo(features));
+            Assert.That(File.GetLastWriteTimeUtc(cache.PathOf(stale)), Is.GreaterThanOrEqualTo(before), "a read marks a stale entry as recently used");
+            Assert.That(File.GetLastWriteTimeUtc(cache.PathOf(recent)), Is.EqualTo(recently).Within(TimeSpan.FromMilliseconds(1)), "an entry used within the resolution is not rewritten");
+        });
+    }
+
+    [Test]
+    public void TryRead_EntryOfAnotherLength_IsAMissAndDeleted()
+    {
+        var cache = NewCache();
+        var key = FeatureCache.ComputeKey([7, 8, 9], "context");
+        Assert.That(cache.TryWrite(key, new float[8]), Is.True);
+        Assert.Multiple(() =>
+        {
+            Assert.That(cache.TryRead(key, 16), Is.Null);
+            Assert.That(File.Exists(cache.PathOf(key)), Is.False);
+        });
+    }
+
+    [Test]
     public async Task Clear_RemovesEveryEntry()
     {
         var cache = NewCache();
