@@ -16,6 +16,8 @@ using SkiaSharp;
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- [--images DIR] [--count N] [--rss-small 500] [--rss-large 5000] [--json FILE] [--rounds 3] [--block 30]
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --generate DIR N   (the benchmark's images, listed in DIR/list.txt, for the probes below)
 //   ... -- --eval-cache N [--json FILE]   evaluate N images twice (second from the feature cache); JSON under bench/results
+//   ... -- --cache-scale 10000,100000   feature cache hit, write and Trim times at each size (synthetic entries); JSON under bench/results
+//   ... -- --session-memory current|path|path-noarena|path-basic|path-noprepack   resident memory of one backbone session opened one way
 //   ... -- --rss-child LIST N     one peak-RSS measurement (as step 5 below)
 //   ... -- --rss-trace LIST N     resident memory over a training, each 20 MB rise with its phase and the managed heap
 //   ... -- --warm-only LIST N     the warm-cache featurising phase alone, 15 times
@@ -43,6 +45,58 @@ if (args.Length >= 3 && args[0] == "--generate")
     // Writes the benchmark's images to a folder and their list to DIR/list.txt, to measure one step (--rss-child) alone.
     var paths = BenchImages.Generate(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
     File.WriteAllLines(Path.Combine(args[1], "list.txt"), paths);
+    return 0;
+}
+
+if (args.Length >= 2 && args[0] == "--cache-scale")
+{
+    // Issue #18 item 3: what the per-file feature cache costs as it grows. For each size: fill a fresh cache with
+    // synthetic 512-feature entries, then time 2,000 random hits, 2,000 new writes and one Trim (which lists every entry).
+    var sizes = args[1].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToList();
+    var scale = new Dictionary<string, double>();
+    var vector = Enumerable.Range(0, 512).Select(i => i / 512f).ToArray();
+    var random = new Random(1);
+    foreach (var size in sizes)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"cache-scale-{Environment.ProcessId}-{size}");
+        var cache = new PretrainedKit.Caching.FeatureCache(new FeatureCacheOptions { Directory = dir, MaxBytes = long.MaxValue });
+        string Key(int i) => PretrainedKit.Caching.FeatureCache.ComputeKey(BitConverter.GetBytes(i), "scale");
+        var fill = Stopwatch.StartNew();
+        Parallel.For(0, size, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => cache.TryWrite(Key(i), vector));
+        fill.Stop();
+        var probes = Enumerable.Range(0, 2000).Select(_ => Key(random.Next(size))).ToList();
+        var read = Stopwatch.StartNew();
+        foreach (var key in probes)
+        {
+            _ = cache.TryRead(key, 512) ?? throw new InvalidOperationException("A written entry was not found.");
+        }
+
+        read.Stop();
+        var write = Stopwatch.StartNew();
+        for (var i = 0; i < 2000; i++)
+        {
+            cache.TryWrite(Key(size + i), vector);
+        }
+
+        write.Stop();
+        var trim = Stopwatch.StartNew();
+        var deleted = cache.Trim(); // Within the limit: the run's per-run check, from a sample of the entry folders.
+        trim.Stop();
+        var list = Stopwatch.StartNew();
+        _ = cache.GetSize(); // What a Trim near the limit pays: every entry listed.
+        list.Stop();
+        scale[$"entries{size}ListSeconds"] = Math.Round(list.Elapsed.TotalSeconds, 3);
+        scale[$"entries{size}FillSeconds"] = Math.Round(fill.Elapsed.TotalSeconds, 2);
+        scale[$"entries{size}ReadMicroseconds"] = Math.Round(read.Elapsed.TotalMicroseconds / probes.Count, 1);
+        scale[$"entries{size}WriteMicroseconds"] = Math.Round(write.Elapsed.TotalMicroseconds / 2000, 1);
+        scale[$"entries{size}TrimSeconds"] = Math.Round(trim.Elapsed.TotalSeconds, 3);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{size,9:N0} entries: filled in {fill.Elapsed.TotalSeconds:F1} s; hit {scale[$"entries{size}ReadMicroseconds"]:F1} us, write {scale[$"entries{size}WriteMicroseconds"]:F1} us, Trim within the limit {trim.Elapsed.TotalMilliseconds:F1} ms (deleted {deleted}), full listing {list.Elapsed.TotalSeconds:F2} s"));
+        Directory.Delete(dir, recursive: true);
+    }
+
+    var scalePath = Path.Combine(BenchImages.FindRepositoryRoot(), "bench", "results", $"cache-scale-{DateTime.UtcNow:yyyy-MM-dd}.json");
+    File.WriteAllText(scalePath, JsonSerializer.Serialize(scale, new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"JSON written to {scalePath}");
     return 0;
 }
 
