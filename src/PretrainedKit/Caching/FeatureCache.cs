@@ -97,7 +97,6 @@ public sealed class FeatureCache
         var path = PathOf(key);
         var expected = HeaderLength + (4 * length) + ChecksumLength;
         var bytes = new byte[expected];
-        DateTime stamp;
         try
         {
             // One handle for the size, the bytes and the time stamp: a cache hit costs one open, however it goes on.
@@ -109,9 +108,8 @@ public sealed class FeatureCache
                 return null;
             }
 
-            stamp = File.GetLastWriteTimeUtc(handle);
             var now = DateTime.UtcNow;
-            if (now - stamp > RecencyResolution)
+            if (now - File.GetLastWriteTimeUtc(handle) > RecencyResolution)
             {
                 // Recently used: evicted last. Refreshed at most once per RecencyResolution, so that a warm run does not
                 // write every entry's metadata each time; eviction order is only as fine as that.
