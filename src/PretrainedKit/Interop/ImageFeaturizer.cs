@@ -97,13 +97,15 @@ public sealed class ImageFeaturizer : IDisposable
     }
 
     /// <summary>
-    /// Creates an ML.NET estimator that adds a features column computed from an image-path column. The transformer it
-    /// fits is lazy (images are read when rows are read) and keeps every input column. It cannot be saved with
-    /// <c>mlContext.Model.Save</c>: save the part of the pipeline after it, and open a featurizer again at load time.
+    /// Creates an ML.NET estimator that adds a features column computed from an image column: file paths (text) or
+    /// encoded image bytes (a byte vector, as <c>LoadRawImageBytes</c> gives). The transformer it fits is lazy (images are
+    /// read when rows are read) and keeps every input column. It cannot be saved with <c>mlContext.Model.Save</c> (a
+    /// custom mapping holding a native session): save the part of the pipeline after it, and open a featurizer again at
+    /// load time.
     /// </summary>
     /// <param name="mlContext">Your ML.NET context.</param>
     /// <param name="outputColumnName">The new column: a vector of <see cref="FeatureSize"/> <see cref="float"/>s.</param>
-    /// <param name="inputColumnName">The column that holds image file paths (text).</param>
+    /// <param name="inputColumnName">The column that holds image file paths (text) or image bytes.</param>
     /// <returns>The estimator.</returns>
     /// <exception cref="ObjectDisposedException">The featurizer was disposed.</exception>
     public IEstimator<ITransformer> CreateEstimator(MLContext mlContext, string outputColumnName = "Features", string inputColumnName = "ImagePath")
@@ -117,16 +119,15 @@ public sealed class ImageFeaturizer : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(outputColumnName);
         ArgumentException.ThrowIfNullOrWhiteSpace(inputColumnName);
         using var lease = _guard.Enter(nameof(ImageFeaturizer));
-        var input = SchemaDefinition.Create(typeof(ImagePathRow));
-        input[0].ColumnName = inputColumnName;
         var output = SchemaDefinition.Create(typeof(FeatureRow));
         output[0].ColumnName = outputColumnName;
         output[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, FeatureSize);
-        return transforms.CustomMapping<ImagePathRow, FeatureRow>(
-            (row, result) => result.Features = GetFeatures(row.ImagePath ?? string.Empty),
-            contractName: null,
-            inputSchemaDefinition: input,
-            outputSchemaDefinition: output);
+        return new ImageColumnEstimator<FeatureRow>(
+            transforms,
+            inputColumnName,
+            output,
+            (path, result) => result.Features = GetFeatures(path),
+            (bytes, result) => result.Features = GetFeatures(bytes));
     }
 
     /// <summary>Frees the backbone session after waiting for calls in flight.</summary>
@@ -139,12 +140,6 @@ public sealed class ImageFeaturizer : IDisposable
     }
 
     private float[] GetFeaturesCore(ImageInput input) => _extractor.Extract(input, OriginalOnly)[0];
-
-    /// <summary>The input row of the mapping (the column name is set per estimator).</summary>
-    internal sealed class ImagePathRow
-    {
-        public string? ImagePath { get; set; }
-    }
 
     /// <summary>The output row of the mapping (the column name and size are set per estimator).</summary>
     internal sealed class FeatureRow

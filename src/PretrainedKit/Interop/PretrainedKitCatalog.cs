@@ -1,3 +1,5 @@
+using Microsoft.ML.Data;
+using PretrainedKit;
 using PretrainedKit.Interop;
 
 // ML.NET's own extension packages put their catalog extensions in this namespace, so that they show up on
@@ -21,5 +23,44 @@ public static class PretrainedKitCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(featurizer);
         return featurizer.CreateEstimatorCore(catalog, outputColumnName, inputColumnName);
+    }
+
+    /// <summary>
+    /// Adds a trained PretrainedKit classifier to an ML.NET pipeline: from a column of image file paths (text) or encoded
+    /// image bytes (a byte vector, as <c>LoadRawImageBytes</c> gives), it adds <paramref name="predictedLabelColumnName"/>
+    /// (text: the most probable class) and <paramref name="scoreColumnName"/> (a vector of the calibrated probabilities, in
+    /// <see cref="ImageClassifierModel.Classes"/> order, as ML.NET's multiclass trainers name theirs). Works with
+    /// <c>Fit</c>, <c>Transform</c>, <c>Append</c> and <c>PredictionEngine</c>; rows are computed lazily when read.
+    /// </summary>
+    /// <remarks>
+    /// The fitted transformer cannot be saved with <c>mlContext.Model.Save</c>: it is a custom mapping around a native
+    /// session. Save the model with <see cref="ImageClassifierModel.Save"/>, save the rest of your pipeline with ML.NET, and
+    /// put the two together again after loading. Keep <paramref name="model"/> undisposed while the transformer is used.
+    /// </remarks>
+    /// <param name="catalog">The transforms catalog (<c>mlContext.Transforms</c>).</param>
+    /// <param name="model">The trained model.</param>
+    /// <param name="inputColumnName">The column of image paths or image bytes.</param>
+    /// <param name="predictedLabelColumnName">The new column with the predicted class.</param>
+    /// <param name="scoreColumnName">The new column with one probability per class.</param>
+    /// <returns>The estimator.</returns>
+    /// <exception cref="ArgumentException">A column name is empty.</exception>
+    public static IEstimator<ITransformer> ClassifyImages(this TransformsCatalog catalog, ImageClassifierModel model, string inputColumnName = "ImagePath", string predictedLabelColumnName = "PredictedLabel", string scoreColumnName = "Score")
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrWhiteSpace(inputColumnName);
+        ArgumentException.ThrowIfNullOrWhiteSpace(predictedLabelColumnName);
+        ArgumentException.ThrowIfNullOrWhiteSpace(scoreColumnName);
+        var output = SchemaDefinition.Create(typeof(ClassificationRow));
+        output[nameof(ClassificationRow.PredictedLabel)].ColumnName = predictedLabelColumnName;
+        var score = output[nameof(ClassificationRow.Score)];
+        score.ColumnName = scoreColumnName;
+        score.ColumnType = new VectorDataViewType(NumberDataViewType.Single, model.Classes.Count);
+        return new ImageColumnEstimator<ClassificationRow>(
+            catalog,
+            inputColumnName,
+            output,
+            (path, result) => result.Set(model.Predict(path, topK: 1)),
+            (bytes, result) => result.Set(model.Predict(bytes, topK: 1)));
     }
 }
