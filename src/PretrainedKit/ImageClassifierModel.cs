@@ -87,12 +87,18 @@ public sealed class ImageClassifierModel : IDisposable
     /// <param name="path">The model file.</param>
     /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file, or the custom backbone it records (see <see cref="Backbone.FromOnnx"/>).</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
+    /// <param name="warmUp">
+    /// Whether to run one prediction on a tiny built-in image before returning, so that the first real <c>Predict</c> is as
+    /// fast as later ones: the backbone session is always opened by <c>Load</c>, but its first run (memory arenas, kernel
+    /// selection), the first image decode and the first pass through the managed code cost extra time once. It makes
+    /// <c>Load</c> slower by about that time; worth it in a server that loads at start-up. The default is <see langword="false"/>.
+    /// </param>
     /// <returns>The model.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist, or the ONNX file of the custom backbone it records is neither at its recorded path nor next to the model file.</exception>
     /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone, other weights or other preprocessing.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
     /// <exception cref="ArgumentException">A custom backbone's ONNX file does not match its definition (names, shapes).</exception>
-    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null)
+    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null, bool warmUp = false)
     {
         var stored = ModelFile.Load(path);
         var full = Path.GetFullPath(path);
@@ -110,7 +116,28 @@ public sealed class ImageClassifierModel : IDisposable
             throw;
         }
 
-        return new ImageClassifierModel(definition, extractor, null, logger);
+        var model = new ImageClassifierModel(definition, extractor, null, logger);
+        if (warmUp)
+        {
+            try
+            {
+                model.WarmUp();
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+
+        return model;
+    }
+
+    /// <summary>Runs one prediction on a tiny built-in image, so that first-use costs are paid now (see <see cref="Load"/>).</summary>
+    internal void WarmUp()
+    {
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        _ = PredictCore(ImageInput.WarmUp, 1);
     }
 
     /// <summary>Classifies an image file.</summary>
