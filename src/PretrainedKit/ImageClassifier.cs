@@ -14,7 +14,7 @@ public static class ImageClassifier
     /// <param name="path">The model file.</param>
     /// <param name="backbone">The backbone to use; by default the known one named in the file.</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
-    /// <param name="warmUp">Whether to run one prediction on a tiny built-in image before returning, so that the first real <c>Predict</c> is fast (see <see cref="ImageClassifierModel.Load"/>). The default is <see langword="false"/>.</param>
+    /// <param name="warmUp">Whether to predict a small synthetic JPEG (and decode a small PNG) before returning, so that the first real <c>Predict</c> is fast (see <see cref="ImageClassifierModel.Load"/>). The default is <see langword="false"/>.</param>
     /// <returns>The model.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="Serialization.ModelFormatException">The file is corrupt or foreign.</exception>

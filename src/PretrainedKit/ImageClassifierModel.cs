@@ -88,7 +88,7 @@ public sealed class ImageClassifierModel : IDisposable
     /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file, or the custom backbone it records (see <see cref="Backbone.FromOnnx"/>).</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
     /// <param name="warmUp">
-    /// Whether to run one prediction on a tiny built-in image before returning, so that the first real <c>Predict</c> is as
+    /// Whether to predict a small synthetic JPEG (and decode a small PNG), made in memory, before returning, so that the first real <c>Predict</c> is as
     /// fast as later ones: the backbone session is always opened by <c>Load</c>, but its first run (memory arenas, kernel
     /// selection), the first image decode and the first pass through the managed code cost extra time once. It makes
     /// <c>Load</c> slower by about that time; worth it in a server that loads at start-up. The default is <see langword="false"/>.
@@ -133,11 +133,16 @@ public sealed class ImageClassifierModel : IDisposable
         return model;
     }
 
-    /// <summary>Runs one prediction on a tiny built-in image, so that first-use costs are paid now (see <see cref="Load"/>).</summary>
+    /// <summary>
+    /// Predicts a small synthetic JPEG (every step of the single-image path, the backbone's first run included) and decodes
+    /// a small PNG (the other common decoder), so that first-use costs are paid now (see <see cref="Load"/>).
+    /// </summary>
     internal void WarmUp()
     {
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        _ = PredictCore(ImageInput.WarmUp, 1);
+        var (jpeg, png) = ImageInput.WarmUpImages();
+        _ = PredictCore(jpeg, 1);
+        _extractor.Render(png);
     }
 
     /// <summary>Classifies an image file.</summary>
