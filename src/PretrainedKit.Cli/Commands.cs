@@ -113,6 +113,11 @@ internal static partial class Commands
             ui.Info($"Classes: {report.Classes.Count}; images used: {report.ImagesUsed} ({string.Join(", ", report.Counts.Select(c => $"{c.Label} {c.Training}+{c.Validation}"))})");
             ui.Skipped(skipped, ignored);
             ui.Info("Levers: " + string.Join("; ", report.Levers.Select(l => $"{l.Name} {l.Setting}{(l.IsDefault ? string.Empty : " (changed)")}{(l.Detail is null ? string.Empty : $" ({l.Detail})")}")));
+            if (report.TrainingMetrics is { } fitted)
+            {
+                ui.Info(string.Create(CultureInfo.InvariantCulture, $"Training set ({fitted.Count} images): accuracy {fitted.MicroAccuracy:0.000}, log-loss {fitted.LogLoss:0.000}; far better than the metrics below means overfitting."));
+            }
+
             if (report.Calibration is { } calibration)
             {
                 ui.Info(CalibrationLine(calibration));

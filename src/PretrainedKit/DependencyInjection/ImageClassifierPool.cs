@@ -42,6 +42,7 @@ public sealed class ImageClassifierPool : IDisposable
     /// <param name="logger">Where the models and reloads log; may be <see langword="null"/>.</param>
     /// <exception cref="ArgumentException">A name or path is empty, a name is given twice, or an option is out of range.</exception>
     /// <exception cref="DirectoryNotFoundException">The folder of a watched model does not exist.</exception>
+    /// <exception cref="IOException">A watched model's folder cannot be watched (for example, the system's limit of file watchers is reached).</exception>
     public ImageClassifierPool(IEnumerable<PooledModelOptions> models, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(models);
@@ -67,9 +68,17 @@ public sealed class ImageClassifierPool : IDisposable
             throw;
         }
 
-        foreach (var entry in _models.Values)
+        try
         {
-            entry.Start();
+            foreach (var entry in _models.Values)
+            {
+                entry.Start();
+            }
+        }
+        catch
+        {
+            DisposeEntries();
+            throw;
         }
     }
 
