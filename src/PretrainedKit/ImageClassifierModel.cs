@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PretrainedKit.Backbones;
+using PretrainedKit.Caching;
 using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
 using PretrainedKit.Featurization;
@@ -40,6 +41,13 @@ public sealed class ImageClassifierModel : IDisposable
 
     /// <summary>Gets the class names, in the order of <see cref="Prediction.Probabilities"/>.</summary>
     public IReadOnlyList<string> Classes => Definition.Classes;
+
+    /// <summary>
+    /// Gets the feature cache that <see cref="EvaluateAsync"/> and <see cref="PredictBatch"/> read and write: the training
+    /// run's cache for a model just trained, the one given to <see cref="Load"/> (by default <see cref="FeatureCacheOptions.Default"/>)
+    /// for a model read from a file. <see cref="FeatureCacheOptions.Disabled"/> when there is none.
+    /// </summary>
+    public FeatureCacheOptions FeatureCache => _extractor.Cache?.Options ?? FeatureCacheOptions.Disabled;
 
     /// <summary>Gets the backbone the model was trained with.</summary>
     public Backbone Backbone => Definition.Backbone;
@@ -87,6 +95,12 @@ public sealed class ImageClassifierModel : IDisposable
     /// <param name="path">The model file.</param>
     /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file, or the custom backbone it records (see <see cref="Backbone.FromOnnx"/>).</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
+    /// <param name="featureCache">
+    /// The feature cache that many-image calls (<see cref="EvaluateAsync"/>, <see cref="PredictBatch"/>) read and write, so
+    /// that evaluating an unchanged folder again costs file reads, not backbone runs; by default
+    /// <see cref="FeatureCacheOptions.Default"/>, the cache training uses; <see cref="FeatureCacheOptions.Disabled"/> turns it off.
+    /// Single-image <c>Predict</c> never uses it.
+    /// </param>
     /// <param name="warmUp">
     /// Whether to predict a small synthetic JPEG (and decode a small PNG), made in memory, before returning, so that the first real <c>Predict</c> is as
     /// fast as later ones: the backbone session is always opened by <c>Load</c>, but its first run (memory arenas, kernel
@@ -98,14 +112,15 @@ public sealed class ImageClassifierModel : IDisposable
     /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone, other weights or other preprocessing.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
     /// <exception cref="ArgumentException">A custom backbone's ONNX file does not match its definition (names, shapes).</exception>
-    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null, bool warmUp = false)
+    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null, FeatureCacheOptions? featureCache = null, bool warmUp = false)
     {
+        featureCache ??= FeatureCacheOptions.Default;
         var stored = ModelFile.Load(path);
         var full = Path.GetFullPath(path);
         var definition = ModelFile.Define(full, stored, ModelBackbone.Resolve(full, stored.Manifest.Backbone, backbone));
         var runtime = BackboneRuntime.Open(definition.Backbone, definition.FeatureLayout, logger);
         ModelBackbone.CheckInstalled(full, stored.Manifest.Backbone, runtime);
-        var extractor = new FeatureExtractor(runtime, definition.Image);
+        var extractor = new FeatureExtractor(runtime, definition.Image, featureCache.Enabled ? new FeatureCache(featureCache) : null);
         try
         {
             extractor.Warm(SessionProfile.Latency);
@@ -260,7 +275,7 @@ public sealed class ImageClassifierModel : IDisposable
 
         var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
         reporter.Complete();
-        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images };
+        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images, FeatureCacheHits = features.CacheHits };
         if (UnknownThreshold is not { } threshold)
         {
             return report;
