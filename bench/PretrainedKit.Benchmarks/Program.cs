@@ -22,12 +22,23 @@ using SkiaSharp;
 //   ... -- --rss-trace LIST N     resident memory over a training, each 20 MB rise with its phase and the managed heap
 //   ... -- --warm-only LIST N     the warm-cache featurising phase alone, 15 times
 //   ... -- --warm-parts LIST N    a cache hit's steps (file judged and read, key, entry read) one by one
+//   ... -- --first-call [--reps 7] [--json FILE]   first Predict after Load in a fresh process, with and without warmUp (median; JSON under bench/results/)
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --bdn        (BenchmarkDotNet micro-benchmarks of decoding)
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --decode-budget   (interleaved A/B of the decode memory budget)
 if (args.Contains("--bdn"))
 {
     BenchmarkRunner.Run<DecodeBenchmarks>(args: args.Where(a => a != "--bdn").ToArray());
     return 0;
+}
+
+if (args.Length >= 4 && args[0] == "--first-call-child")
+{
+    return FirstCallBench.RunChild(args[1], args[2], args[3] == "warm");
+}
+
+if (args.Contains("--first-call"))
+{
+    return FirstCallBench.Run(args);
 }
 
 if (args.Contains("--decode-budget"))

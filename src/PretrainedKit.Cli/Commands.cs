@@ -113,6 +113,11 @@ internal static partial class Commands
             ui.Info($"Classes: {report.Classes.Count}; images used: {report.ImagesUsed} ({string.Join(", ", report.Counts.Select(c => $"{c.Label} {c.Training}+{c.Validation}"))})");
             ui.Skipped(skipped, ignored);
             ui.Info("Levers: " + string.Join("; ", report.Levers.Select(l => $"{l.Name} {l.Setting}{(l.IsDefault ? string.Empty : " (changed)")}{(l.Detail is null ? string.Empty : $" ({l.Detail})")}")));
+            if (report.TrainingMetrics is { } fitted)
+            {
+                ui.Info(string.Create(CultureInfo.InvariantCulture, $"Training set ({fitted.Count} images): accuracy {fitted.MicroAccuracy:0.000}, log-loss {fitted.LogLoss:0.000}; far better than the metrics below means overfitting."));
+            }
+
             if (report.Calibration is { } calibration)
             {
                 ui.Info(CalibrationLine(calibration));
@@ -141,7 +146,7 @@ internal static partial class Commands
                 throw new UserException("--metrics and --json need validation or test images: use --validation-split above 0 or --test-dir.");
             }
 
-            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers };
+            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
             if (parse.GetValue(metrics) is { } metricsPath)
             {
                 JsonOutput.WriteFile(metricsPath, document!);

@@ -173,8 +173,8 @@ internal sealed class ConsoleUi
         if (!RichOut)
         {
             Console.WriteLine($"Metrics on {m.Count} {on} images:");
-            Console.WriteLine($"  micro accuracy {F3(m.MicroAccuracy)}   macro accuracy {F3(m.MacroAccuracy)}   log-loss {F3(m.LogLoss)}");
-            Console.WriteLine("  top-k accuracy " + string.Join("  ", m.TopKAccuracy.Select((a, i) => $"top-{i + 1} {F3(a)}")));
+            Console.WriteLine($"  micro accuracy {F3(m.MicroAccuracy)}   macro accuracy {F3(m.MacroAccuracy)}   log-loss {F3(m.LogLoss)}   log-loss reduction {F3(m.LogLossReduction)}");
+            Console.WriteLine("  top-k accuracy " + string.Join("  ", m.TopKAccuracyForAllK.Select((a, i) => $"top-{i + 1} {F3(a)}")));
             var width = Math.Max(5, m.Classes.Max(c => c.Length));
             Console.WriteLine($"  {"class".PadRight(width)}  precision  recall     f1  support");
             foreach (var c in m.PerClass)
@@ -190,9 +190,10 @@ internal sealed class ConsoleUi
         summary.AddRow(new Text("micro accuracy"), Score(m.MicroAccuracy));
         summary.AddRow(new Text("macro accuracy"), Score(m.MacroAccuracy));
         summary.AddRow(new Text("log-loss"), new Text(F3(m.LogLoss)));
-        for (var k = 0; k < m.TopKAccuracy.Count; k++)
+        summary.AddRow(new Text("log-loss reduction"), new Text(F3(m.LogLossReduction)));
+        for (var k = 0; k < m.TopKAccuracyForAllK.Count; k++)
         {
-            summary.AddRow(new Text($"top-{k + 1} accuracy"), Score(m.TopKAccuracy[k]));
+            summary.AddRow(new Text($"top-{k + 1} accuracy"), Score(m.TopKAccuracyForAllK[k]));
         }
 
         var perClass = new Table().Border(TableBorder.Rounded).Title("[bold]Per class[/]");

@@ -13,7 +13,9 @@ internal sealed record MetricsDocument(
     double MicroAccuracy,
     double MacroAccuracy,
     double LogLoss,
-    IReadOnlyList<double> TopKAccuracy,
+    double LogLossReduction,
+    IReadOnlyList<double> PerClassLogLoss,
+    IReadOnlyList<double> TopKAccuracyForAllK,
     IReadOnlyList<string> Classes,
     IReadOnlyList<PerClassDocument> PerClass,
     IReadOnlyList<IReadOnlyList<int>> ConfusionMatrix,
@@ -29,13 +31,18 @@ internal sealed record MetricsDocument(
     /// <summary>Gets the accuracy levers the model was trained with (<c>train</c> only).</summary>
     public IReadOnlyList<TrainingLever>? Levers { get; init; }
 
+    /// <summary>Gets the trained head's accuracy and log-loss on its own training images (<c>train</c> only), to compare with the held-out metrics.</summary>
+    public TrainingSetDocument? TrainingSet { get; init; }
+
     public static MetricsDocument Create(string on, ClassificationMetrics m, IEnumerable<SkippedImage> skipped, int ignored, int imagesUsed, IReadOnlyDictionary<string, double> seconds) =>
         new(
             on,
             m.MicroAccuracy,
             m.MacroAccuracy,
             m.LogLoss,
-            m.TopKAccuracy,
+            m.LogLossReduction,
+            m.PerClassLogLoss,
+            m.TopKAccuracyForAllK,
             m.Classes,
             m.PerClass.Select(c => new PerClassDocument(c.Label, c.Precision, c.Recall, c.F1, c.Support)).ToList(),
             m.ConfusionMatrix,
@@ -47,6 +54,11 @@ internal sealed record MetricsDocument(
 
     public static IReadOnlyDictionary<string, double> Seconds(IReadOnlyDictionary<TrainingPhase, TimeSpan> phases) =>
         phases.ToDictionary(p => JsonNamingPolicy.CamelCase.ConvertName(p.Key.ToString()), p => Math.Round(p.Value.TotalSeconds, 3));
+}
+
+internal sealed record TrainingSetDocument(double MicroAccuracy, double MacroAccuracy, double LogLoss, int Images)
+{
+    public static TrainingSetDocument? Create(ClassificationMetrics? m) => m is null ? null : new(m.MicroAccuracy, m.MacroAccuracy, m.LogLoss, m.Count);
 }
 
 internal sealed record PerClassDocument(string Label, double Precision, double Recall, double F1, int Support);

@@ -15,9 +15,10 @@ public static class ImageClassifier
     /// <param name="backbone">The backbone to use; by default the known one named in the file.</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
     /// <param name="featureCache">The feature cache that evaluation and batch prediction read and write; by default <see cref="Caching.FeatureCacheOptions.Default"/>, the same cache training uses.</param>
+    /// <param name="warmUp">Whether to predict a small synthetic JPEG (and decode a small PNG) before returning, so that the first real <c>Predict</c> is fast (see <see cref="ImageClassifierModel.Load"/>). The default is <see langword="false"/>.</param>
     /// <returns>The model.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="Serialization.ModelFormatException">The file is corrupt or foreign.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
-    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null, Caching.FeatureCacheOptions? featureCache = null) => ImageClassifierModel.Load(path, backbone, logger, featureCache);
+    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null, Caching.FeatureCacheOptions? featureCache = null, bool warmUp = false) => ImageClassifierModel.Load(path, backbone, logger, featureCache, warmUp);
 }

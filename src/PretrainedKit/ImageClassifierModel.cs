@@ -101,12 +101,18 @@ public sealed class ImageClassifierModel : IDisposable
     /// <see cref="FeatureCacheOptions.Default"/>, the cache training uses; <see cref="FeatureCacheOptions.Disabled"/> turns it off.
     /// Single-image <c>Predict</c> never uses it.
     /// </param>
+    /// <param name="warmUp">
+    /// Whether to predict a small synthetic JPEG (and decode a small PNG), made in memory, before returning, so that the first real <c>Predict</c> is as
+    /// fast as later ones: the backbone session is always opened by <c>Load</c>, but its first run (memory arenas, kernel
+    /// selection), the first image decode and the first pass through the managed code cost extra time once. It makes
+    /// <c>Load</c> slower by about that time; worth it in a server that loads at start-up. The default is <see langword="false"/>.
+    /// </param>
     /// <returns>The model.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist, or the ONNX file of the custom backbone it records is neither at its recorded path nor next to the model file.</exception>
     /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone, other weights or other preprocessing.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
     /// <exception cref="ArgumentException">A custom backbone's ONNX file does not match its definition (names, shapes).</exception>
-    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null, FeatureCacheOptions? featureCache = null)
+    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null, FeatureCacheOptions? featureCache = null, bool warmUp = false)
     {
         featureCache ??= FeatureCacheOptions.Default;
         var stored = ModelFile.Load(path);
@@ -125,7 +131,33 @@ public sealed class ImageClassifierModel : IDisposable
             throw;
         }
 
-        return new ImageClassifierModel(definition, extractor, null, logger);
+        var model = new ImageClassifierModel(definition, extractor, null, logger);
+        if (warmUp)
+        {
+            try
+            {
+                model.WarmUp();
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }
+
+        return model;
+    }
+
+    /// <summary>
+    /// Predicts a small synthetic JPEG (every step of the single-image path, the backbone's first run included) and decodes
+    /// a small PNG (the other common decoder), so that first-use costs are paid now (see <see cref="Load"/>).
+    /// </summary>
+    internal void WarmUp()
+    {
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        var (jpeg, png) = ImageInput.WarmUpImages();
+        _ = PredictCore(jpeg, 1);
+        _extractor.Render(png);
     }
 
     /// <summary>Classifies an image file.</summary>

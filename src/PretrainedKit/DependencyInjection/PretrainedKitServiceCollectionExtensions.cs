@@ -28,7 +28,7 @@ public static class PretrainedKitServiceCollectionExtensions
 
     /// <summary>
     /// Registers an <see cref="ImageClassifierPool"/> singleton that serves named models, in the style of ML.NET's
-    /// <c>AddPredictionEnginePool</c>. Add models with <see cref="ImageClassifierPoolBuilder.FromFile"/>.
+    /// <c>AddPredictionEnginePool</c>. Add models with <see cref="ImageClassifierPoolBuilder.FromFile(string, string, bool, bool)"/>.
     /// </summary>
     /// <param name="services">The services.</param>
     /// <returns>A builder to add models with.</returns>

@@ -81,6 +81,17 @@ internal sealed class FeatureExtractor : IDisposable
     /// <param name="profile">The session to open.</param>
     public void Warm(SessionProfile profile) => _ = profile == SessionProfile.Latency ? LatencySession() : ManySession();
 
+    /// <summary>Decodes an image and renders its original view into a tensor without running the backbone: a warm-up of the decoder and resampler.</summary>
+    /// <param name="input">The image.</param>
+    /// <exception cref="InvalidImageException">The image cannot be read or decoded.</exception>
+    public void Render(ImageInput input)
+    {
+        var bytes = input.ReadBytes();
+        var renderer = new ViewRenderer(Runtime, Image);
+        renderer.Decode(bytes, input.Path);
+        renderer.Render(bytes, input.Path, ImageView.Original, new float[Runtime.TensorLength]);
+    }
+
     /// <summary>Computes the features of several views of one image, decoding it once (the latency path).</summary>
     /// <param name="input">The image.</param>
     /// <param name="views">The views, in order.</param>

@@ -15,6 +15,15 @@ internal readonly record struct ImageInput(string? Path, byte[]? Bytes)
     /// <returns>The input.</returns>
     public static ImageInput FromBytes(byte[] bytes) => new(null, bytes);
 
+    /// <summary>
+    /// Gets small synthetic images for warm-up, made in memory: a 256×256 JPEG (the most common case: that decoder, the
+    /// resampler reducing) and a 32×32 PNG (the other common decoder, the resampler enlarging).
+    /// </summary>
+    /// <returns>The JPEG, then the PNG.</returns>
+    public static (ImageInput Jpeg, ImageInput Png) WarmUpImages() =>
+        (FromBytes(Imaging.ImageDecoder.EncodeWarmUpImage(SkiaSharp.SKEncodedImageFormat.Jpeg, 256)),
+         FromBytes(Imaging.ImageDecoder.EncodeWarmUpImage(SkiaSharp.SKEncodedImageFormat.Png, 32)));
+
     /// <summary>Reads the encoded bytes (the file, once) or returns those held.</summary>
     /// <returns>The encoded image.</returns>
     public byte[] ReadBytes() => Bytes ?? Imaging.ImageDecoder.ReadFile(Path!);

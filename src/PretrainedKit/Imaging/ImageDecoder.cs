@@ -22,6 +22,21 @@ internal static class ImageDecoder
     /// <summary>Reads a stream to its end (not closed), refusing it as soon as it yields more than <see cref="ImageLimits.MaxFileBytes"/>.</summary>
     public static byte[] ReadStream(Stream stream, long? maxBytes = null) => ImageFile.Read(stream, maxBytes ?? ImageLimits.MaxFileBytes);
 
+    /// <summary>
+    /// Encodes a small synthetic image (one colour) for warm-up, so that the first real image does not pay for the first
+    /// use of that format's decoder and of the resampler's path (smaller than the input size: enlarged; larger: reduced).
+    /// </summary>
+    /// <param name="format">PNG or JPEG.</param>
+    /// <param name="size">The edge in pixels.</param>
+    /// <returns>The encoded image.</returns>
+    public static byte[] EncodeWarmUpImage(SKEncodedImageFormat format, int size)
+    {
+        using var bitmap = new SKBitmap(size, size, SKColorType.Rgba8888, SKAlphaType.Premul);
+        bitmap.Erase(new SKColor(90, 140, 200));
+        using var data = bitmap.Encode(format, 90);
+        return data.ToArray();
+    }
+
     /// <summary>Checks the format and the declared size from the header without decoding pixels.</summary>
     /// <returns>The declared width and height.</returns>
     public static (int Width, int Height) Probe(byte[] bytes, string? path, ImagePreprocessingOptions options)

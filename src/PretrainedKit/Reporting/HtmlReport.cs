@@ -47,6 +47,7 @@ public static class HtmlReport
             .Append(Inv, $"generated {(options.GeneratedAt ?? DateTimeOffset.UtcNow).ToUniversalTime():yyyy-MM-dd HH:mm} UTC in {report.Elapsed.TotalSeconds:F1} s of evaluation.")
             .Append("</p></header>\n");
         AppendSummary(html, report);
+        AppendTrainingSet(html, m, options.TrainingMetrics);
         AppendPerClass(html, m);
         AppendConfusion(html, m);
         AppendConfusedPairs(html, m, options.ConfusedPairs);
@@ -131,11 +132,12 @@ public static class HtmlReport
         Card(html, "micro-accuracy", "Accuracy", Percent(m.MicroAccuracy), "share of images whose top class is right");
         Card(html, "macro-accuracy", "Macro accuracy", Percent(m.MacroAccuracy), "mean recall over classes");
         Card(html, "log-loss", "Log-loss", m.LogLoss.ToString("F3", Inv), "mean −ln p(true class); lower is better");
-        for (var k = 2; k <= m.TopKAccuracy.Count; k++)
+        Card(html, "log-loss-reduction", "Log-loss reduction", m.LogLossReduction.ToString("F3", Inv), "vs. predicting the class frequencies; 1 is perfect, 0 no better");
+        for (var k = 2; k <= m.TopKAccuracyForAllK.Count; k++)
         {
             if (k is 2 or 3 or 5)
             {
-                Card(html, $"top-{k}", $"Top-{k} accuracy", Percent(m.TopKAccuracy[k - 1]), $"true class among the {k} most probable");
+                Card(html, $"top-{k}", $"Top-{k} accuracy", Percent(m.TopKAccuracyForAllK[k - 1]), $"true class among the {k} most probable");
             }
         }
 
@@ -147,16 +149,34 @@ public static class HtmlReport
         html.Append("<div class=\"card\" id=\"card-").Append(id).Append("\"><div class=\"name\">").Append(Encode(name))
             .Append("</div><div class=\"value\">").Append(Encode(value)).Append("</div><div class=\"hint\">").Append(Encode(hint)).Append("</div></div>");
 
+    private static void AppendTrainingSet(StringBuilder html, ClassificationMetrics m, ClassificationMetrics? training)
+    {
+        if (training is null)
+        {
+            return;
+        }
+
+        html.Append("<section id=\"training-set\"><h2>Training set</h2>")
+            .Append("<p class=\"note\">The model on its own training images. Much better here than above means overfitting: more images or stronger regularisation help.</p>")
+            .Append("<div class=\"scroll\"><table id=\"training-set-table\"><thead><tr><th scope=\"col\">Metric</th><th scope=\"col\">Training</th><th scope=\"col\">Evaluated</th></tr></thead><tbody>")
+            .Append("<tr><th scope=\"row\">Accuracy</th><td>").Append(Percent(training.MicroAccuracy)).Append("</td><td>").Append(Percent(m.MicroAccuracy)).Append("</td></tr>")
+            .Append("<tr><th scope=\"row\">Log-loss</th><td>").Append(training.LogLoss.ToString("F3", Inv)).Append("</td><td>").Append(m.LogLoss.ToString("F3", Inv)).Append("</td></tr>")
+            .Append("<tr><th scope=\"row\">Images</th><td>").Append(training.Count.ToString(Inv)).Append("</td><td>").Append(m.Count.ToString(Inv)).Append("</td></tr>")
+            .Append("</tbody></table></div></section>\n");
+    }
+
     private static void AppendPerClass(StringBuilder html, ClassificationMetrics m)
     {
         html.Append("<section id=\"per-class\"><h2>Per class</h2><div class=\"scroll\"><table id=\"per-class-table\"><thead><tr>")
-            .Append("<th scope=\"col\">Class</th><th scope=\"col\">Precision</th><th scope=\"col\">Recall</th><th scope=\"col\">F1</th><th scope=\"col\">Images</th></tr></thead><tbody>");
-        foreach (var c in m.PerClass)
+            .Append("<th scope=\"col\">Class</th><th scope=\"col\">Precision</th><th scope=\"col\">Recall</th><th scope=\"col\">F1</th><th scope=\"col\">Log-loss</th><th scope=\"col\">Images</th></tr></thead><tbody>");
+        for (var i = 0; i < m.PerClass.Count; i++)
         {
+            var c = m.PerClass[i];
             html.Append("<tr><th scope=\"row\">").Append(Encode(c.Label)).Append("</th>")
                 .Append("<td>").Append(c.Precision.ToString("F3", Inv)).Append("</td>")
                 .Append("<td>").Append(c.Recall.ToString("F3", Inv)).Append("</td>")
                 .Append("<td>").Append(c.F1.ToString("F3", Inv)).Append("</td>")
+                .Append("<td>").Append(i < m.PerClassLogLoss.Count ? m.PerClassLogLoss[i].ToString("F3", Inv) : "–").Append("</td>")
                 .Append("<td>").Append(c.Support.ToString(Inv)).Append("</td></tr>");
         }
 

@@ -35,7 +35,13 @@ public static class HtmlReportExtensions
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
-        (options ?? HtmlReportOptions.Default).Validate();
+        options ??= HtmlReportOptions.Default;
+        options.Validate();
+        if (options.TrainingMetrics is null && model.TrainingReport?.TrainingMetrics is { } training)
+        {
+            options = options with { TrainingMetrics = training };
+        }
+
         HtmlReport.CheckOutputPath(outputPath);
         var evaluation = await model.EvaluateAsync(dataDirectory, progress, cancellationToken).ConfigureAwait(false);
         await HtmlReport.WriteAsync(evaluation, outputPath, options, cancellationToken).ConfigureAwait(false);

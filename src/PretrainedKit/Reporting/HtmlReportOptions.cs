@@ -33,6 +33,14 @@ public sealed record HtmlReportOptions
     /// <value>The default is <see langword="null"/>: the time the report is rendered.</value>
     public DateTimeOffset? GeneratedAt { get; init; }
 
+    /// <summary>
+    /// Gets the metrics of the model on its training images (<see cref="Training.TrainingReport.TrainingMetrics"/>). When set,
+    /// the summary shows a "Training set" section with training accuracy and log-loss next to the evaluated ones, so that
+    /// overfitting (training far better than evaluation) is visible.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: no training-set section. <see cref="HtmlReportExtensions.WriteHtmlReportAsync"/> fills it from a freshly trained model's report when it is not set.</value>
+    public Evaluation.ClassificationMetrics? TrainingMetrics { get; init; }
+
     /// <summary>Gets the default options.</summary>
     public static HtmlReportOptions Default { get; } = new();
 

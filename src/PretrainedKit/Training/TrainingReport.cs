@@ -37,6 +37,14 @@ public sealed record TrainingReport
     /// <summary>Gets the metrics on the validation images (with calibrated probabilities), or <see langword="null"/> when there were none.</summary>
     public ClassificationMetrics? ValidationMetrics { get; init; }
 
+    /// <summary>
+    /// Gets the metrics of the trained head on its own training images (the original view of each, with the calibrated
+    /// probabilities, as <see cref="ValidationMetrics"/>), so that overfitting shows: a training accuracy near 1 and a
+    /// training log-loss far below the validation log-loss mean the head learned the training images rather than the classes.
+    /// </summary>
+    /// <value>The default is <see langword="null"/> (a report made by hand); a training run always sets it.</value>
+    public ClassificationMetrics? TrainingMetrics { get; init; }
+
     /// <summary>Gets how the probabilities were calibrated and the "unknown" threshold chosen on the validation images.</summary>
     /// <value>The default is <see langword="null"/> (a report made by hand); a training run always sets it.</value>
     public CalibrationReport? Calibration { get; init; }

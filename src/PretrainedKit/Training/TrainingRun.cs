@@ -66,7 +66,8 @@ internal static class TrainingRun
                 Temperature = calibration.Temperature,
                 UnknownThreshold = calibration.UnknownThreshold,
             };
-            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter);
+            var trainingMetrics = MeasureTraining(fit.Head, data, scan.Classes, calibration.Temperature);
+            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter) with { TrainingMetrics = trainingMetrics };
             reporter.Complete();
             return new TrainingResult(definition, extractor, report);
         }
@@ -287,6 +288,18 @@ internal static class TrainingRun
         var metrics = ClassificationMetrics.Compute(classes, data.ValidationLabels, probabilities);
         reporter.EndPhase(TrainingPhase.Evaluating);
         return (calibration, metrics);
+    }
+
+    /// <summary>Stage 5b: the head's metrics on its own training images (original view, calibrated), to show overfitting.</summary>
+    private static ClassificationMetrics? MeasureTraining(HeadDefinition head, Featurized data, IReadOnlyList<string> classes, double temperature)
+    {
+        if (data.TrainLabels.Count == 0)
+        {
+            return null;
+        }
+
+        var probabilities = data.TrainViews.Select(v => (IReadOnlyList<float>)ModelDefinition.Softmax(head.Logits(v[0]), temperature)).ToList();
+        return ClassificationMetrics.Compute(classes, data.TrainLabels, probabilities);
     }
 
     /// <summary>Stage 6: the training report.</summary>

@@ -94,7 +94,7 @@ public class CliTests
 
         using var doc = JsonDocument.Parse(File.ReadAllText(metrics));
         var root = doc.RootElement;
-        foreach (var key in new[] { "microAccuracy", "macroAccuracy", "logLoss", "topKAccuracy", "classes", "perClass", "confusionMatrix", "skipped", "ignoredFiles", "imagesUsed", "secondsByPhase" })
+        foreach (var key in new[] { "microAccuracy", "macroAccuracy", "logLoss", "logLossReduction", "perClassLogLoss", "topKAccuracyForAllK", "trainingSet", "classes", "perClass", "confusionMatrix", "skipped", "ignoredFiles", "imagesUsed", "secondsByPhase" })
         {
             Assert.That(root.TryGetProperty(key, out _), Is.True, key);
         }
@@ -102,7 +102,9 @@ public class CliTests
         Assert.Multiple(() =>
         {
             Assert.That(root.GetProperty("classes").EnumerateArray().Select(e => e.GetString()), Is.EqualTo(SmallDataset.Classes));
-            Assert.That(root.GetProperty("topKAccuracy").GetArrayLength(), Is.EqualTo(3));
+            Assert.That(root.GetProperty("topKAccuracyForAllK").GetArrayLength(), Is.EqualTo(3));
+            Assert.That(root.GetProperty("perClassLogLoss").GetArrayLength(), Is.EqualTo(3));
+            Assert.That(root.GetProperty("trainingSet").GetProperty("microAccuracy").GetDouble(), Is.InRange(0.0, 1.0));
             Assert.That(root.GetProperty("confusionMatrix").GetArrayLength(), Is.EqualTo(3));
             Assert.That(root.GetProperty("perClass")[0].GetProperty("label").GetString(), Is.EqualTo("blue"));
             Assert.That(root.GetProperty("perClass")[0].TryGetProperty("f1", out _), Is.True);

@@ -560,7 +560,7 @@ public class BitIdentityTests
         part.Numbers[$"{prefix}.macroAccuracy"] = metrics.MacroAccuracy;
         part.Numbers[$"{prefix}.logLoss"] = metrics.LogLoss;
         part.Texts[$"{prefix}.count"] = metrics.Count;
-        part.Texts[$"{prefix}.topKAccuracy"] = new JsonArray(metrics.TopKAccuracy.Select(a => (JsonNode)a).ToArray());
+        part.Texts[$"{prefix}.topKAccuracy"] = new JsonArray(metrics.TopKAccuracyForAllK.Select(a => (JsonNode)a).ToArray());
         part.Texts[$"{prefix}.confusionMatrix"] = new JsonArray(metrics.ConfusionMatrix.Select(r => (JsonNode)new JsonArray(r.Select(c => (JsonNode)c).ToArray())).ToArray());
     }
 
