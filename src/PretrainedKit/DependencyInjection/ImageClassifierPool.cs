@@ -78,6 +78,18 @@ public sealed class ImageClassifierPool : IDisposable
     /// <exception cref="Imaging.InvalidImageException">The image cannot be used.</exception>
     public Prediction Predict(string modelName, Stream stream, int topK = ImageClassifierModel.DefaultTopK) => GetModel(modelName).Predict(stream, topK);
 
+    /// <summary>Classifies an image read asynchronously from a stream (for example an ASP.NET Core request body) with the named model.</summary>
+    /// <param name="modelName">The model's name.</param>
+    /// <param name="stream">The image bytes; read to the end, not closed.</param>
+    /// <param name="topK">How many classes to return.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The prediction.</returns>
+    /// <exception cref="KeyNotFoundException">No model has that name.</exception>
+    /// <exception cref="Imaging.InvalidImageException">The image cannot be used, or the stream holds more than <see cref="Imaging.ImageLimits.MaxFileBytes"/>.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<Prediction> PredictAsync(string modelName, Stream stream, int topK = ImageClassifierModel.DefaultTopK, CancellationToken cancellationToken = default) =>
+        GetModel(modelName).PredictAsync(stream, topK, cancellationToken);
+
     /// <summary>Disposes every model that was loaded.</summary>
     public void Dispose()
     {
