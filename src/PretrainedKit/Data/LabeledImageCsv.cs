@@ -1,4 +1,5 @@
 using System.Text;
+using PretrainedKit.Internal;
 
 namespace PretrainedKit.Data;
 
@@ -30,6 +31,12 @@ internal static class LabeledImageCsv
                     ? $"'{csv}' is a folder, not a CSV file. Give a CSV file with the header 'path,label', or use the folder form."
                     : $"The CSV file '{csv}' does not exist. Give a CSV file with the header 'path,label' and one row per image.",
                 csv);
+        }
+
+        if (FileGuard.RegularFileLength(csv) is null && FileGuard.Inspect(csv) is { Kind: not FileKind.Regular } facts)
+        {
+            // A named pipe would block the read and a device never ends: judged before the file is opened.
+            throw new InvalidDatasetException([new DatasetProblem(csv, DatasetProblemKind.InvalidRow, $"'{csv}' is {facts.Describe()}, not a regular file: reading it could block or never end, so it is not opened. Give a CSV file.")]);
         }
 
         string text;

@@ -105,6 +105,19 @@ public class CsvTests
     }
 
     [Test]
+    [Platform("Linux")]
+    public void ReadCsv_NamedPipe_IsRefusedWithoutBeingOpened()
+    {
+        var fifo = Path.Combine(_folder, "labels.csv");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo]))
+        {
+            mkfifo.WaitForExit();
+        }
+
+        Assert.That(() => LabeledImage.ReadCsv(fifo), Throws.TypeOf<InvalidDatasetException>().With.Message.Contains("named pipe").And.Message.Contains(fifo));
+    }
+
+    [Test]
     public void FromCsv_BadRows_TrainAsyncThrowsBeforeAnyImageIsRead()
     {
         var csv = Write("path,label\nimg/a.png,cat\nimg/missing.png,dog\n");
