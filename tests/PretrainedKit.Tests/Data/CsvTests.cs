@@ -126,6 +126,13 @@ public class CsvTests
             Throws.TypeOf<InvalidDatasetException>().With.Message.Contains("line 3").And.Message.Contains("missing.png"));
     }
 
+    [Test]
+    public void FromFolder_GivenACsvFile_PointsToFromCsv()
+    {
+        var csv = Write("path,label\nimg/a.png,cat\n");
+        Assert.That(() => ImageClassifier.Create().FromFolder(csv).TrainAsync(), Throws.TypeOf<DirectoryNotFoundException>().With.Message.Contains(csv).And.Message.Contains("FromCsv"));
+    }
+
     private string Write(string text, bool bom = false)
     {
         var path = Path.Combine(_folder, $"list-{Guid.NewGuid():N}.csv");
