@@ -15,6 +15,9 @@ using SkiaSharp;
 // Usage:
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- [--images DIR] [--count N] [--rss-small 500] [--rss-large 5000] [--json FILE] [--rounds 3] [--block 30]
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --generate DIR N   (the benchmark's images, listed in DIR/list.txt, for the probes below)
+//   ... -- --eval-cache N [--json FILE]   evaluate N images twice (second from the feature cache); JSON under bench/results
+//   ... -- --cache-scale 10000,100000   feature cache hit, write and Trim times at each size (synthetic entries); JSON under bench/results
+//   ... -- --session-memory current|path|path-noarena|path-basic|path-noprepack   resident memory of one backbone session opened one way
 //   ... -- --rss-child LIST N     one peak-RSS measurement (as step 5 below)
 //   ... -- --rss-trace LIST N     resident memory over a training, each 20 MB rise with its phase and the managed heap
 //   ... -- --warm-only LIST N     the warm-cache featurising phase alone, 15 times
@@ -43,6 +46,151 @@ if (args.Length >= 3 && args[0] == "--generate")
     var paths = BenchImages.Generate(args[1], int.Parse(args[2], CultureInfo.InvariantCulture));
     File.WriteAllLines(Path.Combine(args[1], "list.txt"), paths);
     return 0;
+}
+
+if (args.Length >= 2 && args[0] == "--cache-scale")
+{
+    // Issue #18 item 3: what the per-file feature cache costs as it grows. For each size: fill a fresh cache with
+    // synthetic 512-feature entries, then time 2,000 random hits, 2,000 new writes and one Trim (which lists every entry).
+    var sizes = args[1].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToList();
+    var scale = new Dictionary<string, double>();
+    var vector = Enumerable.Range(0, 512).Select(i => i / 512f).ToArray();
+    var random = new Random(1);
+    foreach (var size in sizes)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"cache-scale-{Environment.ProcessId}-{size}");
+        var cache = new PretrainedKit.Caching.FeatureCache(new FeatureCacheOptions { Directory = dir, MaxBytes = long.MaxValue });
+        string Key(int i) => PretrainedKit.Caching.FeatureCache.ComputeKey(BitConverter.GetBytes(i), "scale");
+        var fill = Stopwatch.StartNew();
+        Parallel.For(0, size, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i => cache.TryWrite(Key(i), vector));
+        fill.Stop();
+        var probes = Enumerable.Range(0, 2000).Select(_ => Key(random.Next(size))).ToList();
+        var read = Stopwatch.StartNew();
+        foreach (var key in probes)
+        {
+            _ = cache.TryRead(key, 512) ?? throw new InvalidOperationException("A written entry was not found.");
+        }
+
+        read.Stop();
+        var write = Stopwatch.StartNew();
+        for (var i = 0; i < 2000; i++)
+        {
+            cache.TryWrite(Key(size + i), vector);
+        }
+
+        write.Stop();
+        var trim = Stopwatch.StartNew();
+        var deleted = cache.Trim(); // Within the limit: the run's per-run check, from a sample of the entry folders.
+        trim.Stop();
+        var list = Stopwatch.StartNew();
+        _ = cache.GetSize(); // What a Trim near the limit pays: every entry listed.
+        list.Stop();
+        scale[$"entries{size}ListSeconds"] = Math.Round(list.Elapsed.TotalSeconds, 3);
+        scale[$"entries{size}FillSeconds"] = Math.Round(fill.Elapsed.TotalSeconds, 2);
+        scale[$"entries{size}ReadMicroseconds"] = Math.Round(read.Elapsed.TotalMicroseconds / probes.Count, 1);
+        scale[$"entries{size}WriteMicroseconds"] = Math.Round(write.Elapsed.TotalMicroseconds / 2000, 1);
+        scale[$"entries{size}TrimSeconds"] = Math.Round(trim.Elapsed.TotalSeconds, 3);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{size,9:N0} entries: filled in {fill.Elapsed.TotalSeconds:F1} s; hit {scale[$"entries{size}ReadMicroseconds"]:F1} us, write {scale[$"entries{size}WriteMicroseconds"]:F1} us, Trim within the limit {trim.Elapsed.TotalMilliseconds:F1} ms (deleted {deleted}), full listing {list.Elapsed.TotalSeconds:F2} s"));
+        Directory.Delete(dir, recursive: true);
+    }
+
+    var scalePath = Path.Combine(BenchImages.FindRepositoryRoot(), "bench", "results", $"cache-scale-{DateTime.UtcNow:yyyy-MM-dd}.json");
+    File.WriteAllText(scalePath, JsonSerializer.Serialize(scale, new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"JSON written to {scalePath}");
+    return 0;
+}
+
+if (args.Length >= 2 && args[0] == "--session-memory")
+{
+    // Resident memory after opening one backbone session, one way per fresh process (the argument picks the way).
+    static long RssKb(string field = "VmRSS:") => long.Parse(File.ReadAllLines("/proc/self/status").First(l => l.StartsWith(field, StringComparison.Ordinal))[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+    var runtime = PretrainedKit.Backbones.BackboneRuntime.Open(PretrainedKit.Backbones.KnownBackbones.ResNet18, PretrainedKit.Backbones.FeatureLayout.Pooled, null);
+    var before = RssKb();
+    IDisposable session;
+    using var so = new Microsoft.ML.OnnxRuntime.SessionOptions { GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 1, InterOpNumThreads = 1, ExecutionMode = Microsoft.ML.OnnxRuntime.ExecutionMode.ORT_SEQUENTIAL };
+    switch (args[1])
+    {
+        case "current": session = runtime.OpenSession(PretrainedKit.Backbones.SessionProfile.Throughput); break;
+        case "path": session = new Microsoft.ML.OnnxRuntime.InferenceSession(runtime.ModelPath, so); break;
+        case "path-noarena": so.EnableCpuMemArena = false; session = new Microsoft.ML.OnnxRuntime.InferenceSession(runtime.ModelPath, so); break;
+        case "path-basic": so.GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_BASIC; session = new Microsoft.ML.OnnxRuntime.InferenceSession(runtime.ModelPath, so); break;
+        case "path-noprepack": so.AddSessionConfigEntry("session.disable_prepacking", "1"); session = new Microsoft.ML.OnnxRuntime.InferenceSession(runtime.ModelPath, so); break;
+        default: throw new ArgumentException(args[1]);
+    }
+
+    var opened = RssKb();
+    PretrainedKit.Internal.NativeHeap.ReleaseFreedMemory();
+    GC.Collect(2, GCCollectionMode.Forced, true, true);
+    var trimmed = RssKb();
+    var tensor = new float[3 * 224 * 224];
+    var features = new float[512];
+    var sw = Stopwatch.StartNew();
+    for (var i = 0; i < 20; i++)
+    {
+        if (session is PretrainedKit.Backbones.BackboneSession b) b.Run(tensor, features);
+        else
+        {
+            using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(tensor, [1, 3, 224, 224]);
+            var s = (Microsoft.ML.OnnxRuntime.InferenceSession)session;
+            using var outputs = s.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), [runtime.Backbone.InputName], [input], [runtime.Backbone.OutputName]);
+        }
+    }
+
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{args[1],-15} before {before / 1024} MB, opened {opened / 1024} MB (+{(opened - before) / 1024}), after trim+GC {trimmed / 1024} MB, after 20 runs {RssKb() / 1024} MB, peak {RssKb("VmHWM:") / 1024} MB, {sw.Elapsed.TotalMilliseconds / 20:F1} ms/run"));
+    session.Dispose();
+    return 0;
+}
+
+if (args.Length >= 2 && args[0] == "--eval-cache")
+{
+    // Issue #18 item 1: evaluating an unchanged folder a second time reads the feature cache. Evaluates N generated
+    // images (two classes) twice with an empty cache, through a model saved and loaded as the CLI does.
+    var count = int.Parse(args[1], CultureInfo.InvariantCulture);
+    var root = Path.Combine(Path.GetTempPath(), $"eval-cache-{Environment.ProcessId}");
+    try
+    {
+        var generated = BenchImages.Generate(Path.Combine(root, "flat"), count + 40);
+        var folder = Path.Combine(root, "test");
+        for (var i = 0; i < count; i++)
+        {
+            var label = Path.Combine(folder, i % 2 == 0 ? "even" : "odd");
+            Directory.CreateDirectory(label);
+            File.Move(generated[i], Path.Combine(label, Path.GetFileName(generated[i])));
+        }
+
+        var trainImages = generated.Skip(count).Select((p, i) => new PretrainedKit.Data.LabeledImage(p, i % 2 == 0 ? "even" : "odd")).ToList();
+        var modelPath = Path.Combine(root, "model.pkmodel");
+        using (var trained = await ImageClassifier.Create().FromImages(trainImages).WithValidationSplit(0).WithFeatureCache(FeatureCacheOptions.Disabled).TrainAsync())
+        {
+            trained.Save(modelPath);
+        }
+
+        var cache = new FeatureCacheOptions { Directory = Path.Combine(root, "cache") };
+        using var model = ImageClassifier.Load(modelPath, featureCache: cache);
+        var first = await model.EvaluateAsync(folder);
+        var second = await model.EvaluateAsync(folder);
+        if (first.FeatureCacheHits != 0 || second.FeatureCacheHits != count || second.Metrics.LogLoss != first.Metrics.LogLoss)
+        {
+            throw new InvalidOperationException($"Expected 0 then {count} hits and equal metrics; got {first.FeatureCacheHits}, {second.FeatureCacheHits}.");
+        }
+
+        var evalResults = new Dictionary<string, double>
+        {
+            ["images"] = count,
+            ["firstEvaluationSeconds"] = Math.Round(first.Elapsed.TotalSeconds, 3),
+            ["secondEvaluationSeconds"] = Math.Round(second.Elapsed.TotalSeconds, 3),
+            ["speedup"] = Math.Round(first.Elapsed.TotalSeconds / second.Elapsed.TotalSeconds, 1),
+        };
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"evaluate {count} images: first {first.Elapsed.TotalSeconds:F1} s (0 cache hits), second {second.Elapsed.TotalSeconds:F2} s ({count} hits): {evalResults["speedup"]:F0}x (target >= 50)"));
+        var jsonPath = args.Length >= 4 && args[2] == "--json" ? args[3] : Path.Combine(BenchImages.FindRepositoryRoot(), "bench", "results", $"eval-cache-{DateTime.UtcNow:yyyy-MM-dd}.json");
+        File.WriteAllText(jsonPath, JsonSerializer.Serialize(evalResults, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"JSON written to {Path.GetFullPath(jsonPath)}");
+        return 0;
+    }
+    finally
+    {
+        Directory.Delete(root, recursive: true);
+    }
 }
 
 if (args.Length >= 3 && args[0] == "--warm-parts")
@@ -223,7 +371,7 @@ namespace PretrainedKit.Benchmarks
         {
             string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
             int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
-            return new BenchOptions(Value("--images"), Int("--count", 300), Int("--rss-small", 500), Int("--rss-large", 5000), Value("--json") ?? "benchmark-results.json", Int("--rounds", 3), Math.Max(8, Int("--block", 30)));
+            return new BenchOptions(Value("--images"), Int("--count", 300), Int("--rss-small", 500), Int("--rss-large", 5000), Value("--json") ?? Path.Combine(BenchImages.FindRepositoryRoot(), "bench", "results", $"benchmark-{DateTime.UtcNow:yyyy-MM-dd}.json"), Int("--rounds", 3), Math.Max(8, Int("--block", 30)));
         }
     }
 

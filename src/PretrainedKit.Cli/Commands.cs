@@ -179,6 +179,11 @@ internal static partial class Commands
             using var loaded = ImageClassifier.Load(parse.GetValue(model)!);
             var evaluation = await ui.WithProgressAsync(progress => EvaluateData(loaded, parse.GetValue(data)!, progress, cancellationToken));
             ui.Skipped(evaluation.Skipped, evaluation.IgnoredFileCount);
+            if (evaluation.FeatureCacheHits > 0)
+            {
+                ui.Info(string.Create(CultureInfo.InvariantCulture, $"Features of {evaluation.FeatureCacheHits} image views came from the feature cache ({loaded.FeatureCache.ResolveDirectory()})."));
+            }
+
             ui.Metrics("test", evaluation.Metrics);
             if (evaluation.UnknownThreshold is { } threshold)
             {

@@ -7,6 +7,7 @@ var root = new RootCommand("pretrainedkit: train an image classifier on a folder
     Commands.Evaluate(),
     Commands.Predict(),
     Commands.Export(),
+    Commands.Featurize(),
     ReportCommand.Create(),
 };
 

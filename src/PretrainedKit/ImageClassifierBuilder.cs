@@ -284,6 +284,49 @@ public sealed class ImageClassifierBuilder
         return new ImageClassifierModel(result.Definition, result.Extractor, result.Report, logger);
     }
 
+    /// <summary>
+    /// Computes into the feature cache the features that <see cref="TrainAsync"/> with these options will need, for one
+    /// shard of the images, without training: run it with shards 0 to <paramref name="shardCount"/> - 1 in as many processes
+    /// or machines sharing one cache folder (for example a Kubernetes Indexed Job or a Slurm job array; see
+    /// docs/distributed-featurization.md), then train with the same options on 100 % cache hits.
+    /// </summary>
+    /// <remarks>
+    /// An image's shard comes from its content (SHA-256), so every process agrees whatever the path it sees; each process
+    /// reads every image once to place it, and the images of its shard a second time to featurise them. Training images
+    /// get every view training may ask of them (its augmentation views and, since any of them may fall in the validation
+    /// split, the test-time views); the validation folder's images get the test-time views. Files that cannot be read are
+    /// reported by shard 0; images that cannot be decoded by their own shard.
+    /// </remarks>
+    /// <param name="shardIndex">This process's shard, from 0.</param>
+    /// <param name="shardCount">How many shards (processes) share the work; at least 1.</param>
+    /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops within the images in flight; what was written stays in the cache.</param>
+    /// <returns>What this shard computed.</returns>
+    /// <exception cref="InvalidOperationException">No data source was chosen, or the feature cache is disabled.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="shardCount"/> is below 1, or <paramref name="shardIndex"/> is not within 0 to <paramref name="shardCount"/> - 1.</exception>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    /// <exception cref="DirectoryNotFoundException">The dataset or validation folder does not exist.</exception>
+    /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<FeatureShardReport> CacheFeaturesAsync(int shardIndex = 0, int shardCount = 1, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var source = _source ?? throw new InvalidOperationException("Choose the data first: call FromFolder(path) or FromImages(list).");
+        ArgumentOutOfRangeException.ThrowIfLessThan(shardCount, 1);
+        if (shardIndex < 0 || shardIndex >= shardCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(shardIndex), shardIndex, $"The shard index must be from 0 to {shardCount - 1} for {shardCount} shards.");
+        }
+
+        var options = Options;
+        options.Validate();
+        if (!options.FeatureCache.Enabled)
+        {
+            throw new InvalidOperationException("CacheFeaturesAsync writes to the feature cache, which is disabled: enable it (WithFeatureCacheDirectory(dir) or WithFeatureCache(FeatureCacheOptions.Default)).");
+        }
+
+        return FeatureShard.RunAsync(source, options, shardIndex, shardCount, _loggerFactory.CreateLogger("PretrainedKit.Training"), progress, cancellationToken);
+    }
+
     /// <summary>Trains synchronously; see <see cref="TrainAsync"/>.</summary>
     /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
     /// <param name="cancellationToken">Cancels within one image.</param>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PretrainedKit.Backbones;
+using PretrainedKit.Caching;
 using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
 using PretrainedKit.Featurization;
@@ -40,6 +41,13 @@ public sealed class ImageClassifierModel : IDisposable
 
     /// <summary>Gets the class names, in the order of <see cref="Prediction.Probabilities"/>.</summary>
     public IReadOnlyList<string> Classes => Definition.Classes;
+
+    /// <summary>
+    /// Gets the feature cache that <see cref="EvaluateAsync(string, IProgress{TrainingProgress}, CancellationToken)"/> and <see cref="PredictBatchAsync(IEnumerable{string}, int, CancellationToken)"/> read and write: the training
+    /// run's cache for a model just trained, the one given to <see cref="Load"/> (by default <see cref="FeatureCacheOptions.Default"/>)
+    /// for a model read from a file. <see cref="FeatureCacheOptions.Disabled"/> when there is none.
+    /// </summary>
+    public FeatureCacheOptions FeatureCache => _extractor.Cache?.Options ?? FeatureCacheOptions.Disabled;
 
     /// <summary>Gets the backbone the model was trained with.</summary>
     public Backbone Backbone => Definition.Backbone;
@@ -87,19 +95,26 @@ public sealed class ImageClassifierModel : IDisposable
     /// <param name="path">The model file.</param>
     /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file, or the custom backbone it records (see <see cref="Backbone.FromOnnx"/>).</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
+    /// <param name="featureCache">
+    /// The feature cache that many-image calls (<see cref="EvaluateAsync(string, IProgress{TrainingProgress}, CancellationToken)"/>, <see cref="PredictBatchAsync(IEnumerable{string}, int, CancellationToken)"/>) read and write, so
+    /// that evaluating an unchanged folder again costs file reads, not backbone runs; by default
+    /// <see cref="FeatureCacheOptions.Default"/>, the cache training uses; <see cref="FeatureCacheOptions.Disabled"/> turns it off.
+    /// Single-image <c>Predict</c> never uses it.
+    /// </param>
     /// <returns>The model.</returns>
     /// <exception cref="FileNotFoundException">The file does not exist, or the ONNX file of the custom backbone it records is neither at its recorded path nor next to the model file.</exception>
     /// <exception cref="ModelFormatException">The file is corrupt, truncated, from a newer format version, or made with another backbone, other weights or other preprocessing.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
     /// <exception cref="ArgumentException">A custom backbone's ONNX file does not match its definition (names, shapes).</exception>
-    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null)
+    public static ImageClassifierModel Load(string path, Backbone? backbone = null, ILogger? logger = null, FeatureCacheOptions? featureCache = null)
     {
+        featureCache ??= FeatureCacheOptions.Default;
         var stored = ModelFile.Load(path);
         var full = Path.GetFullPath(path);
         var definition = ModelFile.Define(full, stored, ModelBackbone.Resolve(full, stored.Manifest.Backbone, backbone));
         var runtime = BackboneRuntime.Open(definition.Backbone, definition.FeatureLayout, logger);
         ModelBackbone.CheckInstalled(full, stored.Manifest.Backbone, runtime);
-        var extractor = new FeatureExtractor(runtime, definition.Image);
+        var extractor = new FeatureExtractor(runtime, definition.Image, featureCache.Enabled ? new FeatureCache(featureCache) : null);
         try
         {
             extractor.Warm(SessionProfile.Latency);
@@ -446,7 +461,7 @@ public sealed class ImageClassifierModel : IDisposable
 
         var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
         reporter.Complete();
-        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images };
+        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images, FeatureCacheHits = features.CacheHits };
         if (UnknownThreshold is not { } threshold)
         {
             return report;

@@ -25,6 +25,15 @@ public sealed class FeatureCache
     private const int ChecksumLength = SHA256.HashSizeInBytes;
     private static readonly byte[] Magic = "PKFC0002"u8.ToArray();
 
+    /// <summary>The fraction of <see cref="FeatureCacheOptions.MaxBytes"/> that <see cref="Trim"/> evicts down to.</summary>
+    public const double TrimTarget = 0.9;
+
+    /// <summary>How many entries <see cref="EstimateSize"/> lists at least before it extrapolates.</summary>
+    private const int SampleEntries = 2000;
+
+    /// <summary>How many entry folders there are at most (the first two hexadecimal digits of the key).</summary>
+    private const int ShardCount = 256;
+
     /// <summary>How stale an entry's time stamp may be before a read refreshes it (the granularity of least-recently-used eviction).</summary>
     internal static readonly TimeSpan RecencyResolution = TimeSpan.FromMinutes(10);
 
@@ -88,7 +97,6 @@ public sealed class FeatureCache
         var path = PathOf(key);
         var expected = HeaderLength + (4 * length) + ChecksumLength;
         var bytes = new byte[expected];
-        DateTime stamp;
         try
         {
             // One handle for the size, the bytes and the time stamp: a cache hit costs one open, however it goes on.
@@ -100,9 +108,8 @@ public sealed class FeatureCache
                 return null;
             }
 
-            stamp = File.GetLastWriteTimeUtc(handle);
             var now = DateTime.UtcNow;
-            if (now - stamp > RecencyResolution)
+            if (now - File.GetLastWriteTimeUtc(handle) > RecencyResolution)
             {
                 // Recently used: evicted last. Refreshed at most once per RecencyResolution, so that a warm run does not
                 // write every entry's metadata each time; eviction order is only as fine as that.
@@ -189,21 +196,38 @@ public sealed class FeatureCache
     /// <returns>The size.</returns>
     public long GetSize() => Entries().Sum(f => f.Length);
 
-    /// <summary>Deletes the least recently used entries until the cache is within <see cref="FeatureCacheOptions.MaxBytes"/>.</summary>
+    /// <summary>
+    /// Keeps the cache within <see cref="FeatureCacheOptions.MaxBytes"/>: when it is over, deletes the least recently used
+    /// entries until it is within <see cref="TrimTarget"/> of the limit, so that a full cache is not listed again on the
+    /// next run. Whether it is over is first estimated from a sample of the 256 entry folders (entries spread evenly over
+    /// them by key), so a cache well within its limit costs a few milliseconds to check however many entries it holds;
+    /// only a cache near or over the limit is listed whole.
+    /// </summary>
     /// <returns>The number of entries deleted.</returns>
     public int Trim()
     {
-        if (Options.MaxBytes == 0)
+        if (Options.MaxBytes == 0 || !System.IO.Directory.Exists(Directory))
+        {
+            return 0;
+        }
+
+        if (EstimateSize() < Options.MaxBytes * TrimTarget)
         {
             return 0;
         }
 
         var entries = Entries().ToList();
         var total = entries.Sum(f => f.Length);
+        if (total <= Options.MaxBytes)
+        {
+            return 0;
+        }
+
+        var target = (long)(Options.MaxBytes * TrimTarget);
         var deleted = 0;
         foreach (var entry in entries.OrderBy(f => f.LastWriteTimeUtc))
         {
-            if (total <= Options.MaxBytes)
+            if (total <= target)
             {
                 break;
             }
@@ -216,6 +240,41 @@ public sealed class FeatureCache
         }
 
         return deleted;
+    }
+
+    /// <summary>
+    /// The cache's size, estimated from entry folders taken in a random order until at least <see cref="SampleEntries"/>
+    /// entries are seen (exact when that takes every folder).
+    /// </summary>
+    /// <param name="random">Orders the folders; by default <see cref="Random.Shared"/>.</param>
+    internal long EstimateSize(Random? random = null)
+    {
+        var folders = new DirectoryInfo(Directory).GetDirectories();
+        if (folders.Length == 0)
+        {
+            return 0;
+        }
+
+        (random ?? Random.Shared).Shuffle(folders);
+        long seenBytes = 0;
+        var seenEntries = 0;
+        var listed = 0;
+        foreach (var folder in folders)
+        {
+            foreach (var entry in folder.EnumerateFiles("*.bin"))
+            {
+                seenBytes += entry.Length;
+                seenEntries++;
+            }
+
+            listed++;
+            if (seenEntries >= SampleEntries)
+            {
+                break;
+            }
+        }
+
+        return listed == folders.Length ? seenBytes : seenBytes * ShardCount / listed;
     }
 
     /// <summary>Deletes every entry (and leftover temporary files) in the cache folder.</summary>

@@ -26,7 +26,10 @@ public sealed record FeatureCacheOptions
     /// <value>The default is <see langword="null"/>.</value>
     public string? Directory { get; init; }
 
-    /// <summary>Gets the size above which the least recently used entries are evicted (checked after each featurisation run that computed new features); 0 means no limit.</summary>
+    /// <summary>
+    /// Gets the size above which the least recently used entries are evicted, down to <see cref="FeatureCache.TrimTarget"/>
+    /// of it (checked after each featurisation run that computed new features); 0 means no limit.
+    /// </summary>
     /// <value>The default is <see cref="DefaultMaxBytes"/> (1 GiB).</value>
     public long MaxBytes { get; init; } = DefaultMaxBytes;
 

@@ -18,6 +18,9 @@ public sealed record EvaluationReport
     /// <summary>Gets how long the evaluation took.</summary>
     public required TimeSpan Elapsed { get; init; }
 
+    /// <summary>Gets how many image views' features came from the feature cache instead of the backbone (see <see cref="ImageClassifierModel.FeatureCache"/>).</summary>
+    public int FeatureCacheHits { get; init; }
+
     /// <summary>Gets every evaluated image with its true class and probabilities, in the order of the files on disk (used for the worst mistakes of an HTML report).</summary>
     /// <value>The default is empty (a report made by hand without per-image results).</value>
     public IReadOnlyList<EvaluatedImage> Images { get; init; } = [];

@@ -76,7 +76,7 @@ internal static class ImageFile
         }
     }
 
-    /// <summary>Reads a stream to its end (not closed), refusing it once it yields more than <paramref name="maxBytes"/>.</summary>
+    /// <summary>Reads a regular file of <paramref name="length"/> bytes (as judged just before), refusing it if it grew past <paramref name="maxBytes"/>.</summary>
     private static byte[] ReadRegular(string path, long maxBytes, long length)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
@@ -84,6 +84,7 @@ internal static class ImageFile
             ?? throw TooLarge(path, $"the file grew past the limit of {maxBytes:N0} bytes ({FileGuard.Mib(maxBytes)}) while it was read");
     }
 
+    /// <summary>Reads a stream to its end (not closed), refusing it once it yields more than <paramref name="maxBytes"/>.</summary>
     public static byte[] Read(Stream stream, long maxBytes)
     {
         ArgumentNullException.ThrowIfNull(stream);

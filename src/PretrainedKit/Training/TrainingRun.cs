@@ -44,8 +44,9 @@ internal static class TrainingRun
             data = await FeaturizeAsync(scan, validationScan, options, featurizer, reporter, cancellationToken).ConfigureAwait(false);
         }
 
-        // The model keeps only the session that Predict uses; opening it counts as loading the backbone.
-        var extractor = new FeatureExtractor(runtime, options.Image);
+        // The model keeps only the session that Predict uses; opening it counts as loading the backbone. Its evaluations
+        // and batch predictions use the run's cache.
+        var extractor = new FeatureExtractor(runtime, options.Image, options.FeatureCache.Enabled ? new FeatureCache(options.FeatureCache) : null);
         try
         {
             extractor.Warm(SessionProfile.Latency);

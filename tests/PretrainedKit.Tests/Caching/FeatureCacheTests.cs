@@ -93,8 +93,8 @@ public class FeatureCacheTests
         var deleted = bounded.Trim();
         Assert.Multiple(() =>
         {
-            Assert.That(deleted, Is.EqualTo(entries.Length - 4));
-            Assert.That(bounded.GetSize(), Is.LessThanOrEqualTo(4 * size));
+            Assert.That(deleted, Is.EqualTo(entries.Length - 3), "evicted down to 90 % of the limit: 3 entries of 4 fit");
+            Assert.That(bounded.GetSize(), Is.LessThanOrEqualTo((long)(4 * size * FeatureCache.TrimTarget)));
             Assert.That(File.Exists(oldest[0].FullName), Is.False, "the least recently used entry went first");
             Assert.That(File.Exists(oldest[^1].FullName), Is.True, "the most recently used entry stayed");
         });
@@ -133,6 +133,30 @@ public class FeatureCacheTests
         {
             Assert.That(cache.TryRead(key, 16), Is.Null);
             Assert.That(File.Exists(cache.PathOf(key)), Is.False);
+        });
+    }
+
+    [Test]
+    public void Trim_WithinTheLimit_DeletesNothingAndEstimatesTheSizeFromASample()
+    {
+        var cache = NewCache(maxBytes: long.MaxValue);
+        var features = new float[16];
+        for (var i = 0; i < 5000; i++)
+        {
+            Assert.That(cache.TryWrite(FeatureCache.ComputeKey(BitConverter.GetBytes(i), "sample"), features), Is.True);
+        }
+
+        var exact = cache.GetSize();
+        var estimate = cache.EstimateSize(new Random(1));
+        var entrySize = exact / 5000;
+        var nearLimit = new FeatureCache(cache.Options with { MaxBytes = exact + entrySize });
+        Assert.Multiple(() =>
+        {
+            Assert.That(estimate, Is.Not.EqualTo(exact), "5,000 entries over 256 folders: the estimate comes from a sample, not a full listing");
+            Assert.That((double)estimate, Is.EqualTo(exact).Within(15).Percent, "keys spread evenly over the folders");
+            Assert.That(cache.Trim(), Is.Zero);
+            Assert.That(nearLimit.Trim(), Is.Zero, "within the limit (the estimate is confirmed by a full listing near it)");
+            Assert.That(cache.GetSize(), Is.EqualTo(exact));
         });
     }
 
