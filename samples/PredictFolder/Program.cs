@@ -1,6 +1,5 @@
 using System.Globalization;
 using PretrainedKit;
-using PretrainedKit.Imaging;
 
 // Classify every image in a folder (recursively) and write one CSV row per image.
 if (args.Length < 2)
@@ -18,19 +17,23 @@ var images = Directory.EnumerateFiles(args[1], "*.*", SearchOption.AllDirectorie
 using var csv = new StreamWriter(output);
 csv.WriteLine("path,label,probability,top3,error");
 int rows = 0, failed = 0;
-foreach (var image in images)
+foreach (var chunk in images.Chunk(64))
 {
-    rows++;
-    try
+    // One result per image, in order: a bad image is a row with its reason, never the end of the run.
+    foreach (var result in await model.PredictBatchAsync(chunk, topK: 3))
     {
-        var p = model.Predict(image, topK: 3);
-        var top3 = string.Join(" ", p.TopK.Select(t => $"{t.Label}:{t.Probability.ToString("F4", CultureInfo.InvariantCulture)}"));
-        csv.WriteLine($"{Csv(image)},{Csv(p.Label)},{p.Probability.ToString("F6", CultureInfo.InvariantCulture)},{Csv(top3)},");
-    }
-    catch (InvalidImageException ex)
-    {
-        failed++;
-        csv.WriteLine($"{Csv(image)},,,,{Csv(ex.Message)}");
+        rows++;
+        if (result.Succeeded)
+        {
+            var p = result.Prediction;
+            var top3 = string.Join(" ", p.TopK.Select(t => $"{t.Label}:{t.Probability.ToString("F4", CultureInfo.InvariantCulture)}"));
+            csv.WriteLine($"{Csv(result.Path!)},{Csv(p.Label)},{p.Probability.ToString("F6", CultureInfo.InvariantCulture)},{Csv(top3)},");
+        }
+        else
+        {
+            failed++;
+            csv.WriteLine($"{Csv(result.Path!)},,,,{Csv(result.Error!.Message)}");
+        }
     }
 }
 

@@ -5,7 +5,7 @@ using PretrainedKit.Imaging;
 // Run: dotnet run --project samples/WebApi -- --model quickstart.pkmodel --urls http://127.0.0.1:5080
 var builder = WebApplication.CreateBuilder(args);
 var modelPath = builder.Configuration["model"] ?? "quickstart.pkmodel";
-builder.Services.AddSingleton(_ => ImageClassifier.Load(modelPath)); // one model for all requests: Predict is thread-safe
+builder.Services.AddSingleton(_ => ImageClassifier.Load(modelPath)); // one model for all requests: PredictAsync is thread-safe
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = Limits.MaxBodyBytes);
 var app = builder.Build();
 var model = app.Services.GetRequiredService<ImageClassifierModel>(); // load now, so a bad model file stops the start
@@ -20,46 +20,43 @@ app.MapPost("/classify", async (HttpRequest request, ImageClassifierModel model,
         return Results.BadRequest(new { error = "A url-encoded form cannot carry an image. Upload it as a multipart/form-data field named 'image', or send its bytes as the body." });
     }
 
-    byte[] bytes;
-    using (var buffer = new MemoryStream())
+    var k = top ?? 3;
+    if (k < 1)
     {
-        try
-        {
-            var files = request.HasFormContentType ? (await request.ReadFormAsync()).Files : null;
-            var upload = files is { Count: > 0 } ? files[0] : null;
-            if (request.HasFormContentType && upload is null)
-            {
-                return Results.BadRequest(new { error = "The form holds no file. Upload the image in a multipart field named 'image'." });
-            }
-
-            await (upload?.OpenReadStream() ?? request.Body).CopyToAsync(buffer);
-        }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return Results.Json(new { error = $"The body is larger than {Limits.MaxBodyBytes:N0} bytes. Send a smaller image." }, statusCode: StatusCodes.Status413PayloadTooLarge);
-        }
-        catch (Exception ex) when (ex is BadHttpRequestException or InvalidDataException or IOException)
-        {
-            // A multipart body cut short, a form over the form reader's limits, a broken chunked encoding: the client's
-            // mistake, so 400 (ASP.NET Core would answer 500). BadHttpRequestException is an IOException, caught first above.
-            return Results.BadRequest(new { error = $"The request body is malformed or incomplete: {ex.Message} Send the image as a complete multipart/form-data field named 'image', or as the raw body." });
-        }
-
-        bytes = buffer.ToArray();
+        return Results.BadRequest(new { error = "'top' must be at least 1." });
     }
 
     try
     {
-        var p = model.Predict(bytes, top ?? 3);
+        var files = request.HasFormContentType ? (await request.ReadFormAsync(request.HttpContext.RequestAborted)).Files : null;
+        var upload = files is { Count: > 0 } ? files[0] : null;
+        if (request.HasFormContentType && upload is null)
+        {
+            return Results.BadRequest(new { error = "The form holds no file. Upload the image in a multipart field named 'image'." });
+        }
+
+        // Read asynchronously (Kestrel forbids synchronous reads of the body) and bounded by ImageLimits.MaxFileBytes.
+        await using var uploaded = upload?.OpenReadStream();
+        var p = await model.PredictAsync(uploaded ?? request.Body, k, request.HttpContext.RequestAborted);
         return Results.Ok(new { label = p.Label, probability = p.Probability, predictions = p.TopK.Select(t => new { label = t.Label, probability = t.Probability }) });
+    }
+    catch (OperationCanceledException) when (request.HttpContext.RequestAborted.IsCancellationRequested)
+    {
+        return Results.Empty; // The client went away: nobody reads an answer.
     }
     catch (InvalidImageException ex)
     {
         return Results.BadRequest(new { error = ex.Message, reason = ex.Reason.ToString() });
     }
-    catch (ArgumentOutOfRangeException)
+    catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
     {
-        return Results.BadRequest(new { error = "'top' must be at least 1." });
+        return Results.Json(new { error = $"The body is larger than {Limits.MaxBodyBytes:N0} bytes. Send a smaller image." }, statusCode: StatusCodes.Status413PayloadTooLarge);
+    }
+    catch (Exception ex) when (ex is BadHttpRequestException or InvalidDataException or IOException)
+    {
+        // A multipart body cut short, a form over the form reader's limits, a broken chunked encoding: the client's
+        // mistake, so 400 (ASP.NET Core would answer 500). BadHttpRequestException is an IOException, caught first above.
+        return Results.BadRequest(new { error = $"The request body is malformed or incomplete: {ex.Message} Send the image as a complete multipart/form-data field named 'image', or as the raw body." });
     }
 }).DisableAntiforgery();
 

@@ -16,11 +16,14 @@ internal static partial class Commands
 {
     private const int UserError = 2;
 
+    /// <summary>How many images of a folder <c>predict</c> classifies in one batch (results are printed batch by batch).</summary>
+    private const int PredictChunk = 32;
+
     public static Command Train()
     {
-        var data = new Argument<string>("DATA_DIR") { Description = "Folder with one sub-folder per class (images may be nested below a class folder)." };
+        var data = new Argument<string>("DATA_DIR") { Description = "Folder with one sub-folder per class (images may be nested below a class folder), or a .csv file with the header 'path,label' (paths relative to the CSV file's folder)." };
         var model = new Option<string>("--model") { Description = "Where to write the model file (written atomically).", Required = true };
-        var testDir = new Option<string?>("--test-dir") { Description = "A labelled folder to report metrics on instead of the validation split." };
+        var testDir = new Option<string?>("--test-dir") { Description = "A labelled folder (or a .csv file with the header 'path,label') to report metrics on instead of the validation split." };
         var split = new Option<double>("--validation-split") { Description = "Fraction of each class held out for validation.", DefaultValueFactory = _ => ImageClassifierOptions.DefaultValidationFraction };
         var seed = new Option<int>("--seed") { Description = "Seed for the split and the trainer.", DefaultValueFactory = _ => 1 };
         var metrics = new Option<string?>("--metrics") { Description = "Write the metrics as JSON to this file." };
@@ -39,6 +42,7 @@ internal static partial class Commands
             "Train a classifier on a folder with one sub-folder per class, save it to one file and print metrics.",
             "pretrainedkit train photos --model pets.pkmodel",
             "pretrainedkit train photos --model pets.pkmodel --test-dir photos-test --metrics metrics.json",
+            "pretrainedkit train labels.csv --model pets.pkmodel",
             "pretrainedkit train photos --model pets.pkmodel --validation-split 0.3 --seed 7 --strict --json > metrics.json",
             "pretrainedkit train photos --model pets.pkmodel --unknown-precision 0.95",
             "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --auto-l2",
@@ -49,8 +53,7 @@ internal static partial class Commands
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
             var ui = new ConsoleUi(parse.GetValue(quiet), parse.GetValue(json));
-            var builder = ImageClassifier.Create()
-                .FromFolder(parse.GetValue(data)!)
+            var builder = FromData(ImageClassifier.Create(), parse.GetValue(data)!)
                 .WithSeed(parse.GetValue(seed))
                 .WithValidationSplit(parse.GetValue(split))
                 .WithStrictMode(parse.GetValue(strict))
@@ -77,7 +80,7 @@ internal static partial class Commands
                     trained.Save(modelPath);
                     try
                     {
-                        var evaluation = parse.GetValue(testDir) is { } test ? await trained.EvaluateAsync(test, progress, cancellationToken) : null;
+                        var evaluation = parse.GetValue(testDir) is { } test ? await EvaluateData(trained, test, progress, cancellationToken) : null;
                         return (trained, evaluation);
                     }
                     catch (OperationCanceledException)
@@ -163,13 +166,14 @@ internal static partial class Commands
     public static Command Evaluate()
     {
         var model = new Argument<string>("MODEL") { Description = "A model file written by 'train'." };
-        var data = new Argument<string>("DATA_DIR") { Description = "A labelled folder: one sub-folder per class." };
+        var data = new Argument<string>("DATA_DIR") { Description = "A labelled folder (one sub-folder per class), or a .csv file with the header 'path,label' (paths relative to the CSV file's folder)." };
         var metrics = new Option<string?>("--metrics") { Description = "Write the metrics as JSON to this file." };
         var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
         var command = new Command("evaluate", Help(
-            "Evaluate a model on a labelled folder (one sub-folder per class) and print metrics.",
+            "Evaluate a model on a labelled folder (one sub-folder per class) or a CSV file (path,label) and print metrics.",
             "pretrainedkit evaluate pets.pkmodel photos-test",
             "pretrainedkit evaluate pets.pkmodel photos-test --metrics metrics.json --quiet",
+            "pretrainedkit evaluate pets.pkmodel test.csv",
             "pretrainedkit evaluate pets.pkmodel photos-test --json | jq .macroAccuracy"))
         {
             model, data, metrics, quiet, json,
@@ -178,7 +182,7 @@ internal static partial class Commands
         {
             var ui = new ConsoleUi(parse.GetValue(quiet), parse.GetValue(json));
             using var loaded = ImageClassifier.Load(parse.GetValue(model)!);
-            var evaluation = await ui.WithProgressAsync(progress => loaded.EvaluateAsync(parse.GetValue(data)!, progress, cancellationToken));
+            var evaluation = await ui.WithProgressAsync(progress => EvaluateData(loaded, parse.GetValue(data)!, progress, cancellationToken));
             ui.Skipped(evaluation.Skipped, evaluation.IgnoredFileCount);
             if (evaluation.FeatureCacheHits > 0)
             {
@@ -224,7 +228,7 @@ internal static partial class Commands
         {
             model, target, top, unknownThreshold, quiet, json,
         };
-        command.SetAction((parse, cancellationToken) => Run(() =>
+        command.SetAction((parse, cancellationToken) => Run(async () =>
         {
             var k = parse.GetValue(top);
             if (k < 1)
@@ -241,7 +245,8 @@ internal static partial class Commands
             using var loaded = ImageClassifier.Load(parse.GetValue(model)!);
             var path = Path.GetFullPath(parse.GetValue(target)!);
             List<string> files;
-            if (Directory.Exists(path))
+            var folder = Directory.Exists(path);
+            if (folder)
             {
                 files = Directory.EnumerateFiles(path, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
                     .Where(f => ImageExtensions.Contains(Path.GetExtension(f)))
@@ -264,76 +269,113 @@ internal static partial class Commands
             var ui = new ConsoleUi(parse.GetValue(quiet), parse.GetValue(json));
             var table = new PredictionTable(ui, path, k);
             var failures = 0;
-            void Classify(Action<int>? advance)
+            void Show(string file, BatchPrediction result)
             {
-                foreach (var file in files)
+                if (result.Error is { } ex)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
+                    failures++;
+                    ui.Error(ex.Message);
+                    if (ui.Json)
+                    {
+                        Console.WriteLine(JsonSerializer.Serialize(new PredictionDocument(file, null, ex.Message), JsonOutput.Line));
+                    }
+                    else
+                    {
+                        table.AddError(file, ex);
+                    }
+
+                    return;
+                }
+
+                var p = result.Prediction!;
+                if (threshold is not null)
+                {
+                    p = p with { UnknownThreshold = threshold };
+                }
+
+                if (ui.Json)
+                {
+                    var doc = new PredictionDocument(file, p.TopK.Select(t => new LabelDocument(t.Label, Math.Round(t.Probability, 6))).ToList())
+                    {
+                        IsUnknown = p.IsUnknown,
+                        Threshold = p.UnknownThreshold,
+                    };
+                    Console.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Line));
+                }
+                else if (ui.Quiet)
+                {
+                    Console.WriteLine($"{file}\t{(p.IsUnknown ? PredictionTable.Unknown : p.Label)}");
+                }
+                else
+                {
+                    table.Add(file, p);
+                }
+            }
+
+            async Task Classify(Action<int>? advance)
+            {
+                if (!folder)
+                {
+                    // One image: the single-image path (the latency session), as one result.
+                    BatchPrediction single;
                     try
                     {
-                        var p = loaded.Predict(file, k);
-                        if (threshold is not null)
-                        {
-                            p = p with { UnknownThreshold = threshold };
-                        }
-
-                        if (ui.Json)
-                        {
-                            var doc = new PredictionDocument(file, p.TopK.Select(t => new LabelDocument(t.Label, Math.Round(t.Probability, 6))).ToList())
-                            {
-                                IsUnknown = p.IsUnknown,
-                                Threshold = p.UnknownThreshold,
-                            };
-                            Console.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Line));
-                        }
-                        else if (ui.Quiet)
-                        {
-                            Console.WriteLine($"{file}\t{(p.IsUnknown ? PredictionTable.Unknown : p.Label)}");
-                        }
-                        else
-                        {
-                            table.Add(file, p);
-                        }
+                        single = new BatchPrediction { Index = 0, Path = path, Prediction = loaded.Predict(path, k) };
                     }
                     catch (InvalidImageException ex)
                     {
-                        failures++;
-                        ui.Error(ex.Message);
-                        if (ui.Json)
-                        {
-                            Console.WriteLine(JsonSerializer.Serialize(new PredictionDocument(file, null, ex.Message), JsonOutput.Line));
-                        }
-                        else
-                        {
-                            table.AddError(file, ex);
-                        }
+                        single = new BatchPrediction { Index = 0, Path = path, Error = ex };
                     }
 
-                    advance?.Invoke(1);
+                    Show(path, single);
+                    return;
+                }
+
+                // A folder: batches through the many-image pass; a bad image is one result, never the end of the run.
+                foreach (var chunk in files.Chunk(PredictChunk))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var results = await loaded.PredictBatchAsync(chunk, k, cancellationToken);
+                    for (var i = 0; i < chunk.Length; i++)
+                    {
+                        Show(chunk[i], results[i]);
+                    }
+
+                    advance?.Invoke(chunk.Length);
                 }
             }
 
             if (ui.ShowsSummary && ui.RichErr && files.Count > 1)
             {
                 // A live bar with ETA on a terminal; in a pipe, predict prints results only.
-                ui.Err.Progress()
+                await ui.Err.Progress()
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new ElapsedTimeColumn())
-                    .Start(context =>
+                    .StartAsync(async context =>
                     {
                         var task = context.AddTask("Classifying", autoStart: true, maxValue: files.Count);
-                        Classify(n => task.Increment(n));
+                        await Classify(n => task.Increment(n));
                     });
             }
             else
             {
-                Classify(null);
+                await Classify(null);
             }
 
             table.Flush();
-            return Task.FromResult(failures == 0 ? 0 : UserError);
+            return failures == 0 ? 0 : UserError;
         }));
         return command;
     }
+
+    /// <summary>Whether a DATA_DIR argument names a CSV file (a regular file ending in .csv) rather than a folder.</summary>
+    private static bool IsCsv(string path) => File.Exists(path) && Path.GetExtension(path).Equals(".csv", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Trains on a folder, or on the images a CSV file lists.</summary>
+    private static ImageClassifierBuilder FromData(ImageClassifierBuilder builder, string data) => IsCsv(data) ? builder.FromCsv(data) : builder.FromFolder(data);
+
+    /// <summary>Evaluates on a folder, or on the images a CSV file lists.</summary>
+    private static Task<EvaluationReport> EvaluateData(ImageClassifierModel model, string data, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken) =>
+        IsCsv(data) ? model.EvaluateAsync(LabeledImage.ReadCsv(data), progress, cancellationToken) : model.EvaluateAsync(data, progress, cancellationToken);
 
     private static string CalibrationLine(CalibrationReport c) => c.Calibrated
         ? string.Create(CultureInfo.InvariantCulture, $"Calibration: temperature {c.Temperature:0.###}; validation calibration error {c.ExpectedCalibrationErrorBefore:0.000} -> {c.ExpectedCalibrationErrorAfter:0.000}, log-loss {c.LogLossBefore:0.000} -> {c.LogLossAfter:0.000} ({c.ValidationImages} images).")

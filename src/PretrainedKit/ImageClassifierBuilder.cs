@@ -51,6 +51,26 @@ public sealed class ImageClassifierBuilder
         return this;
     }
 
+    /// <summary>
+    /// Trains on the images listed in a CSV file: the header <c>path,label</c> (any case), then one row per image; relative
+    /// paths are resolved against the CSV file's folder. The file is read when training starts; see
+    /// <see cref="LabeledImage.ReadCsv"/> for the format.
+    /// </summary>
+    /// <param name="path">The CSV file.</param>
+    /// <returns>This builder.</returns>
+    /// <remarks>
+    /// <see cref="TrainAsync"/> then throws <see cref="FileNotFoundException"/> when the file does not exist, and
+    /// <see cref="InvalidDatasetException"/> listing every bad row with its line number (a missing column, an empty label,
+    /// a missing image, a path listed twice, a quote out of place).
+    /// </remarks>
+    public ImageClassifierBuilder FromCsv(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var full = Path.GetFullPath(path);
+        _source = () => DatasetScanner.FromList(LabeledImage.ReadCsv(full));
+        return this;
+    }
+
     /// <summary>Replaces all options at once.</summary>
     /// <param name="options">The options.</param>
     /// <returns>This builder.</returns>
@@ -104,18 +124,38 @@ public sealed class ImageClassifierBuilder
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithSeed(int seed) => WithOptions(Options with { Seed = seed });
 
-    /// <summary>Sets <see cref="ImageClassifierOptions.ValidationFraction"/> (and clears any validation folder).</summary>
+    /// <summary>Sets <see cref="ImageClassifierOptions.ValidationFraction"/> (and clears any validation folder or list).</summary>
     /// <param name="fraction">The fraction of each class to hold out, from 0 (none) to below 1.</param>
     /// <returns>This builder.</returns>
-    public ImageClassifierBuilder WithValidationSplit(double fraction) => WithOptions(Options with { ValidationFraction = fraction, ValidationFolder = null });
+    public ImageClassifierBuilder WithValidationSplit(double fraction) => WithOptions(Options with { ValidationFraction = fraction, ValidationFolder = null, ValidationImages = null });
 
-    /// <summary>Validates on a separate folder (one sub-folder per class) instead of splitting the training data (clears any validation split).</summary>
+    /// <summary>Validates on a separate folder (one sub-folder per class) instead of splitting the training data (clears any validation split or list).</summary>
     /// <param name="folder">The validation folder.</param>
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithValidationFolder(string folder)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
-        return WithOptions(Options with { ValidationFolder = folder, ValidationFraction = 0 });
+        return WithOptions(Options with { ValidationFolder = folder, ValidationFraction = 0, ValidationImages = null });
+    }
+
+    /// <summary>
+    /// Validates on a list of labelled images instead of splitting the training data (clears any validation split or
+    /// folder); sets <see cref="ImageClassifierOptions.ValidationImages"/>. Every label must be a class of the training
+    /// data. For a CSV file, pass <see cref="LabeledImage.ReadCsv"/>.
+    /// </summary>
+    /// <param name="images">The validation images; the list is copied now.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="ArgumentException">The list holds a <see langword="null"/> entry.</exception>
+    public ImageClassifierBuilder WithValidationImages(IEnumerable<LabeledImage> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var copy = images.ToList();
+        if (copy.Contains(null!))
+        {
+            throw new ArgumentException("The validation image list contains a null entry.", nameof(images));
+        }
+
+        return WithOptions(Options with { ValidationImages = copy.AsReadOnly(), ValidationFraction = 0, ValidationFolder = null });
     }
 
     /// <summary>Sets <see cref="ImageClassifierOptions.Strict"/>: fail on any bad image, naming all of them.</summary>
@@ -223,15 +263,16 @@ public sealed class ImageClassifierBuilder
     /// <param name="progress">Receives progress (phase, images done of total, elapsed, ETA); may be <see langword="null"/>.</param>
     /// <param name="cancellationToken">Cancels within one image.</param>
     /// <returns>The trained model, with its <see cref="ImageClassifierModel.TrainingReport"/>.</returns>
-    /// <exception cref="InvalidOperationException">No data source was chosen (call <see cref="FromFolder"/> or <see cref="FromImages"/>).</exception>
-    /// <exception cref="ArgumentException">An option is out of range, or <see cref="ImageClassifierOptions.UnknownPrecisionTarget"/> is set without a validation split or folder.</exception>
+    /// <exception cref="InvalidOperationException">No data source was chosen (call <see cref="FromFolder"/>, <see cref="FromImages"/> or <see cref="FromCsv"/>).</exception>
+    /// <exception cref="FileNotFoundException">The CSV file given to <see cref="FromCsv"/> does not exist.</exception>
+    /// <exception cref="ArgumentException">An option is out of range, both a validation folder and a validation list are set, or <see cref="ImageClassifierOptions.UnknownPrecisionTarget"/> is set without a validation split, folder or list.</exception>
     /// <exception cref="DirectoryNotFoundException">The dataset or validation folder does not exist; the message names its absolute path.</exception>
     /// <exception cref="InvalidDatasetException">The data is unusable (fewer than two classes, a class without usable images, bad images in strict mode, or no usable validation image when a precision target is set); every problem is listed.</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public Task<ImageClassifierModel> TrainAsync(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var source = _source ?? throw new InvalidOperationException("Choose the data first: call FromFolder(path) or FromImages(list).");
+        var source = _source ?? throw new InvalidOperationException("Choose the data first: call FromFolder(path), FromImages(list) or FromCsv(path).");
         var options = Options;
         options.Validate(); // Thrown here, before any work, not inside the task.
         return TrainCoreAsync(source, options, _loggerFactory.CreateLogger("PretrainedKit.Training"), progress, cancellationToken);

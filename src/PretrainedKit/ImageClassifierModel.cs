@@ -43,7 +43,7 @@ public sealed class ImageClassifierModel : IDisposable
     public IReadOnlyList<string> Classes => Definition.Classes;
 
     /// <summary>
-    /// Gets the feature cache that <see cref="EvaluateAsync"/> and <see cref="PredictBatch"/> read and write: the training
+    /// Gets the feature cache that <see cref="EvaluateAsync(string, IProgress{TrainingProgress}, CancellationToken)"/> and <see cref="PredictBatchAsync(IEnumerable{string}, int, CancellationToken)"/> read and write: the training
     /// run's cache for a model just trained, the one given to <see cref="Load"/> (by default <see cref="FeatureCacheOptions.Default"/>)
     /// for a model read from a file. <see cref="FeatureCacheOptions.Disabled"/> when there is none.
     /// </summary>
@@ -96,7 +96,7 @@ public sealed class ImageClassifierModel : IDisposable
     /// <param name="backbone">The backbone to use, for example with another model folder; by default the known backbone named in the file, or the custom backbone it records (see <see cref="Backbone.FromOnnx"/>).</param>
     /// <param name="logger">Where to log; by default nowhere.</param>
     /// <param name="featureCache">
-    /// The feature cache that many-image calls (<see cref="EvaluateAsync"/>, <see cref="PredictBatch"/>) read and write, so
+    /// The feature cache that many-image calls (<see cref="EvaluateAsync(string, IProgress{TrainingProgress}, CancellationToken)"/>, <see cref="PredictBatchAsync(IEnumerable{string}, int, CancellationToken)"/>) read and write, so
     /// that evaluating an unchanged folder again costs file reads, not backbone runs; by default
     /// <see cref="FeatureCacheOptions.Default"/>, the cache training uses; <see cref="FeatureCacheOptions.Disabled"/> turns it off.
     /// Single-image <c>Predict</c> never uses it.
@@ -187,6 +187,33 @@ public sealed class ImageClassifierModel : IDisposable
         return PredictCore(ImageInput.FromBytes(ImageDecoder.ReadStream(stream)), topK);
     }
 
+    /// <summary>
+    /// Classifies an image read asynchronously from a stream (read to its end; not closed): the form to use on streams
+    /// that forbid synchronous reads, such as ASP.NET Core's request body or an uploaded file's stream.
+    /// </summary>
+    /// <param name="stream">The image bytes.</param>
+    /// <param name="topK">How many classes to return, most probable first; capped at the number of classes.</param>
+    /// <param name="cancellationToken">Stops the read (for example when the client goes away).</param>
+    /// <returns>The prediction.</returns>
+    /// <exception cref="InvalidImageException">The bytes are not a usable image, or there are more than <see cref="ImageLimits.MaxFileBytes"/> (reading stops there; <see cref="InvalidImageException.Reason"/> is <see cref="BadImageReason.TooLarge"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is below 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    /// <exception cref="IOException">The stream itself failed (it is not wrapped: the transport, not the image, is at fault).</exception>
+    public async Task<Prediction> PredictAsync(Stream stream, int topK = DefaultTopK, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentOutOfRangeException.ThrowIfLessThan(topK, 1);
+        using (_guard.Enter(nameof(ImageClassifierModel)))
+        {
+            // Fails fast on a disposed model; the lease is not held while a slow client sends, so Dispose never waits on one.
+        }
+
+        var bytes = await ImageDecoder.ReadStreamAsync(stream, cancellationToken).ConfigureAwait(false);
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        return PredictCore(ImageInput.FromBytes(bytes), topK);
+    }
+
     /// <summary>Classifies an image held in memory.</summary>
     /// <param name="bytes">The encoded image.</param>
     /// <param name="topK">How many classes to return.</param>
@@ -200,28 +227,129 @@ public sealed class ImageClassifierModel : IDisposable
         return PredictCore(ImageInput.FromBytes(bytes), topK);
     }
 
-    /// <summary>Classifies many image files; decoding overlaps with the backbone.</summary>
+    /// <summary>Classifies many image files; decoding overlaps with the backbone, and a bad image does not stop the batch.</summary>
     /// <param name="paths">The image files.</param>
     /// <param name="topK">How many classes to return per image.</param>
-    /// <param name="cancellationToken">Stops the batch between images.</param>
-    /// <returns>One prediction per path, in order.</returns>
-    /// <exception cref="InvalidImageException">An image cannot be used; the first bad one is named.</exception>
+    /// <param name="cancellationToken">Stops the batch within the images in flight.</param>
+    /// <returns>One result per path, in order: its <see cref="BatchPrediction.Prediction"/>, or the <see cref="BatchPrediction.Error"/> that names the file.</returns>
+    /// <exception cref="ArgumentException">A path is <see langword="null"/> or empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is below 1.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public IReadOnlyList<Prediction> PredictBatch(IEnumerable<string> paths, int topK = DefaultTopK, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<BatchPrediction>> PredictBatchAsync(IEnumerable<string> paths, int topK = DefaultTopK, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(paths);
-        var list = paths.Select(Path.GetFullPath).ToList();
-        using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        var views = Definition.TestViews;
-        var result = _extractor.ExtractAsync(list.Select(ImageInput.FromFile).ToList(), _ => views, null, cancellationToken).GetAwaiter().GetResult();
-        if (result.Errors.Count > 0)
+        ArgumentOutOfRangeException.ThrowIfLessThan(topK, 1);
+        var inputs = paths.Select(p =>
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(result.Errors[0]);
+            ArgumentException.ThrowIfNullOrEmpty(p, nameof(paths));
+            return ImageInput.FromFile(Path.GetFullPath(p));
+        }).ToList();
+        return PredictInputsAsync(inputs, new InvalidImageException?[inputs.Count], topK, cancellationToken);
+    }
+
+    /// <summary>Classifies many images held in memory; a bad image does not stop the batch.</summary>
+    /// <param name="images">The encoded images.</param>
+    /// <param name="topK">How many classes to return per image.</param>
+    /// <param name="cancellationToken">Stops the batch within the images in flight.</param>
+    /// <returns>One result per image, in order: its <see cref="BatchPrediction.Prediction"/>, or the <see cref="BatchPrediction.Error"/> (whose message gives the input's index).</returns>
+    /// <exception cref="ArgumentException">An image is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is below 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<IReadOnlyList<BatchPrediction>> PredictBatchAsync(IEnumerable<byte[]> images, int topK = DefaultTopK, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentOutOfRangeException.ThrowIfLessThan(topK, 1);
+        var inputs = images.Select(b => ImageInput.FromBytes(b ?? throw new ArgumentException("The image list contains a null entry.", nameof(images)))).ToList();
+        return PredictInputsAsync(inputs, new InvalidImageException?[inputs.Count], topK, cancellationToken);
+    }
+
+    /// <summary>
+    /// Classifies many images read asynchronously from streams (each read to its end, one after another, and not closed);
+    /// a bad image or a failing stream does not stop the batch. Each stream is bounded by <see cref="ImageLimits.MaxFileBytes"/>,
+    /// and every image is held in memory until the batch is done.
+    /// </summary>
+    /// <param name="streams">The streams.</param>
+    /// <param name="topK">How many classes to return per image.</param>
+    /// <param name="cancellationToken">Stops the reads and the batch.</param>
+    /// <returns>
+    /// One result per stream, in order: its <see cref="BatchPrediction.Prediction"/>, or the <see cref="BatchPrediction.Error"/>:
+    /// not an image, more than <see cref="ImageLimits.MaxFileBytes"/>, or a read that failed (<see cref="BadImageReason.Unreadable"/>,
+    /// the stream's exception as the inner exception).
+    /// </returns>
+    /// <exception cref="ArgumentException">A stream is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is below 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public async Task<IReadOnlyList<BatchPrediction>> PredictBatchAsync(IEnumerable<Stream> streams, int topK = DefaultTopK, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(streams);
+        ArgumentOutOfRangeException.ThrowIfLessThan(topK, 1);
+        var list = streams.Select(s => s ?? throw new ArgumentException("The stream list contains a null entry.", nameof(streams))).ToList();
+        using (_guard.Enter(nameof(ImageClassifierModel)))
+        {
+            // Fails fast on a disposed model before any stream is read.
         }
 
-        return list.Select((p, i) => MakePrediction(p, Definition.Probabilities(result.Views[i]!), topK)).ToList();
+        var inputs = new List<ImageInput>(list.Count);
+        var failed = new InvalidImageException?[list.Count];
+        for (var i = 0; i < list.Count; i++)
+        {
+            try
+            {
+                inputs.Add(ImageInput.FromBytes(await ImageDecoder.ReadStreamAsync(list[i], cancellationToken).ConfigureAwait(false)));
+            }
+            catch (InvalidImageException ex)
+            {
+                failed[i] = ex;
+                inputs.Add(ImageInput.FromBytes([]));
+            }
+            catch (Exception ex) when (ex is IOException or NotSupportedException or ObjectDisposedException or UnauthorizedAccessException)
+            {
+                failed[i] = new InvalidImageException(null, BadImageReason.Unreadable, $"stream {i} of the batch could not be read: {ex.Message} Check where the stream comes from, and that it is open and readable.", ex);
+                inputs.Add(ImageInput.FromBytes([]));
+            }
+        }
+
+        return await PredictInputsAsync(inputs, failed, topK, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Classifies many image files; see <see cref="PredictBatchAsync(IEnumerable{string}, int, CancellationToken)"/>.</summary>
+    /// <param name="paths">The image files.</param>
+    /// <param name="topK">How many classes to return per image.</param>
+    /// <param name="cancellationToken">Stops the batch within the images in flight.</param>
+    /// <returns>One result per path, in order.</returns>
+    /// <exception cref="ArgumentException">A path is <see langword="null"/> or empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is below 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public IReadOnlyList<BatchPrediction> PredictBatch(IEnumerable<string> paths, int topK = DefaultTopK, CancellationToken cancellationToken = default) =>
+        PredictBatchAsync(paths, topK, cancellationToken).GetAwaiter().GetResult();
+
+    /// <summary>Classifies many images held in memory; see <see cref="PredictBatchAsync(IEnumerable{byte[]}, int, CancellationToken)"/>.</summary>
+    /// <param name="images">The encoded images.</param>
+    /// <param name="topK">How many classes to return per image.</param>
+    /// <param name="cancellationToken">Stops the batch within the images in flight.</param>
+    /// <returns>One result per image, in order.</returns>
+    /// <exception cref="ArgumentException">An image is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is below 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public IReadOnlyList<BatchPrediction> PredictBatch(IEnumerable<byte[]> images, int topK = DefaultTopK, CancellationToken cancellationToken = default) =>
+        PredictBatchAsync(images, topK, cancellationToken).GetAwaiter().GetResult();
+
+    /// <summary>Classifies many images read from streams; see <see cref="PredictBatchAsync(IEnumerable{Stream}, int, CancellationToken)"/> (prefer it for streams that forbid synchronous waits).</summary>
+    /// <param name="streams">The streams, each read to its end and not closed.</param>
+    /// <param name="topK">How many classes to return per image.</param>
+    /// <param name="cancellationToken">Stops the reads and the batch.</param>
+    /// <returns>One result per stream, in order.</returns>
+    /// <exception cref="ArgumentException">A stream is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is below 1.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public IReadOnlyList<BatchPrediction> PredictBatch(IEnumerable<Stream> streams, int topK = DefaultTopK, CancellationToken cancellationToken = default) =>
+        PredictBatchAsync(streams, topK, cancellationToken).GetAwaiter().GetResult();
 
     /// <summary>Evaluates the model on a labelled folder (one sub-folder per class, names as in <see cref="Classes"/>).</summary>
     /// <param name="folder">The folder.</param>
@@ -231,71 +359,38 @@ public sealed class ImageClassifierModel : IDisposable
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="InvalidDatasetException">A class folder names a class the model does not know, or no image is usable.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
-    public async Task<EvaluationReport> EvaluateAsync(string folder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
-    {
-        var reporter = new ProgressReporter(progress, _logger);
-        var scan = DatasetScanner.ScanFolder(folder);
-        var problems = DatasetRules.CheckEvaluation(scan, Classes);
-        if (problems.Count > 0)
-        {
-            throw new InvalidDatasetException(problems);
-        }
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public async Task<EvaluationReport> EvaluateAsync(string folder, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        await EvaluateScanAsync(DatasetScanner.ScanFolder(folder), progress, cancellationToken).ConfigureAwait(false);
 
-        using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        var views = Definition.TestViews;
-        var features = await _extractor.ExtractAsync(
-            scan.Images.Select(i => ImageInput.FromFile(i.Path)).ToList(),
-            _ => views,
-            (done, total, eta) => reporter.Report(TrainingPhase.Featurizing, done, total, eta),
-            cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// Evaluates the model on a list of labelled image files, with the rules of the folder form: every label must be one of
+    /// <see cref="Classes"/>, bad images are skipped and listed. For a CSV file, pass <see cref="LabeledImage.ReadCsv"/>.
+    /// </summary>
+    /// <param name="images">The images and their labels; the list is read once, now.</param>
+    /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops the evaluation within one image.</param>
+    /// <returns>The metrics and the files that were skipped.</returns>
+    /// <exception cref="ArgumentException">The list holds a <see langword="null"/> entry or an empty path.</exception>
+    /// <exception cref="InvalidDatasetException">A label is empty or not one of the model's classes (each such label is named), the list is empty, or no image is usable; every problem is listed.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public async Task<EvaluationReport> EvaluateAsync(IEnumerable<LabeledImage> images, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        await EvaluateScanAsync(DatasetScanner.FromList(images), progress, cancellationToken).ConfigureAwait(false);
 
-        foreach (var skipped in features.Skipped)
-        {
-            Log.Skipped(_logger, skipped.Path, skipped.Message);
-        }
-
-        reporter.Report(TrainingPhase.Evaluating, 0, 1, null);
-        var actual = new List<int>();
-        var probabilities = new List<IReadOnlyList<float>>();
-        var images = new List<EvaluatedImage>();
-        for (var i = 0; i < scan.Images.Count; i++)
-        {
-            if (features.Views[i] is { } f)
-            {
-                actual.Add(IndexOf(scan.Images[i].Label));
-                probabilities.Add(Definition.Probabilities(f));
-                images.Add(EvaluatedImage.Create(scan.Images[i].Path, Classes, actual[^1], probabilities[^1]));
-            }
-        }
-
-        if (actual.Count == 0)
-        {
-            throw new InvalidDatasetException([DatasetRules.NothingUsable(scan.Root)]);
-        }
-
-        var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
-        reporter.Complete();
-        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images, FeatureCacheHits = features.CacheHits };
-        if (UnknownThreshold is not { } threshold)
-        {
-            return report;
-        }
-
-        var accepted = images.Where(i => i.PredictedProbability >= threshold).ToList();
-        return report with
-        {
-            UnknownThreshold = threshold,
-            Coverage = (double)accepted.Count / images.Count,
-            AcceptedPrecision = accepted.Count == 0 ? null : (double)accepted.Count(i => i.IsCorrect) / accepted.Count,
-        };
-    }
-
-    /// <summary>Evaluates the model on a labelled folder; see <see cref="EvaluateAsync"/>.</summary>
+    /// <summary>Evaluates the model on a labelled folder; see <see cref="EvaluateAsync(string, IProgress{TrainingProgress}, CancellationToken)"/>.</summary>
     /// <param name="folder">The folder.</param>
     /// <returns>The metrics and the files that were skipped or ignored.</returns>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     /// <exception cref="InvalidDatasetException">A class folder names an unknown class, or no image is usable.</exception>
     public EvaluationReport Evaluate(string folder) => EvaluateAsync(folder).GetAwaiter().GetResult();
+
+    /// <summary>Evaluates the model on a list of labelled image files; see <see cref="EvaluateAsync(IEnumerable{LabeledImage}, IProgress{TrainingProgress}, CancellationToken)"/>.</summary>
+    /// <param name="images">The images and their labels.</param>
+    /// <returns>The metrics and the files that were skipped.</returns>
+    /// <exception cref="ArgumentException">The list holds a <see langword="null"/> entry or an empty path.</exception>
+    /// <exception cref="InvalidDatasetException">A label is empty or unknown, the list is empty, or no image is usable; every problem is listed.</exception>
+    public EvaluationReport Evaluate(IEnumerable<LabeledImage> images) => EvaluateAsync(images).GetAwaiter().GetResult();
 
     /// <summary>
     /// Writes the model to one file, atomically: the file is written next to the target under a temporary name and then
@@ -353,6 +448,92 @@ public sealed class ImageClassifierModel : IDisposable
             _extractor.Dispose();
         }
     }
+
+    /// <summary>The evaluation shared by the folder and the list: the dataset rules, one featurisation pass, the metrics.</summary>
+    private async Task<EvaluationReport> EvaluateScanAsync(FolderScan scan, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        var reporter = new ProgressReporter(progress, _logger);
+        var problems = DatasetRules.CheckEvaluation(scan, Classes);
+        if (problems.Count > 0)
+        {
+            throw new InvalidDatasetException(problems);
+        }
+
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        var views = Definition.TestViews;
+        var features = await _extractor.ExtractAsync(
+            scan.Images.Select(i => ImageInput.FromFile(i.Path)).ToList(),
+            _ => views,
+            (done, total, eta) => reporter.Report(TrainingPhase.Featurizing, done, total, eta),
+            cancellationToken).ConfigureAwait(false);
+
+        foreach (var skipped in features.Skipped)
+        {
+            Log.Skipped(_logger, skipped.Path, skipped.Message);
+        }
+
+        reporter.Report(TrainingPhase.Evaluating, 0, 1, null);
+        var actual = new List<int>();
+        var probabilities = new List<IReadOnlyList<float>>();
+        var images = new List<EvaluatedImage>();
+        for (var i = 0; i < scan.Images.Count; i++)
+        {
+            if (features.Views[i] is { } f)
+            {
+                actual.Add(IndexOf(scan.Images[i].Label));
+                probabilities.Add(Definition.Probabilities(f));
+                images.Add(EvaluatedImage.Create(scan.Images[i].Path, Classes, actual[^1], probabilities[^1]));
+            }
+        }
+
+        if (actual.Count == 0)
+        {
+            throw new InvalidDatasetException([DatasetRules.NothingUsable(scan)]);
+        }
+
+        var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
+        reporter.Complete();
+        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images, FeatureCacheHits = features.CacheHits };
+        if (UnknownThreshold is not { } threshold)
+        {
+            return report;
+        }
+
+        var accepted = images.Where(i => i.PredictedProbability >= threshold).ToList();
+        return report with
+        {
+            UnknownThreshold = threshold,
+            Coverage = (double)accepted.Count / images.Count,
+            AcceptedPrecision = accepted.Count == 0 ? null : (double)accepted.Count(i => i.IsCorrect) / accepted.Count,
+        };
+    }
+
+    /// <summary>One featurisation pass over the inputs, then one result per input; inputs already known bad (<paramref name="failed"/>) keep their error.</summary>
+    private async Task<IReadOnlyList<BatchPrediction>> PredictInputsAsync(List<ImageInput> inputs, InvalidImageException?[] failed, int topK, CancellationToken cancellationToken)
+    {
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        var readable = Enumerable.Range(0, inputs.Count).Where(i => failed[i] is null).ToList();
+        var views = Definition.TestViews;
+        var result = await _extractor.ExtractAsync(readable.Select(i => inputs[i]).ToList(), _ => views, null, cancellationToken).ConfigureAwait(false);
+        var features = new float[][]?[inputs.Count];
+        for (var r = 0; r < readable.Count; r++)
+        {
+            features[readable[r]] = result.Views[r];
+            failed[readable[r]] = result.ErrorsByImage[r] is { } error && inputs[readable[r]].Path is null ? WithIndex(error, readable[r]) : result.ErrorsByImage[r];
+        }
+
+        return inputs.Select((input, i) => new BatchPrediction
+        {
+            Index = i,
+            Path = input.Path,
+            Prediction = features[i] is { } f ? MakePrediction(input.Path, Definition.Probabilities(f), topK) : null,
+            Error = features[i] is null ? failed[i] : null,
+        }).ToList();
+    }
+
+    /// <summary>The error of an input without a path, its message saying which input of the batch it is.</summary>
+    private static InvalidImageException WithIndex(InvalidImageException error, int index) =>
+        new(null, error.Reason, $"input {index} of the batch: {error.Detail}", error);
 
     /// <summary>The features of the original view of one image, through the model's featurisation session (for tests).</summary>
     internal float[] ExtractFeatures(byte[] bytes, string? path) => _extractor.Extract(new ImageInput(path, bytes), [ImageView.Original])[0];

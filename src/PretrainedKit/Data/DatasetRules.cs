@@ -35,6 +35,12 @@ internal static class DatasetRules
         {
             foreach (var label in validation.Classes.Where(c => !classes.Contains(c, StringComparer.Ordinal)))
             {
+                if (IsList(validation))
+                {
+                    problems.Add(UnknownLabel(validation, label, $"of the validation images is not a class of the training data ({string.Join(", ", classes)})"));
+                    continue;
+                }
+
                 var folder = Path.Combine(validation.Root, label);
                 problems.Add(new DatasetProblem(folder, DatasetProblemKind.UnknownClass, $"The validation class folder '{folder}' has no counterpart in the training data. Rename or remove it."));
             }
@@ -73,29 +79,35 @@ internal static class DatasetRules
         return problems;
     }
 
-    /// <summary>Problems of a folder to evaluate a model on: class folders the model does not know, or no image at all.</summary>
-    /// <param name="scan">The folder.</param>
+    /// <summary>Problems of a folder or list to evaluate a model on: classes (folders or labels) the model does not know, or no image at all.</summary>
+    /// <param name="scan">The folder, or the list (empty <see cref="FolderScan.Root"/>).</param>
     /// <param name="classes">The model's classes.</param>
     /// <returns>Every problem.</returns>
     public static List<DatasetProblem> CheckEvaluation(FolderScan scan, IReadOnlyList<string> classes)
     {
-        var problems = scan.Classes.Where(c => !classes.Contains(c, StringComparer.Ordinal)).Select(c => new DatasetProblem(
-            Path.Combine(scan.Root, c),
-            DatasetProblemKind.UnknownClass,
-            $"The class folder '{Path.Combine(scan.Root, c)}' is not one of the model's classes ({string.Join(", ", classes)}). Rename or remove it.")).ToList();
+        var known = string.Join(", ", classes);
+        var problems = scan.Classes.Where(c => !classes.Contains(c, StringComparer.Ordinal)).Select(c => IsList(scan)
+            ? UnknownLabel(scan, c, $"is not one of the model's classes ({known})")
+            : new DatasetProblem(
+                Path.Combine(scan.Root, c),
+                DatasetProblemKind.UnknownClass,
+                $"The class folder '{Path.Combine(scan.Root, c)}' is not one of the model's classes ({known}). Rename or remove it.")).ToList();
         if (scan.Images.Count == 0)
         {
-            problems.Add(new DatasetProblem(scan.Root, DatasetProblemKind.EmptyClass, $"'{scan.Root}' holds no image in any class folder."));
+            problems.Add(IsList(scan)
+                ? new DatasetProblem(string.Empty, DatasetProblemKind.EmptyClass, "The image list is empty. Give at least one labelled image.")
+                : new DatasetProblem(scan.Root, DatasetProblemKind.EmptyClass, $"'{scan.Root}' holds no image in any class folder."));
         }
 
         return problems;
     }
 
-    /// <summary>The problem when no image of a folder could be used at all.</summary>
-    /// <param name="root">The folder.</param>
+    /// <summary>The problem when no image of a folder or list could be used at all.</summary>
+    /// <param name="scan">The folder or list.</param>
     /// <returns>The problem.</returns>
-    public static DatasetProblem NothingUsable(string root) =>
-        new(root, DatasetProblemKind.EmptyClass, $"No image in '{root}' could be used; see the skipped files.");
+    public static DatasetProblem NothingUsable(FolderScan scan) => IsList(scan)
+        ? new(string.Empty, DatasetProblemKind.EmptyClass, $"None of the {scan.Images.Count} images of the list could be used; see the skipped files.")
+        : new(scan.Root, DatasetProblemKind.EmptyClass, $"No image in '{scan.Root}' could be used; see the skipped files.");
 
     /// <summary>Warnings for classes with few usable images.</summary>
     /// <param name="scan">The training data.</param>
@@ -112,6 +124,18 @@ internal static class DatasetRules
                 yield return $"The class '{label}' has only {usable} usable image{(usable == 1 ? string.Empty : "s")}; {threshold} or more give more reliable results.";
             }
         }
+    }
+
+    /// <summary>Whether the scan is an explicit list rather than a folder.</summary>
+    private static bool IsList(FolderScan scan) => scan.Root.Length == 0;
+
+    /// <summary>An unknown label of a list, naming how many images carry it and the first of them.</summary>
+    private static DatasetProblem UnknownLabel(FolderScan scan, string label, string what)
+    {
+        var carriers = scan.Images.Where(i => string.Equals(i.Label, label, StringComparison.Ordinal)).ToList();
+        var first = carriers.Count > 0 ? carriers[0].Path : string.Empty;
+        var which = carriers.Count == 1 ? $"(the image '{first}')" : $"({carriers.Count} images, the first '{first}')";
+        return new DatasetProblem(first, DatasetProblemKind.UnknownClass, $"The label '{label}' {which} {what}. Fix the label or remove those images.");
     }
 
     private static string ClassFolder(FolderScan scan, string label) => scan.Root.Length > 0 ? Path.Combine(scan.Root, label) : label;

@@ -23,7 +23,7 @@ internal static class DatasetScanner
         {
             throw new DirectoryNotFoundException(
                 File.Exists(root)
-                    ? $"'{root}' is a file, not a folder. Give a folder with one sub-folder per class."
+                    ? $"'{root}' is a file, not a folder. Give a folder with one sub-folder per class{(Path.GetExtension(root).Equals(".csv", StringComparison.OrdinalIgnoreCase) ? ", or read this CSV list with FromCsv (training) or LabeledImage.ReadCsv (evaluation)" : string.Empty)}."
                     : $"The folder '{root}' does not exist. Give a folder with one sub-folder per class, for example data/cats and data/dogs.");
         }
 

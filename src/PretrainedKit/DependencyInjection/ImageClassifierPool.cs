@@ -169,6 +169,31 @@ public sealed class ImageClassifierPool : IDisposable
         }
     }
 
+    /// <summary>Classifies an image read asynchronously from a stream (for example an ASP.NET Core request body) with the named model.</summary>
+    /// <param name="modelName">The model's name.</param>
+    /// <param name="stream">The image bytes; read to the end, not closed.</param>
+    /// <param name="topK">How many classes to return.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The prediction.</returns>
+    /// <exception cref="KeyNotFoundException">No model has that name.</exception>
+    /// <exception cref="Imaging.InvalidImageException">The image cannot be used, or the stream holds more than <see cref="Imaging.ImageLimits.MaxFileBytes"/>.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
+    public Task<Prediction> PredictAsync(string modelName, Stream stream, int topK = ImageClassifierModel.DefaultTopK, CancellationToken cancellationToken = default) =>
+        PredictAsyncCore(Acquire(modelName), stream, topK, cancellationToken);
+
+    private static async Task<Prediction> PredictAsyncCore(Loaded loaded, Stream stream, int topK, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await loaded.Model.PredictAsync(stream, topK, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            loaded.Release();
+        }
+    }
+
     /// <summary>Stops watching, and disposes every loaded model once the calls in flight on it have finished.</summary>
     public void Dispose()
     {

@@ -149,6 +149,7 @@ internal sealed class FeatureExtractor : IDisposable
         }
 
         var errors = new List<InvalidImageException>();
+        var errorsByImage = new InvalidImageException?[inputs.Count];
         if (inputs.Count == 0)
         {
             return new FeatureSet(features, errors, 0);
@@ -274,6 +275,8 @@ internal sealed class FeatureExtractor : IDisposable
                             errors.Add(item.Error);
                         }
 
+                        errorsByImage[item.Index] = item.Error;
+
                         features[item.Index] = null;
                         Count(views[item.Index].Count, hit: false);
                     }
@@ -356,7 +359,7 @@ internal sealed class FeatureExtractor : IDisposable
         }
 
         errors.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-        return new FeatureSet(features, errors, hits);
+        return new FeatureSet(features, errors, hits) { ErrorsByImage = errorsByImage };
     }
 
     /// <summary>Frees the sessions. The owner calls it once no call is in flight.</summary>

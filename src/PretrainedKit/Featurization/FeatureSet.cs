@@ -15,6 +15,9 @@ internal sealed record FeatureSet(float[][]?[] Views, IReadOnlyList<InvalidImage
     /// <summary>Gets the bad images as report entries (path, reason, message), sorted by path.</summary>
     public IReadOnlyList<SkippedImage> Skipped { get; } = Errors.Select(e => new SkippedImage(e.Path ?? string.Empty, e.Reason, e.Message)).ToList();
 
+    /// <summary>Gets, per image in input order, why it could not be used, or <see langword="null"/> where it could.</summary>
+    public IReadOnlyList<InvalidImageException?> ErrorsByImage { get; init; } = [];
+
     /// <summary>Gets the first view's features per image (the original image unless other views were asked for).</summary>
     public float[]?[] Features { get; } = Views.Select(v => v?[0]).ToArray();
 }

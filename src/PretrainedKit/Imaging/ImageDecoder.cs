@@ -37,6 +37,10 @@ internal static class ImageDecoder
         return data.ToArray();
     }
 
+    /// <summary>Reads a stream to its end asynchronously (not closed), refusing it as soon as it yields more than <see cref="ImageLimits.MaxFileBytes"/>.</summary>
+    public static Task<byte[]> ReadStreamAsync(Stream stream, CancellationToken cancellationToken) =>
+        ImageFile.ReadAsync(stream, ImageLimits.MaxFileBytes, cancellationToken);
+
     /// <summary>Checks the format and the declared size from the header without decoding pixels.</summary>
     /// <returns>The declared width and height.</returns>
     public static (int Width, int Height) Probe(byte[] bytes, string? path, ImagePreprocessingOptions options)

@@ -88,15 +88,21 @@ internal static class ImageFile
     public static byte[] Read(Stream stream, long maxBytes)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        long remaining = -1;
-        if (stream.CanSeek)
-        {
-            remaining = Math.Max(0, stream.Length - stream.Position);
-        }
-
-        return FileGuard.ReadBounded(stream, maxBytes, remaining)
-            ?? throw TooLarge(null, $"the stream holds more than the limit of {maxBytes:N0} bytes ({FileGuard.Mib(maxBytes)}); reading stopped there");
+        return FileGuard.ReadBounded(stream, maxBytes, Remaining(stream)) ?? throw StreamTooLarge(maxBytes);
     }
+
+    /// <summary>Reads a stream to its end asynchronously (not closed), refusing it once it yields more than <paramref name="maxBytes"/>; see <see cref="Read(Stream, long)"/>.</summary>
+    public static async Task<byte[]> ReadAsync(Stream stream, long maxBytes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        return await FileGuard.ReadBoundedAsync(stream, maxBytes, Remaining(stream), cancellationToken).ConfigureAwait(false) ?? throw StreamTooLarge(maxBytes);
+    }
+
+    /// <summary>What a seekable stream holds from its position, or -1 when unknown.</summary>
+    private static long Remaining(Stream stream) => stream.CanSeek ? Math.Max(0, stream.Length - stream.Position) : -1;
+
+    private static InvalidImageException StreamTooLarge(long maxBytes) =>
+        TooLarge(null, $"the stream holds more than the limit of {maxBytes:N0} bytes ({FileGuard.Mib(maxBytes)}); reading stopped there");
 
     private static InvalidImageException TooLarge(string? path, string what) => new(
         path,

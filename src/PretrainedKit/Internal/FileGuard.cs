@@ -221,6 +221,50 @@ internal static class FileGuard
         }
     }
 
+    /// <summary>
+    /// Reads a stream to its end asynchronously, refusing it as soon as it holds more than <paramref name="maxBytes"/>: the
+    /// asynchronous twin of <see cref="ReadBounded"/> (same bound, same growth), for streams that forbid synchronous reads
+    /// such as ASP.NET Core's request body.
+    /// </summary>
+    /// <param name="stream">The stream; read from its current position, not closed.</param>
+    /// <param name="maxBytes">The most bytes accepted.</param>
+    /// <param name="lengthHint">The expected length, or -1 when unknown.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The bytes, or <see langword="null"/> when the stream holds more than <paramref name="maxBytes"/>.</returns>
+    public static async Task<byte[]?> ReadBoundedAsync(Stream stream, long maxBytes, long lengthHint, CancellationToken cancellationToken)
+    {
+        if (lengthHint > maxBytes)
+        {
+            return null;
+        }
+
+        var capacity = (int)Math.Clamp(lengthHint >= 0 ? lengthHint : 81_920, 0, Math.Min(maxBytes, Array.MaxLength - 1));
+        var buffer = new byte[Math.Max(capacity, 1)];
+        var filled = 0;
+        while (true)
+        {
+            if (filled == buffer.Length)
+            {
+                if (filled >= maxBytes)
+                {
+                    // Full at the bound: one more byte means too long.
+                    var probe = new byte[1];
+                    return await stream.ReadAsync(probe, cancellationToken).ConfigureAwait(false) == 0 ? buffer : null;
+                }
+
+                Array.Resize(ref buffer, (int)Math.Min(Math.Min((long)buffer.Length * 2, maxBytes), Array.MaxLength));
+            }
+
+            var read = await stream.ReadAsync(buffer.AsMemory(filled, buffer.Length - filled), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return filled == buffer.Length ? buffer : buffer[..filled];
+            }
+
+            filled += read;
+        }
+    }
+
     /// <summary>Shortens a path for a message by cutting its middle: a 4,000-character path stays one readable line.</summary>
     public static string Shorten(string path, int max = 160)
     {

@@ -24,7 +24,7 @@ public static class HtmlReport
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>Renders the report as an HTML string.</summary>
-    /// <param name="report">The evaluation, for example from <see cref="ImageClassifierModel.EvaluateAsync"/>.</param>
+    /// <param name="report">The evaluation, for example from <see cref="ImageClassifierModel.EvaluateAsync(string, IProgress{Training.TrainingProgress}, CancellationToken)"/>.</param>
     /// <param name="options">What to include; by default <see cref="HtmlReportOptions.Default"/>.</param>
     /// <param name="cancellationToken">Stops the rendering between thumbnails.</param>
     /// <returns>The whole HTML document.</returns>

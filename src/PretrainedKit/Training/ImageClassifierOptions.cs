@@ -1,5 +1,6 @@
 using PretrainedKit.Backbones;
 using PretrainedKit.Caching;
+using PretrainedKit.Data;
 using PretrainedKit.Imaging;
 using PretrainedKit.Models;
 
@@ -48,13 +49,21 @@ public sealed record ImageClassifierOptions
     /// <value>The default is 1.</value>
     public int Seed { get; init; } = 1;
 
-    /// <summary>Gets the fraction of each class held out for validation when no validation folder is given; 0 disables validation.</summary>
+    /// <summary>Gets the fraction of each class held out for validation when no validation folder or list is given; 0 disables validation.</summary>
     /// <value>The default is 0.2.</value>
     public double ValidationFraction { get; init; } = DefaultValidationFraction;
 
     /// <summary>Gets a folder (one sub-folder per class) used for validation instead of a split, or <see langword="null"/>.</summary>
     /// <value>The default is <see langword="null"/>: split the training data.</value>
     public string? ValidationFolder { get; init; }
+
+    /// <summary>
+    /// Gets a list of labelled images used for validation instead of a split or a folder, or <see langword="null"/>. Set
+    /// at most one of <see cref="ValidationFolder"/> and this; either one replaces the split (<see cref="ValidationFraction"/>
+    /// is then not used). The builder's <see cref="ImageClassifierBuilder.WithValidationImages"/> copies the list.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: split the training data.</value>
+    public IReadOnlyList<LabeledImage>? ValidationImages { get; init; }
 
     /// <summary>Gets a value indicating whether any bad image fails training (naming every bad file at once) instead of being skipped.</summary>
     /// <value>The default is <see langword="false"/>: bad images are skipped, listed in the report and logged as warnings.</value>
@@ -114,7 +123,7 @@ public sealed record ImageClassifierOptions
 
     /// <summary>Gets the message used when a precision target cannot be met for lack of validation images.</summary>
     internal static string NoValidationForTargetMessage =>
-        "An unknown-answer precision target needs validation images to choose the threshold on: keep a validation split above 0 (WithValidationSplit, CLI --validation-split) or give a validation folder (WithValidationFolder), or remove the target.";
+        "An unknown-answer precision target needs validation images to choose the threshold on: keep a validation split above 0 (WithValidationSplit, CLI --validation-split) or give a validation folder (WithValidationFolder) or list (WithValidationImages), or remove the target.";
 
     /// <summary>
     /// Checks every value and reports every problem at once: a single problem is thrown as itself, several as one
@@ -190,6 +199,18 @@ public sealed record ImageClassifierOptions
             problems.Add(new ArgumentOutOfRangeException(nameof(ValidationFraction), ValidationFraction, "The validation fraction must be at least 0 and below 1."));
         }
 
+        if (ValidationFolder is not null && ValidationImages is not null)
+        {
+            problems.Add(new ArgumentException(
+                $"Both a validation folder ('{ValidationFolder}') and a list of {ValidationImages.Count} validation images are set; give one. WithValidationFolder and WithValidationImages each clear the other.",
+                nameof(ValidationImages)));
+        }
+
+        if (ValidationImages is { Count: 0 })
+        {
+            problems.Add(new ArgumentException("The list of validation images is empty. Give at least one image per class, or leave ValidationImages null to split the training data.", nameof(ValidationImages)));
+        }
+
         if (!Enum.IsDefined(ClassWeighting))
         {
             problems.Add(new ArgumentOutOfRangeException(nameof(ClassWeighting), ClassWeighting, "Unknown class weighting."));
@@ -221,7 +242,7 @@ public sealed record ImageClassifierOptions
             {
                 problems.Add(new ArgumentOutOfRangeException(nameof(UnknownPrecisionTarget), target, "The unknown-answer precision target must be above 0 and at most 1, for example 0.95."));
             }
-            else if (ValidationFraction == 0 && ValidationFolder is null)
+            else if (ValidationFraction == 0 && ValidationFolder is null && ValidationImages is null)
             {
                 problems.Add(new ArgumentException(NoValidationForTargetMessage, nameof(UnknownPrecisionTarget)));
             }

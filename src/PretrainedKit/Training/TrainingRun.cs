@@ -78,12 +78,14 @@ internal static class TrainingRun
         }
     }
 
-    /// <summary>Stage 1: list the training data and the validation folder.</summary>
+    /// <summary>Stage 1: list the training data and the validation folder or list.</summary>
     private static (FolderScan Scan, FolderScan? Validation) Scan(Func<FolderScan> source, ImageClassifierOptions options, ProgressReporter reporter)
     {
         reporter.Report(TrainingPhase.Scanning, 0, 0, null);
         var scan = source();
-        var validation = options.ValidationFolder is { } folder ? DatasetScanner.ScanFolder(folder) : null;
+        var validation = options.ValidationFolder is { } folder ? DatasetScanner.ScanFolder(folder)
+            : options.ValidationImages is { } list ? DatasetScanner.FromList(list)
+            : null;
         reporter.EndPhase(TrainingPhase.Scanning);
         return (scan, validation);
     }

@@ -135,4 +135,38 @@ public class CliTests
         Assert.That(folder.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(7), "six predictions and one error line");
         Assert.That(folder.Err, Does.Contain("broken.png"));
     }
+
+    [Test]
+    public void TrainAndEvaluate_OnCsvFiles_ReadTheListedImagesAndNameBadRows()
+    {
+        var data = SmallDataset.Create(6);
+        var rows = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(f => $"\"{Path.GetRelativePath(data, f)}\",{Path.GetFileName(Path.GetDirectoryName(f))}").ToList();
+        var train = Path.Combine(data, "train.csv");
+        var test = Path.Combine(data, "test.csv");
+        File.WriteAllLines(train, ["PATH,Label", .. rows.Where((_, i) => i % 2 == 0)]);
+        File.WriteAllLines(test, ["path,label", .. rows.Where((_, i) => i % 2 == 1)]);
+        var model = Path.Combine(_work, "csv.pkmodel");
+
+        var trained = Run("train", train, "--model", model, "--validation-split", "0", "--test-dir", test, "--json");
+        Assert.That(trained.ExitCode, Is.EqualTo(0), trained.Err);
+        using (var doc = JsonDocument.Parse(trained.Out))
+        {
+            Assert.That(doc.RootElement.GetProperty("imagesUsed").GetInt32(), Is.EqualTo(9), "the nine training rows");
+            Assert.That(doc.RootElement.GetProperty("metricsOn").GetString(), Is.EqualTo("test"));
+        }
+
+        var evaluated = Run("evaluate", model, test, "--json");
+        Assert.That(evaluated.ExitCode, Is.EqualTo(0), evaluated.Err);
+        using (var doc = JsonDocument.Parse(evaluated.Out))
+        {
+            Assert.That(doc.RootElement.GetProperty("imagesEvaluated").GetInt32(), Is.EqualTo(9), "the nine test rows");
+        }
+
+        var bad = Path.Combine(data, "bad.csv");
+        File.WriteAllLines(bad, ["path,label", rows[0], "red/missing.png,red", rows[0]]);
+        var refused = Run("evaluate", model, bad);
+        Assert.That(refused.ExitCode, Is.EqualTo(2));
+        Assert.That(refused.Err, Does.Contain("line 3").And.Contain("missing.png").And.Contain("line 4").And.Contain("already listed on line 2").And.Not.Contain("   at "));
+    }
 }

@@ -33,7 +33,7 @@ public class OnnxExportTests
     public void ExportOnnx_BundledTestImages_MatchDotNetProbabilitiesWithin1e4()
     {
         var paths = Directory.EnumerateFiles(TestPaths.FashionTest, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
-        var expected = _model.PredictBatch(paths, topK: 1).Select(p => p.Probabilities).ToList();
+        var expected = _model.PredictBatch(paths, topK: 1).Predictions().Select(p => p.Probabilities).ToList();
 
         using var session = new InferenceSession(_onnx);
         var k = _model.Classes.Count;

@@ -57,7 +57,7 @@ public class UnknownAnswerTests
     public void Predict_WithThreshold_IsUnknownExactlyWhenTheTopProbabilityIsBelowIt()
     {
         var threshold = _model.UnknownThreshold!.Value;
-        var predictions = _model.PredictBatch(_testImages, topK: 1);
+        var predictions = _model.PredictBatch(_testImages, topK: 1).Predictions();
         var single = _model.Predict(_testImages[0], topK: 1);
         Assert.Multiple(() =>
         {
@@ -100,8 +100,8 @@ public class UnknownAnswerTests
         _model.Save(path);
         using var loaded = ImageClassifierModel.Load(path);
         var images = _testImages.Where((_, i) => i % 20 == 0).ToList();
-        var before = _model.PredictBatch(images);
-        var after = loaded.PredictBatch(images);
+        var before = _model.PredictBatch(images).Predictions();
+        var after = loaded.PredictBatch(images).Predictions();
         Assert.Multiple(() =>
         {
             Assert.That(loaded.Temperature, Is.EqualTo(_model.Temperature));
@@ -120,7 +120,7 @@ public class UnknownAnswerTests
         var onnx = Path.Combine(_folder, "fashion.onnx");
         _model.ExportOnnx(onnx);
         var images = _testImages.Where((_, i) => i % 10 == 0).ToList();
-        var expected = _model.PredictBatch(images, topK: 1);
+        var expected = _model.PredictBatch(images, topK: 1).Predictions();
         using var session = new InferenceSession(onnx);
         var actual = OnnxExportTests.Run(session, images, _model.ImageOptions);
         var k = _model.Classes.Count;

@@ -83,7 +83,7 @@ public class ConcurrencySoakTests
                     {
                         0 => model.Predict(_images[i % _images.Length]).Label,
                         1 => model.Predict(bytes).Label,
-                        2 => model.PredictBatch([_images[0], _images[^1]])[0].Label,
+                        2 => model.PredictBatch([_images[0], _images[^1]]).Predictions()[0].Label,
                         _ => model.Predict(new MemoryStream(bytes)).Label,
                     };
                     Interlocked.Increment(ref successes);

@@ -362,7 +362,7 @@ public class BitIdentityTests
         part.AddArray($"probabilities.{scenario}", _testImages.SelectMany(p => byPath[Path.GetFullPath(p)].Probabilities).ToArray(), ArrayKind.Probabilities, k);
 
         part.Rows[$"Predict({scenario})"] = new RowsValue($"probabilities.{scenario}", _sample, _sample.SelectMany(p => model.Predict(p).Probabilities).ToArray());
-        var batch = model.PredictBatch(_batch);
+        var batch = model.PredictBatch(_batch).Predictions();
         part.Rows[$"PredictBatch({scenario})"] = new RowsValue($"probabilities.{scenario}", _batch, batch.SelectMany(p => p.Probabilities).ToArray());
         part.Texts[$"predict.{scenario}.batchUnknown"] = new JsonArray(batch.Select(p => (JsonNode)p.IsUnknown).ToArray());
         return part;
@@ -374,7 +374,7 @@ public class BitIdentityTests
         using var model = ImageClassifierModel.Load(path);
         var part = new Part();
         var images = scenario == "defaults" ? _testImages : _batch;
-        part.Rows[$"Load({scenario}).PredictBatch"] = new RowsValue($"probabilities.{scenario}", images, model.PredictBatch(images).SelectMany(p => p.Probabilities).ToArray());
+        part.Rows[$"Load({scenario}).PredictBatch"] = new RowsValue($"probabilities.{scenario}", images, model.PredictBatch(images).Predictions().SelectMany(p => p.Probabilities).ToArray());
         part.Numbers[$"model.{scenario}.temperature"] = model.Temperature;
         if (model.UnknownThreshold is { } t)
         {

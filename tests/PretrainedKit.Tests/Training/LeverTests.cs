@@ -333,8 +333,8 @@ public class LeverTests
         using var loaded = ImageClassifier.Load(path);
         Assert.That(loaded.HeadKind, Is.EqualTo(HeadKind.Kernel));
         var images = Directory.GetFiles(data, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Take(6).ToList();
-        var expected = model.PredictBatch(images).SelectMany(p => p.Probabilities).ToArray();
-        Assert.That(loaded.PredictBatch(images).SelectMany(p => p.Probabilities), Is.EqualTo(expected));
+        var expected = model.PredictBatch(images).Predictions().SelectMany(p => p.Probabilities).ToArray();
+        Assert.That(loaded.PredictBatch(images).Predictions().SelectMany(p => p.Probabilities), Is.EqualTo(expected));
 
         AssertOnnxExportMatchesPredict(model, images);
     }
@@ -356,7 +356,7 @@ public class LeverTests
         model.ExportOnnx(onnx);
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnx);
         var actual = PretrainedKit.Tests.Onnx.OnnxExportTests.Run(session, images, model.ImageOptions);
-        var expected = model.PredictBatch(images).SelectMany(p => p.Probabilities).ToArray();
+        var expected = model.PredictBatch(images).Predictions().SelectMany(p => p.Probabilities).ToArray();
         Assert.That(actual, Is.EqualTo(expected).Within(1e-4f));
     }
 
@@ -371,7 +371,7 @@ public class LeverTests
         using var tta = await ImageClassifier.Create().FromFolder(data).WithOptions(options with { TestTimeAugmentation = TestTimeAugmentation.Mirror }).TrainAsync();
         Assert.That(tta.Predict(flipped).Probabilities, Is.EqualTo(tta.Predict(original).Probabilities).Within(1e-5f));
         Assert.That(plain.Predict(flipped).Probabilities, Is.Not.EqualTo(plain.Predict(original).Probabilities).Within(1e-5f));
-        Assert.That(tta.PredictBatch([original, flipped]).Select(p => p.Probabilities), Is.EqualTo(new[] { tta.Predict(original).Probabilities, tta.Predict(flipped).Probabilities }).Within(1e-5f), "batch equals single");
+        Assert.That(tta.PredictBatch([original, flipped]).Predictions().Select(p => p.Probabilities), Is.EqualTo(new[] { tta.Predict(original).Probabilities, tta.Predict(flipped).Probabilities }).Within(1e-5f), "batch equals single");
     }
 
     /// <summary>Writes an asymmetric square pattern and its left-right mirror image as PNG files.</summary>
