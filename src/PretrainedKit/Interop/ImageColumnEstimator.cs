@@ -19,6 +19,12 @@ internal sealed class ImageColumnEstimator<TOut> : IEstimator<ITransformer>
     private readonly Action<string, TOut> _fromPath;
     private readonly Action<byte[], TOut> _fromBytes;
 
+    /// <summary>Initializes a new instance of the <see cref="ImageColumnEstimator{TOut}"/> class.</summary>
+    /// <param name="transforms">The catalog the mappings are made with.</param>
+    /// <param name="inputColumnName">The image column.</param>
+    /// <param name="output">The output columns.</param>
+    /// <param name="fromPath">Fills an output row from an image file path.</param>
+    /// <param name="fromBytes">Fills an output row from encoded image bytes.</param>
     public ImageColumnEstimator(TransformsCatalog transforms, string inputColumnName, SchemaDefinition output, Action<string, TOut> fromPath, Action<byte[], TOut> fromBytes)
     {
         _transforms = transforms;
@@ -40,7 +46,7 @@ internal sealed class ImageColumnEstimator<TOut> : IEstimator<ITransformer>
             VectorDataViewType { ItemType: var item } when item == NumberDataViewType.Byte => ColumnKind.Bytes,
             _ => ColumnKind.Other,
         };
-        return Inner(kind, column.Type.ToString() ?? "another type").Fit(input);
+        return Inner(kind, column.Type).Fit(input);
     }
 
     /// <inheritdoc/>
@@ -57,7 +63,7 @@ internal sealed class ImageColumnEstimator<TOut> : IEstimator<ITransformer>
         var kind = column.ItemType is TextDataViewType && column.Kind == SchemaShape.Column.VectorKind.Scalar ? ColumnKind.Path
             : column.ItemType == NumberDataViewType.Byte && column.Kind != SchemaShape.Column.VectorKind.Scalar ? ColumnKind.Bytes
             : ColumnKind.Other;
-        return Inner(kind, column.ItemType.ToString() ?? "another type").GetOutputSchema(inputSchema);
+        return Inner(kind, column.ItemType).GetOutputSchema(inputSchema);
     }
 
     private enum ColumnKind
@@ -67,7 +73,7 @@ internal sealed class ImageColumnEstimator<TOut> : IEstimator<ITransformer>
         Other,
     }
 
-    private IEstimator<ITransformer> Inner(ColumnKind kind, string typeName)
+    private IEstimator<ITransformer> Inner(ColumnKind kind, DataViewType type)
     {
         if (kind == ColumnKind.Path)
         {
@@ -83,7 +89,11 @@ internal sealed class ImageColumnEstimator<TOut> : IEstimator<ITransformer>
             return _transforms.CustomMapping<BytesRow, TOut>((row, result) => _fromBytes(row.Bytes ?? [], result), contractName: null, input, _output);
         }
 
-        throw new ArgumentException($"The column '{_inputColumnName}' holds {typeName}; it must hold image file paths (text) or encoded image bytes (a byte vector, as mlContext.Data.LoadFromEnumerable with byte[] or LoadRawImageBytes give).");
+        // MLImage columns (from LoadImages) cannot be read: ML.NET's CustomMapping does not support MLImage inputs
+        // ("Type 'Microsoft.ML.Data.MLImage' is not yet supported", TypedCursorable), so the message says what to use.
+        throw new ArgumentException(type.RawType.Name == "MLImage"
+            ? $"The column '{_inputColumnName}' holds images (MLImage), which ML.NET's custom mappings cannot read. Give the column of image paths that LoadImages read, or load the bytes with LoadRawImageBytes instead."
+            : $"The column '{_inputColumnName}' holds {type}; it must hold image file paths (text) or encoded image bytes (a byte vector, as LoadFromEnumerable with byte[] or LoadRawImageBytes give).");
     }
 
     /// <summary>The input row for a path column (the column name is set per estimator).</summary>
@@ -106,9 +116,12 @@ internal sealed class ClassificationRow
 
     public float[] Score { get; set; } = [];
 
+    public string[] TopLabels { get; set; } = [];
+
     public void Set(Prediction prediction)
     {
         PredictedLabel = prediction.Label;
         Score = prediction.Probabilities.ToArray();
+        TopLabels = prediction.TopK.Select(p => p.Label).ToArray();
     }
 }

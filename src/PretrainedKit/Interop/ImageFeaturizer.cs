@@ -98,7 +98,8 @@ public sealed class ImageFeaturizer : IDisposable
 
     /// <summary>
     /// Creates an ML.NET estimator that adds a features column computed from an image column: file paths (text) or
-    /// encoded image bytes (a byte vector, as <c>LoadRawImageBytes</c> gives). The transformer it fits is lazy (images are
+    /// encoded image bytes (a byte vector, as <c>LoadRawImageBytes</c> gives). <c>MLImage</c> columns (from
+    /// <c>LoadImages</c>) cannot be read by ML.NET's custom mappings: give their path column instead. The transformer it fits is lazy (images are
     /// read when rows are read) and keeps every input column. It cannot be saved with <c>mlContext.Model.Save</c> (a
     /// custom mapping holding a native session): save the part of the pipeline after it, and open a featurizer again at
     /// load time.

@@ -28,8 +28,11 @@ public static class PretrainedKitCatalog
     /// <summary>
     /// Adds a trained PretrainedKit classifier to an ML.NET pipeline: from a column of image file paths (text) or encoded
     /// image bytes (a byte vector, as <c>LoadRawImageBytes</c> gives), it adds <paramref name="predictedLabelColumnName"/>
-    /// (text: the most probable class) and <paramref name="scoreColumnName"/> (a vector of the calibrated probabilities, in
-    /// <see cref="ImageClassifierModel.Classes"/> order, as ML.NET's multiclass trainers name theirs). Works with
+    /// (text: the most probable class), <paramref name="scoreColumnName"/> (a vector of the calibrated probabilities, in
+    /// <see cref="ImageClassifierModel.Classes"/> order, as ML.NET's multiclass trainers name theirs) and
+    /// <paramref name="topLabelsColumnName"/> (the <paramref name="topK"/> most probable classes). An <c>MLImage</c> column (from
+    /// <c>LoadImages</c>) cannot be read by ML.NET's custom mappings: give the path column it was loaded from, or
+    /// <c>LoadRawImageBytes</c>. Works with
     /// <c>Fit</c>, <c>Transform</c>, <c>Append</c> and <c>PredictionEngine</c>; rows are computed lazily when read.
     /// </summary>
     /// <remarks>
@@ -42,10 +45,15 @@ public static class PretrainedKitCatalog
     /// <param name="inputColumnName">The column of image paths or image bytes.</param>
     /// <param name="predictedLabelColumnName">The new column with the predicted class.</param>
     /// <param name="scoreColumnName">The new column with one probability per class.</param>
+    /// <param name="topK">How many class names <paramref name="topLabelsColumnName"/> holds, most probable first; capped at the number of classes.</param>
+    /// <param name="topLabelsColumnName">The new column with the <paramref name="topK"/> most probable classes (a text vector).</param>
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentException">A column name is empty.</exception>
-    public static IEstimator<ITransformer> ClassifyImages(this TransformsCatalog catalog, ImageClassifierModel model, string inputColumnName = "ImagePath", string predictedLabelColumnName = "PredictedLabel", string scoreColumnName = "Score")
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="topK"/> is below 1.</exception>
+    public static IEstimator<ITransformer> ClassifyImages(this TransformsCatalog catalog, ImageClassifierModel model, string inputColumnName = "ImagePath", string predictedLabelColumnName = "PredictedLabel", string scoreColumnName = "Score", int topK = 3, string topLabelsColumnName = "TopLabels")
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(topK, 1);
+        ArgumentException.ThrowIfNullOrWhiteSpace(topLabelsColumnName);
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrWhiteSpace(inputColumnName);
@@ -56,11 +64,15 @@ public static class PretrainedKitCatalog
         var score = output[nameof(ClassificationRow.Score)];
         score.ColumnName = scoreColumnName;
         score.ColumnType = new VectorDataViewType(NumberDataViewType.Single, model.Classes.Count);
+        var k = Math.Min(topK, model.Classes.Count);
+        var top = output[nameof(ClassificationRow.TopLabels)];
+        top.ColumnName = topLabelsColumnName;
+        top.ColumnType = new VectorDataViewType(TextDataViewType.Instance, k);
         return new ImageColumnEstimator<ClassificationRow>(
             catalog,
             inputColumnName,
             output,
-            (path, result) => result.Set(model.Predict(path, topK: 1)),
-            (bytes, result) => result.Set(model.Predict(bytes, topK: 1)));
+            (path, result) => result.Set(model.Predict(path, k)),
+            (bytes, result) => result.Set(model.Predict(bytes, k)));
     }
 }

@@ -59,6 +59,26 @@ public class MlNetPipelineTests
     }
 
     [Test]
+    public void ClassifyImages_TopLabels_HoldTheKMostProbableClassesInOrder()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(_paths.Select(p => new PathRow { ImagePath = p }));
+        var transformed = ml.Transforms.ClassifyImages(_model, topK: 2).Fit(data).Transform(data);
+        var top = transformed.GetColumn<VBuffer<ReadOnlyMemory<char>>>("TopLabels").Select(v => v.DenseValues().Select(m => m.ToString()).ToArray()).ToList();
+        Assert.That(top, Is.EqualTo(_paths.Select(p => _model.Predict(p, 2).TopK.Select(t => t.Label).ToArray())));
+    }
+
+    [Test]
+    public void ClassifyImages_MLImageColumn_IsRefusedWithWhatToUseInstead()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(_paths.Take(2).Select(p => new PathRow { ImagePath = p }));
+        var pipeline = ml.Transforms.LoadImages(outputColumnName: "Picture", imageFolder: null, inputColumnName: "ImagePath")
+            .Append(ml.Transforms.ClassifyImages(_model, inputColumnName: "Picture"));
+        Assert.That(() => pipeline.Fit(data), Throws.ArgumentException.With.Message.Contains("MLImage").And.Message.Contains("LoadRawImageBytes"));
+    }
+
+    [Test]
     public void FeaturizeImages_BytesColumn_GivesThePathColumnsFeatures()
     {
         using var featurizer = ImageFeaturizer.Open();

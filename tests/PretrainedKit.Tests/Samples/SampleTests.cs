@@ -44,6 +44,25 @@ public class SampleTests
     }
 
     [Test]
+    public void MigrateFromMlNetVision_OnTheBundledTrainingImages_RunsEveryStepOfTheTutorial()
+    {
+        var (code, stdout, stderr) = Run("MigrateFromMlNetVision", TestPaths.NewTempFolder("migrate"), TestPaths.FashionTrain);
+
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var accuracy = System.Text.RegularExpressions.Regex.Match(stdout, @"Test: MicroAccuracy ([0-9.]+) ?%");
+        var pipeline = System.Text.RegularExpressions.Regex.Match(stdout, @"ML\.NET pipeline \(LoadRawImageBytes -> ClassifyImages\): ([0-9]+) of ([0-9]+) test images right");
+        Assert.Multiple(() =>
+        {
+            Assert.That(stdout, Does.Contain("Trained on 170 images"), "70 % + 15 % of the 200 bundled training images (training and validation)");
+            Assert.That(accuracy.Success && pipeline.Success, Is.True, stdout);
+            Assert.That(double.Parse(accuracy.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(50), "well above chance (10 %)");
+            Assert.That(pipeline.Groups[2].Value, Is.EqualTo("30"), "the 15 % test part");
+            Assert.That(int.Parse(pipeline.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(15));
+            Assert.That(stdout, Does.Match(@"Image: \S+\.png \| Actual value: \S+ \| Predicted value: \S+"));
+        });
+    }
+
+    [Test]
     public void PredictFolder_OnTheTestImagesAndABadFile_WritesOneCsvRowPerImage()
     {
         var folder = Path.Combine(_work, "to-classify");
