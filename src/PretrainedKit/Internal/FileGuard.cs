@@ -193,9 +193,7 @@ internal static class FileGuard
             return null;
         }
 
-        // Never trust the hint for the allocation beyond the bound: the file may grow, or a stream may lie.
-        var capacity = (int)Math.Clamp(lengthHint >= 0 ? lengthHint : 81_920, 0, Math.Min(maxBytes, Array.MaxLength - 1));
-        var buffer = new byte[Math.Max(capacity, 1)];
+        var buffer = FirstBuffer(maxBytes, lengthHint);
         var filled = 0;
         while (true)
         {
@@ -208,7 +206,7 @@ internal static class FileGuard
                     return stream.Read(probe) == 0 ? buffer : null;
                 }
 
-                Array.Resize(ref buffer, (int)Math.Min(Math.Min((long)buffer.Length * 2, maxBytes), Array.MaxLength));
+                Grow(ref buffer, maxBytes);
             }
 
             var read = stream.Read(buffer, filled, buffer.Length - filled);
@@ -238,8 +236,7 @@ internal static class FileGuard
             return null;
         }
 
-        var capacity = (int)Math.Clamp(lengthHint >= 0 ? lengthHint : 81_920, 0, Math.Min(maxBytes, Array.MaxLength - 1));
-        var buffer = new byte[Math.Max(capacity, 1)];
+        var buffer = FirstBuffer(maxBytes, lengthHint);
         var filled = 0;
         while (true)
         {
@@ -252,7 +249,7 @@ internal static class FileGuard
                     return await stream.ReadAsync(probe, cancellationToken).ConfigureAwait(false) == 0 ? buffer : null;
                 }
 
-                Array.Resize(ref buffer, (int)Math.Min(Math.Min((long)buffer.Length * 2, maxBytes), Array.MaxLength));
+                Grow(ref buffer, maxBytes);
             }
 
             var read = await stream.ReadAsync(buffer.AsMemory(filled, buffer.Length - filled), cancellationToken).ConfigureAwait(false);
@@ -264,6 +261,14 @@ internal static class FileGuard
             filled += read;
         }
     }
+
+    /// <summary>The first buffer of a bounded read. Never trusts the hint beyond the bound: the file may grow, or a stream may lie.</summary>
+    private static byte[] FirstBuffer(long maxBytes, long lengthHint) =>
+        new byte[Math.Max((int)Math.Clamp(lengthHint >= 0 ? lengthHint : 81_920, 0, Math.Min(maxBytes, Array.MaxLength - 1)), 1)];
+
+    /// <summary>Doubles a bounded read's buffer, up to the bound.</summary>
+    private static void Grow(ref byte[] buffer, long maxBytes) =>
+        Array.Resize(ref buffer, (int)Math.Min(Math.Min((long)buffer.Length * 2, maxBytes), Array.MaxLength));
 
     /// <summary>Shortens a path for a message by cutting its middle: a 4,000-character path stays one readable line.</summary>
     public static string Shorten(string path, int max = 160)
