@@ -135,18 +135,8 @@ public sealed class ImageClassifierPool : IDisposable
     /// <exception cref="KeyNotFoundException">No model has that name.</exception>
     /// <exception cref="Imaging.InvalidImageException">The image cannot be used; the message names it.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
-    public Prediction Predict(string modelName, string path, int topK = ImageClassifierModel.DefaultTopK)
-    {
-        var loaded = Acquire(modelName);
-        try
-        {
-            return loaded.Model.Predict(path, topK);
-        }
-        finally
-        {
-            loaded.Release();
-        }
-    }
+    public Prediction Predict(string modelName, string path, int topK = ImageClassifierModel.DefaultTopK) =>
+        Use(modelName, model => model.Predict(path, topK));
 
     /// <summary>Classifies an image read from a stream (for example an uploaded file) with the named model.</summary>
     /// <param name="modelName">The model's name.</param>
@@ -156,18 +146,8 @@ public sealed class ImageClassifierPool : IDisposable
     /// <exception cref="KeyNotFoundException">No model has that name.</exception>
     /// <exception cref="Imaging.InvalidImageException">The image cannot be used.</exception>
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
-    public Prediction Predict(string modelName, Stream stream, int topK = ImageClassifierModel.DefaultTopK)
-    {
-        var loaded = Acquire(modelName);
-        try
-        {
-            return loaded.Model.Predict(stream, topK);
-        }
-        finally
-        {
-            loaded.Release();
-        }
-    }
+    public Prediction Predict(string modelName, Stream stream, int topK = ImageClassifierModel.DefaultTopK) =>
+        Use(modelName, model => model.Predict(stream, topK));
 
     /// <summary>Classifies an image read asynchronously from a stream (for example an ASP.NET Core request body) with the named model.</summary>
     /// <param name="modelName">The model's name.</param>
@@ -181,6 +161,20 @@ public sealed class ImageClassifierPool : IDisposable
     /// <exception cref="ObjectDisposedException">The pool was disposed.</exception>
     public Task<Prediction> PredictAsync(string modelName, Stream stream, int topK = ImageClassifierModel.DefaultTopK, CancellationToken cancellationToken = default) =>
         PredictAsyncCore(Acquire(modelName), stream, topK, cancellationToken);
+
+    /// <summary>Runs one call on the named model, holding it so that a reload cannot dispose it mid-call.</summary>
+    private T Use<T>(string modelName, Func<ImageClassifierModel, T> call)
+    {
+        var loaded = Acquire(modelName);
+        try
+        {
+            return call(loaded.Model);
+        }
+        finally
+        {
+            loaded.Release();
+        }
+    }
 
     private static async Task<Prediction> PredictAsyncCore(Loaded loaded, Stream stream, int topK, CancellationToken cancellationToken)
     {
