@@ -14,7 +14,7 @@ using PretrainedKit.Training;
 
 // Does a pretrained backbone pay off on small data? Fashion-MNIST (Debian's dataset-fashion-mnist), 10/50/200 training
 // images per class, several seeded draws each, accuracy on the official 10,000 test images.
-//   dotnet run -c Release --project bench/PretrainedKit.Experiments -- [--draws 5] [--sizes 10,50,200] [--test-count 10000] [--auto-l2-sizes 10] [--kernel-sizes 10,50,200] [--out bench/results]
+//   dotnet run -c Release --project bench/PretrainedKit.Experiments -- [--draws 5] [--sizes 10,50,200] [--test-count 10000] [--auto-l2-sizes 10] [--kernel-sizes 10,50,200] [--out bench/results] [--write-draws FILE]
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 var draws = int.Parse(Arg("--draws") ?? "5");
@@ -48,6 +48,24 @@ var drawIndices = Enumerable.Range(0, draws).Select(d =>
         return members.Take(maxSize).ToArray();
     }).ToArray();
 }).ToArray();
+if (Arg("--write-draws") is { } drawsFile)
+{
+    // The same draws for peers in other languages (bench/peers): one row per chosen training image, "rank" its place in
+    // its class's shuffled order, so that the first n ranks of each class are the draw at n per class.
+    var lines = new List<string> { "draw,class,rank,index" };
+    for (var d = 0; d < draws; d++)
+    {
+        for (var c = 0; c < 10; c++)
+        {
+            lines.AddRange(drawIndices[d][c].Select((index, rank) => $"{d},{c},{rank},{index}"));
+        }
+    }
+
+    File.WriteAllLines(drawsFile, lines);
+    Console.WriteLine($"Wrote {lines.Count - 1} draw rows to {drawsFile}");
+    return 0;
+}
+
 var trainNeeded = drawIndices.SelectMany(d => d.SelectMany(c => c)).Distinct().Order().ToArray();
 var testIndices = Enumerable.Range(0, Math.Min(testCount, test.Labels.Length)).ToArray();
 
