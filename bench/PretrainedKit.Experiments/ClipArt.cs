@@ -65,7 +65,7 @@ internal static class ClipArt
         return rows;
     }
 
-    private static bool Usable(string path)
+    public static bool Usable(string path)
     {
         try
         {

@@ -70,6 +70,36 @@ var trainNeeded = drawIndices.SelectMany(d => d.SelectMany(c => c)).Distinct().O
 var testIndices = Enumerable.Range(0, Math.Min(testCount, test.Labels.Length)).ToArray();
 
 using var featurizer = new BothFeaturizer();
+(EvidenceSet? A, EvidenceSet? B) ColourSets()
+{
+    var colourWork = Path.Combine(work, "..", "clipart-auto");
+    return (
+        PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-5", [("food/fruit", 91), ("transportation/vehicles", 62), ("animals/birds", 51), ("plants/flowers", 34), ("animals/fish", 23)], colourWork, draws, 0.6),
+        PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-6", [("animals/mammals", 126), ("recreation/music", 78), ("food/desserts", 69), ("electronics", 43), ("buildings/homes", 38), ("signs_and_symbols/weather", 12)], colourWork, draws, 0.6));
+}
+
+int RunAuto(IEnumerable<EvidenceSet?> sets)
+{
+    var autoRows = new List<AutoRow>();
+    foreach (var set in sets)
+    {
+        if (set is not null)
+        {
+            Console.WriteLine($"{set.Name}: {set.Description}");
+            autoRows.AddRange(PretrainedKit.Experiments.AutoLevers.Run(set));
+        }
+    }
+
+    PretrainedKit.Experiments.AutoLevers.Write(autoRows, outDir, Arg("--machine") ?? "machine not given (--machine)");
+    return 0;
+}
+
+if (args.Contains("--auto") && args.Contains("--colour-only"))
+{
+    var (a, b) = ColourSets();
+    return RunAuto([a, b]);
+}
+
 var stopwatch = Stopwatch.StartNew();
 var trainFeatures = featurizer.Featurize(Path.Combine(work, "train"), train, trainNeeded);
 var testFeatures = featurizer.Featurize(Path.Combine(work, "test"), test, testIndices);
@@ -78,6 +108,20 @@ BothFeaturizer.VerifyAgainstLibrary(testIndices.Take(8).Select(i => BothFeaturiz
 if (args.Contains("--features-only"))
 {
     return 0;
+}
+
+if (args.Contains("--auto"))
+{
+    // Issue #14's evidence: automatic lever choice against the old default and fixed combinations (see AutoLevers.cs).
+    var fashion = new EvidenceSet(
+        "fashion-mnist",
+        $"Fashion-MNIST, {draws} draws at {string.Join("/", sizes)} per class, official {testIndices.Length} test images",
+        Enumerable.Range(0, 10).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToList(),
+        sizes.SelectMany(n => Enumerable.Range(0, draws).Select(d => (n, d, drawIndices[d].SelectMany(c => c.Take(n)).ToArray(), testIndices.Select(i => 100000 + i).ToArray()))).ToList(),
+        k => k >= 100000 ? testFeatures[k - 100000] : trainFeatures[k],
+        k => k >= 100000 ? test.Labels[k - 100000] : train.Labels[k]);
+    var (colourA, colourB) = ColourSets();
+    return RunAuto([colourA, colourB, fashion]);
 }
 
 

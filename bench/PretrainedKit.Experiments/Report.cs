@@ -164,4 +164,55 @@ internal static class Report
         using var data = image.Encode(SKEncodedImageFormat.Png, 100);
         File.WriteAllBytes(path, data.ToArray());
     }
+
+    /// <summary>One panel: per dataset and size, the mean macro accuracy of every method (auto and the old default drawn larger).</summary>
+    public static void PlotAuto(List<AutoRow> rows, string[] methods, string path)
+    {
+        var groups = rows.GroupBy(r => (r.Dataset, r.PerClass)).ToList();
+        const int width = 1100, height = 560, left = 70, right = 330, top = 40, bottom = 90;
+        using var surface = SKSurface.Create(new SKImageInfo(width, height));
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        var means = groups.SelectMany(g => methods.Select(m => g.Where(r => r.Method == m).Average(r => r.MacroAccuracy))).ToArray();
+        var lo = Math.Floor(means.Min() * 20) / 20;
+        var hi = Math.Ceiling(means.Max() * 20) / 20;
+        float X(int g) => left + ((g + 0.5f) * (width - left - right) / groups.Count);
+        float Y(double v) => (float)(top + ((hi - v) / (hi - lo) * (height - top - bottom)));
+        using var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
+        using var grid = new SKPaint { Color = new SKColor(0xdd, 0xdd, 0xdd), StrokeWidth = 1, Style = SKPaintStyle.Stroke };
+        using var font = new SKFont(SKTypeface.Default, 13);
+        using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        for (var v = lo; v <= hi + 1e-9; v += 0.05)
+        {
+            canvas.DrawLine(left, Y(v), width - right, Y(v), grid);
+            canvas.DrawText(v.ToString("F2", CultureInfo.InvariantCulture), 20, Y(v) + 4, font, text);
+        }
+
+        canvas.DrawLine(left, top, left, height - bottom, axis);
+        canvas.DrawLine(left, height - bottom, width - right, height - bottom, axis);
+        SKColor[] palette = [new(0xd6, 0x27, 0x28), new(0x2c, 0xa0, 0x2c), new(0x1f, 0x77, 0xb4), new(0xff, 0x7f, 0x0e), new(0x94, 0x67, 0xbd), new(0x8c, 0x56, 0x4b), new(0xe3, 0x77, 0xc2), new(0x7f, 0x7f, 0x7f), new(0xbc, 0xbd, 0x22)];
+        for (var g = 0; g < groups.Count; g++)
+        {
+            var label = groups[g].Key.PerClass > 0 ? $"{groups[g].Key.Dataset} {groups[g].Key.PerClass}/class" : groups[g].Key.Dataset;
+            canvas.DrawText(label, X(g) - (label.Length * 3.3f), height - bottom + 22, font, text);
+            for (var m = 0; m < methods.Length; m++)
+            {
+                var mean = groups[g].Where(r => r.Method == methods[m]).Average(r => r.MacroAccuracy);
+                using var dot = new SKPaint { Color = palette[m % palette.Length], IsAntialias = true };
+                canvas.DrawCircle(X(g) + ((m - (methods.Length / 2f)) * 7), Y(mean), m <= 1 ? 7 : 4, dot);
+            }
+        }
+
+        for (var m = 0; m < methods.Length; m++)
+        {
+            using var dot = new SKPaint { Color = palette[m % palette.Length], IsAntialias = true };
+            canvas.DrawCircle(width - right + 20, top + 10 + (m * 20), m <= 1 ? 7 : 4, dot);
+            canvas.DrawText(methods[m], width - right + 32, top + 15 + (m * 20), font, text);
+        }
+
+        canvas.DrawText("Mean macro accuracy on held-out images (Fashion-MNIST: official 10k test)", left, 24, font, text);
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(path, data.ToArray());
+    }
 }

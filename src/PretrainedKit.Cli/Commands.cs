@@ -30,13 +30,15 @@ internal static partial class Commands
         var strict = new Option<bool>("--strict") { Description = "Fail on any bad image, naming all of them, instead of skipping them." };
         var unknownPrecision = new Option<double?>("--unknown-precision") { Description = "Answer 'unknown' below a top-probability threshold chosen on the validation images so that the answered ones are right this often (above 0, at most 1, e.g. 0.95). Needs a validation split." };
         var noCalibration = new Option<bool>("--no-calibration") { Description = "Keep the raw probabilities: do not fit a temperature on the validation images." };
-        var features = new Option<FeatureLayout>("--features") { Description = "Which backbone activations become features: Pooled (default), MultiStage or MultiStageGrid (more accurate on small data, see the README).", DefaultValueFactory = _ => ImageClassifierOptions.Default.FeatureLayout };
-        var augment = new Option<TrainingAugmentation>("--augment") { Description = "Extra views of each training image: None (default), Mirror, Crops or \"Mirror,Crops\" (each view costs one more backbone run).", DefaultValueFactory = _ => ImageClassifierOptions.Default.Augmentation };
-        var tta = new Option<TestTimeAugmentation>("--tta") { Description = "Views averaged per prediction, saved with the model: None (default) or Mirror (twice the prediction time).", DefaultValueFactory = _ => ImageClassifierOptions.Default.TestTimeAugmentation };
-        var normalize = new Option<FeatureNormalization>("--normalize") { Description = "How features are scaled before the final layer: Standardize (default), L2ThenStandardize or None.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Normalization };
+        var features = new Option<FeatureLayout>("--features") { Description = "Which backbone activations become features: Pooled, MultiStage or MultiStageGrid. Not given: chosen automatically (see --no-auto).", DefaultValueFactory = _ => ImageClassifierOptions.Default.FeatureLayout };
+        var augment = new Option<TrainingAugmentation>("--augment") { Description = "Extra views of each training image: None, Mirror, Crops or \"Mirror,Crops\" (each view costs one more backbone run). Not given: chosen automatically.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Augmentation };
+        var tta = new Option<TestTimeAugmentation>("--tta") { Description = "Views averaged per prediction, saved with the model: None or Mirror (twice the prediction time). Not given: chosen automatically (--single-view: None).", DefaultValueFactory = _ => ImageClassifierOptions.Default.TestTimeAugmentation };
+        var normalize = new Option<FeatureNormalization>("--normalize") { Description = "How features are scaled before the final layer: Standardize, L2ThenStandardize or None. Not given: Standardize, or chosen automatically for pooled features.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Normalization };
         var l2 = new Option<float>("--l2") { Description = "L2 regularisation of the final layer.", DefaultValueFactory = _ => LinearHeadOptions.Default.L2Regularization };
         var autoL2 = new Option<bool>("--auto-l2") { Description = "Choose the L2 regularisation by cross-validation on the training features (one-standard-error rule)." };
-        var head = new Option<HeadKind>("--head") { Description = "What is trained on the features: Linear (default, a retrained final layer) or Kernel (kernel ridge regression: more accurate with a few hundred images per class; the model file holds the training features).", DefaultValueFactory = _ => ImageClassifierOptions.Default.Head.Kind };
+        var noAuto = new Option<bool>("--no-auto") { Description = "Do not choose the levers automatically: use the plain defaults (pooled features, linear head, L2 10, no augmentation) for every lever not given." };
+        var singleView = new Option<bool>("--single-view") { Description = "Automatic choice may not pick test-time mirroring: every prediction costs one backbone run." };
+        var head = new Option<HeadKind>("--head") { Description = "What is trained on the features: Linear (a retrained final layer, L-BFGS) or Kernel (kernel ridge regression, at most 800 centres). Not given: a closed-form linear or kernel head chosen automatically.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Head.Kind };
         var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
         var command = new Command("train", Help(
             "Train a classifier on a folder with one sub-folder per class, save it to one file and print metrics.",
@@ -45,10 +47,12 @@ internal static partial class Commands
             "pretrainedkit train labels.csv --model pets.pkmodel",
             "pretrainedkit train photos --model pets.pkmodel --validation-split 0.3 --seed 7 --strict --json > metrics.json",
             "pretrainedkit train photos --model pets.pkmodel --unknown-precision 0.95",
+            "pretrainedkit train photos --model pets.pkmodel --single-view",
+            "pretrainedkit train photos --model pets.pkmodel --no-auto",
             "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --auto-l2",
             "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --head Kernel"))
         {
-            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, features, augment, tta, normalize, l2, autoL2, head, quiet, json,
+            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, features, augment, tta, normalize, l2, autoL2, head, noAuto, singleView, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
@@ -59,14 +63,16 @@ internal static partial class Commands
                 .WithStrictMode(parse.GetValue(strict))
                 .WithCalibration(!parse.GetValue(noCalibration))
                 .WithUnknownPrecisionTarget(parse.GetValue(unknownPrecision));
-            builder.WithOptions(builder.Options with
-            {
-                FeatureLayout = parse.GetValue(features),
-                Augmentation = parse.GetValue(augment),
-                TestTimeAugmentation = parse.GetValue(tta),
-                Normalization = parse.GetValue(normalize),
-                Head = HeadFromOptions(parse.GetValue(head), parse.GetResult(l2) is { Implicit: false }, parse.GetValue(l2), parse.GetValue(autoL2)),
-            });
+            // Only the levers given on the command line are set, so that automatic choice searches the others.
+            var options = builder.Options with { Auto = !parse.GetValue(noAuto), SingleViewPrediction = parse.GetValue(singleView) };
+            options = Given(parse, features) ? options with { FeatureLayout = parse.GetValue(features) } : options;
+            options = Given(parse, augment) ? options with { Augmentation = parse.GetValue(augment) } : options;
+            options = Given(parse, tta) ? options with { TestTimeAugmentation = parse.GetValue(tta) } : options;
+            options = Given(parse, normalize) ? options with { Normalization = parse.GetValue(normalize) } : options;
+            options = Given(parse, head) || Given(parse, l2) || parse.GetValue(autoL2)
+                ? options with { Head = HeadFromOptions(parse.GetValue(head), Given(parse, l2), parse.GetValue(l2), parse.GetValue(autoL2)) }
+                : options;
+            builder.WithOptions(options);
             var modelPath = parse.GetValue(model)!;
             var (trained, evaluation) = await ui.WithProgressAsync(async progress =>
             {
@@ -115,6 +121,11 @@ internal static partial class Commands
             ui.Info($"Model written to {Path.GetFullPath(modelPath)}");
             ui.Info($"Classes: {report.Classes.Count}; images used: {report.ImagesUsed} ({string.Join(", ", report.Counts.Select(c => $"{c.Label} {c.Training}+{c.Validation}"))})");
             ui.Skipped(skipped, ignored);
+            if (report.LeverSearch is { } search)
+            {
+                ui.LeverSearch(search);
+            }
+
             ui.Info("Levers: " + string.Join("; ", report.Levers.Select(l => $"{l.Name} {l.Setting}{(l.IsDefault ? string.Empty : " (changed)")}{(l.Detail is null ? string.Empty : $" ({l.Detail})")}")));
             if (report.TrainingMetrics is { } fitted)
             {
@@ -149,7 +160,7 @@ internal static partial class Commands
                 throw new UserException("--metrics and --json need validation or test images: use --validation-split above 0 or --test-dir.");
             }
 
-            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
+            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, LeverSearch = report.LeverSearch, TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
             if (parse.GetValue(metrics) is { } metricsPath)
             {
                 JsonOutput.WriteFile(metricsPath, document!);
@@ -462,6 +473,9 @@ internal static partial class Commands
         what + Environment.NewLine + Environment.NewLine + "Examples:" + Environment.NewLine + string.Join(Environment.NewLine, examples.Select(e => "  " + e));
 
     internal sealed class UserException(string message) : Exception(message);
+
+    /// <summary>Whether an option was given on the command line (not its default).</summary>
+    internal static bool Given<T>(ParseResult parse, Option<T> option) => parse.GetResult(option) is { Implicit: false };
 
     /// <summary>The head settings the train options ask for; L2 settings with the kernel head are a usage error, as in the library.</summary>
     private static HeadOptions HeadFromOptions(HeadKind kind, bool l2Given, float l2, bool autoL2)

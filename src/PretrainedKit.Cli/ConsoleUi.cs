@@ -127,6 +127,42 @@ internal sealed class ConsoleUi
         }
     }
 
+    /// <summary>What automatic lever choice did: the choice, why, its time, then every candidate with its score.</summary>
+    public void LeverSearch(LeverSearchReport search)
+    {
+        if (search.Chosen is not { } chosen)
+        {
+            Info($"Automatic lever choice {search.Reason}");
+            return;
+        }
+
+        Info(string.Create(CultureInfo.InvariantCulture, $"Automatic lever choice ({search.Duration.TotalSeconds:F1} s, {search.Folds}-fold cross-validation x{search.Repetitions} on {search.ImagesUsed} training images; kept as given: {(search.Fixed == AutoLevers.None ? "none" : search.Fixed.ToString())}): {chosen.Description}."));
+        Info("Why: " + search.Reason + ".");
+        if (chosen.TestTimeAugmentation != TestTimeAugmentation.None)
+        {
+            Info("Each prediction runs the backbone twice (image and mirror image); train with --single-view to keep it to one run.");
+        }
+
+        if (!ShowsSummary)
+        {
+            return;
+        }
+
+        Info(string.Create(CultureInfo.InvariantCulture, $"{search.Candidates.Count} candidates (held-out log-loss +/- standard error, accuracy):"));
+        foreach (var c in search.Candidates)
+        {
+            var line = string.Create(CultureInfo.InvariantCulture, $"  {(c == chosen ? "*" : " ")} {c.MeanLogLoss:F3} +/- {c.StandardError:F3}  {c.Accuracy:P1}  {c.Description}");
+            if (RichOut)
+            {
+                Out.WriteLine(line);
+            }
+            else
+            {
+                Console.WriteLine(line);
+            }
+        }
+    }
+
     public void Skipped(IReadOnlyCollection<SkippedImage> skipped, int ignored)
     {
         if (!ShowsSummary)

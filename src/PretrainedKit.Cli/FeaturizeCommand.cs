@@ -21,14 +21,16 @@ internal static partial class Commands
         var features = new Option<FeatureLayout>("--features") { Description = "As for 'train': the features must be computed with the options training will use.", DefaultValueFactory = _ => ImageClassifierOptions.Default.FeatureLayout };
         var augment = new Option<TrainingAugmentation>("--augment") { Description = "As for 'train'.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Augmentation };
         var tta = new Option<TestTimeAugmentation>("--tta") { Description = "As for 'train'.", DefaultValueFactory = _ => ImageClassifierOptions.Default.TestTimeAugmentation };
+        var noAuto = new Option<bool>("--no-auto") { Description = "As for 'train'." };
+        var singleView = new Option<bool>("--single-view") { Description = "As for 'train'." };
         var (quiet, json) = OutputOptions("a summary object: {shardIndex, shardCount, images, imagesInShard, viewsComputed, cacheHits, skipped, cacheDirectory}");
         var command = new Command("featurize", Help(
-            "Compute the features 'train' will need for one shard of the images into a (shared) feature cache, so that many machines share the work and 'train' then runs on cache hits. Give the same --features, --augment and --tta as to 'train'.",
+            "Compute the features 'train' will need for one shard of the images into a (shared) feature cache, so that many machines share the work and 'train' then runs on cache hits. Give the same --features, --augment, --tta, --no-auto and --single-view as to 'train'.",
             "pretrainedkit featurize photos --shard 0/4 --cache-dir /shared/cache",
             "pretrainedkit featurize photos --shard 4 --cache-dir /shared/cache   # index from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID",
             "PRETRAINEDKIT_CACHE_DIR=/shared/cache pretrainedkit train photos --model pets.pkmodel"))
         {
-            data, shard, cacheDir, features, augment, tta, quiet, json,
+            data, shard, cacheDir, features, augment, tta, noAuto, singleView, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
@@ -40,12 +42,11 @@ internal static partial class Commands
                 builder.WithFeatureCacheDirectory(dir);
             }
 
-            builder.WithOptions(builder.Options with
-            {
-                FeatureLayout = parse.GetValue(features),
-                Augmentation = parse.GetValue(augment),
-                TestTimeAugmentation = parse.GetValue(tta),
-            });
+            var options = builder.Options with { Auto = !parse.GetValue(noAuto), SingleViewPrediction = parse.GetValue(singleView) };
+            options = Commands.Given(parse, features) ? options with { FeatureLayout = parse.GetValue(features) } : options;
+            options = Commands.Given(parse, augment) ? options with { Augmentation = parse.GetValue(augment) } : options;
+            options = Commands.Given(parse, tta) ? options with { TestTimeAugmentation = parse.GetValue(tta) } : options;
+            builder.WithOptions(options);
             var report = await ui.WithProgressAsync(progress => builder.CacheFeaturesAsync(index, count, progress, cancellationToken));
             ui.Skipped(report.Skipped, 0);
             ui.Info(string.Create(CultureInfo.InvariantCulture, $"Shard {report.ShardIndex}/{report.ShardCount}: {report.ImagesInShard} of {report.Images} images; {report.ViewsComputed} feature vectors computed, {report.CacheHits} already cached, in {report.CacheDirectory}"));

@@ -31,6 +31,8 @@ internal sealed record MetricsDocument(
     /// <summary>Gets the accuracy levers the model was trained with (<c>train</c> only).</summary>
     public IReadOnlyList<TrainingLever>? Levers { get; init; }
 
+    public LeverSearchReport? LeverSearch { get; init; }
+
     /// <summary>Gets the trained head's accuracy and log-loss on its own training images (<c>train</c> only), to compare with the held-out metrics.</summary>
     public TrainingSetDocument? TrainingSet { get; init; }
 

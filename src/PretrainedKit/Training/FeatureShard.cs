@@ -49,8 +49,7 @@ internal static class FeatureShard
 
         // Every view a training run may ask of an image: which images end up in the validation split depends on the
         // options and the images found usable, so training images get the validation views too.
-        var trainViews = Levers.TrainingViews(options.Augmentation);
-        var testViews = ModelDefinition.ViewsOf(options.TestTimeAugmentation);
+        var (_, layout, trainViews, testViews) = TrainingRun.Plan(options);
         var allViews = trainViews.Concat(testViews).Distinct().ToList();
         var images = scan.Images.Select(i => (i.Path, Views: (IReadOnlyList<ImageView>)(validation is null ? allViews : trainViews)))
             .Concat((validation?.Images ?? []).Select(i => (i.Path, Views: testViews)))
@@ -87,7 +86,7 @@ internal static class FeatureShard
 
         reporter.EndPhase(TrainingPhase.Validating);
         reporter.Report(TrainingPhase.LoadingBackbone, 0, 1, null);
-        var runtime = BackboneRuntime.Open(options.Backbone, options.FeatureLayout, logger);
+        var runtime = BackboneRuntime.Open(options.Backbone, layout, logger);
         var cache = new FeatureCache(options.FeatureCache);
         using var extractor = new FeatureExtractor(runtime, options.Image, cache);
         if (mine.Count > 0)

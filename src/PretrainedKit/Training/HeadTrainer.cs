@@ -40,14 +40,18 @@ internal static class HeadTrainer
         var z = prepared.Select(v => v.Select(f => FeatureScaling.Standardize(f, mean, scale)).ToArray()).ToList();
         var weights = labels.Select(l => options.ClassWeighting == ClassWeighting.Balanced ? (float)labels.Count / (classCount * counts[l]) : 1f).ToList();
 
-        if (options.Head is KernelHeadOptions)
+        if (options.Head is KernelHeadOptions or RidgeHeadOptions)
         {
-            // The ridge weight of the kernel head is fixed (KernelHeadOptions.Ridge); the L2 weight and its search belong to the linear head.
             var rows = z.SelectMany(v => v).ToList();
             var rowLabels = z.SelectMany((v, i) => Enumerable.Repeat(labels[i], v.Length)).ToList();
             var rowWeights = z.SelectMany((v, i) => Enumerable.Repeat(weights[i], v.Length)).ToList();
-            var (centres, kernelWeights) = KernelTrainer.Train(rows, rowLabels, rowWeights, classCount, cancellationToken);
-            return new HeadFit(new KernelHeadDefinition(scaling, centres, KernelTrainer.Gamma(dimension), kernelWeights, new float[classCount]), null, null, null);
+            var head = options.Head switch
+            {
+                KernelHeadOptions kernel => KernelTrainer.Train(scaling, rows, rowLabels, rowWeights, classCount, RidgeKernel.Gaussian, kernel.Ridge, kernel.MaxCentres, options.Seed, cancellationToken),
+                RidgeHeadOptions ridge => KernelTrainer.Train(scaling, rows, rowLabels, rowWeights, classCount, RidgeKernel.Linear, ridge.Ridge * dimension, ridge.MaxCentres, options.Seed, cancellationToken),
+                _ => throw new InvalidOperationException("Unreachable."),
+            };
+            return new HeadFit(head, null, null, null);
         }
 
         var linear = (LinearHeadOptions)options.Head;
@@ -124,7 +128,7 @@ internal static class HeadTrainer
     }
 
     /// <summary>Deals each class's images round-robin into folds after a seeded shuffle, so every fold holds every class.</summary>
-    private static int[] AssignFolds(IReadOnlyList<int> labels, int classCount, int folds, int seed)
+    internal static int[] AssignFolds(IReadOnlyList<int> labels, int classCount, int folds, int seed)
     {
         var random = new Random(seed);
         var fold = new int[labels.Count];

@@ -24,6 +24,13 @@ public enum ClassWeighting
 /// <threadsafety>Immutable; safe to share between threads.</threadsafety>
 public sealed record ImageClassifierOptions
 {
+    private AutoLevers _explicit;
+    private FeatureLayout _featureLayout = FeatureLayout.Pooled;
+    private TrainingAugmentation _augmentation = TrainingAugmentation.None;
+    private TestTimeAugmentation _testTimeAugmentation = TestTimeAugmentation.None;
+    private FeatureNormalization _normalization = FeatureNormalization.Standardize;
+    private HeadOptions _head = LinearHeadOptions.Default;
+
     /// <summary>The default fraction of each class held out for validation.</summary>
     public const double DefaultValidationFraction = 0.2;
 
@@ -38,8 +45,16 @@ public sealed record ImageClassifierOptions
     public Backbone Backbone { get; init; } = KnownBackbones.ResNet18;
 
     /// <summary>Gets which backbone activations become features.</summary>
-    /// <value>The default is <see cref="Backbones.FeatureLayout.Pooled"/> (the backbone's own 512 pooled values).</value>
-    public FeatureLayout FeatureLayout { get; init; } = FeatureLayout.Pooled;
+    /// <value>The default is <see cref="Backbones.FeatureLayout.Pooled"/> (the backbone's own 512 pooled values). Setting it (even to this value) keeps it fixed when <see cref="Auto"/> chooses the other levers; left unset, automatic lever choice picks it.</value>
+    public FeatureLayout FeatureLayout
+    {
+        get => _featureLayout;
+        init
+        {
+            _featureLayout = value;
+            _explicit |= AutoLevers.FeatureLayout;
+        }
+    }
 
     /// <summary>Gets how images are decoded and normalised (the same at training and prediction time).</summary>
     /// <value>The default is <see cref="ImagePreprocessingOptions.Default"/>.</value>
@@ -70,23 +85,55 @@ public sealed record ImageClassifierOptions
     public bool Strict { get; init; }
 
     /// <summary>Gets the extra views of each training image that join the training set.</summary>
-    /// <value>The default is <see cref="TrainingAugmentation.None"/>: each view costs one more backbone run per image.</value>
-    public TrainingAugmentation Augmentation { get; init; } = TrainingAugmentation.None;
+    /// <value>The default is <see cref="TrainingAugmentation.None"/>: each view costs one more backbone run per image. Setting it (even to this value) keeps it fixed when <see cref="Auto"/> chooses the other levers; left unset, automatic lever choice picks it.</value>
+    public TrainingAugmentation Augmentation
+    {
+        get => _augmentation;
+        init
+        {
+            _augmentation = value;
+            _explicit |= AutoLevers.Augmentation;
+        }
+    }
 
     /// <summary>Gets the views averaged at prediction time (saved with the model; also used on the validation images).</summary>
-    /// <value>The default is <see cref="TestTimeAugmentation.None"/>: each view costs one more backbone run per prediction.</value>
-    public TestTimeAugmentation TestTimeAugmentation { get; init; } = TestTimeAugmentation.None;
+    /// <value>The default is <see cref="TestTimeAugmentation.None"/>: each view costs one more backbone run per prediction. Setting it (even to this value) keeps it fixed when <see cref="Auto"/> chooses the other levers; left unset, automatic lever choice picks it.</value>
+    public TestTimeAugmentation TestTimeAugmentation
+    {
+        get => _testTimeAugmentation;
+        init
+        {
+            _testTimeAugmentation = value;
+            _explicit |= AutoLevers.TestTimeAugmentation;
+        }
+    }
 
     /// <summary>Gets how feature vectors are scaled before the final layer (saved with the model).</summary>
-    /// <value>The default is <see cref="FeatureNormalization.Standardize"/>.</value>
-    public FeatureNormalization Normalization { get; init; } = FeatureNormalization.Standardize;
+    /// <value>The default is <see cref="FeatureNormalization.Standardize"/>. Setting it (even to this value) keeps it fixed when <see cref="Auto"/> chooses the other levers; left unset, automatic lever choice picks it.</value>
+    public FeatureNormalization Normalization
+    {
+        get => _normalization;
+        init
+        {
+            _normalization = value;
+            _explicit |= AutoLevers.Normalization;
+        }
+    }
 
     /// <summary>
     /// Gets what is trained on the features and its settings: <see cref="LinearHeadOptions"/> (a final layer) or
     /// <see cref="KernelHeadOptions"/> (kernel ridge regression). Each record holds only the settings of its kind.
     /// </summary>
-    /// <value>The default is <see cref="LinearHeadOptions.Default"/>: a retrained final layer, L2 = 10, L1 = 0, 200 iterations.</value>
-    public HeadOptions Head { get; init; } = LinearHeadOptions.Default;
+    /// <value>The default is <see cref="LinearHeadOptions.Default"/>: a retrained final layer, L2 = 10, L1 = 0, 200 iterations. Setting it (even to this value) keeps it fixed when <see cref="Auto"/> chooses the other levers; left unset, automatic lever choice picks it.</value>
+    public HeadOptions Head
+    {
+        get => _head;
+        init
+        {
+            _head = value;
+            _explicit |= AutoLevers.Head;
+        }
+    }
 
     /// <summary>Gets how classes are weighted.</summary>
     /// <value>The default is <see cref="ClassWeighting.Balanced"/>.</value>
@@ -117,6 +164,28 @@ public sealed record ImageClassifierOptions
     /// </summary>
     /// <value>The default is <see langword="null"/>: never answer "unknown".</value>
     public double? UnknownPrecisionTarget { get; init; }
+
+    /// <summary>
+    /// Gets a value indicating whether the accuracy levers that were not set explicitly (<see cref="FeatureLayout"/>,
+    /// <see cref="Normalization"/>, <see cref="Augmentation"/>, <see cref="TestTimeAugmentation"/>, <see cref="Head"/>) are
+    /// chosen on the training images by cross-validation (<see cref="LeverSearch"/>); the report's
+    /// <see cref="TrainingReport.LeverSearch"/> lists every candidate, its score and why the chosen one won. Validation
+    /// images never decide. Off: the values of those properties are used as they are (the plain "retrain the final
+    /// layer" defaults unless set).
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool Auto { get; init; } = true;
+
+    /// <summary>
+    /// Gets a value indicating whether automatic lever choice may not pick test-time augmentation, so that every
+    /// prediction costs one backbone run (for latency-bound services). An explicit <see cref="TestTimeAugmentation"/> is
+    /// still used as given.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>: mirror test-time augmentation (two backbone runs per prediction) is a candidate.</value>
+    public bool SingleViewPrediction { get; init; }
+
+    /// <summary>Gets the levers set explicitly on these options (through an initialiser or a <c>with</c> expression), which automatic lever choice keeps as given.</summary>
+    public AutoLevers ExplicitLevers => _explicit;
 
     /// <summary>Gets the default options.</summary>
     public static ImageClassifierOptions Default { get; } = new();

@@ -3,98 +3,231 @@ using PretrainedKit.Models;
 
 namespace PretrainedKit.Training;
 
+/// <summary>The kernel of a ridge head: how two standardised feature vectors are compared.</summary>
+internal enum RidgeKernel
+{
+    /// <summary>k(a, b) = a . b + 1: a linear head with a bias (stored as a <see cref="LinearHeadDefinition"/>).</summary>
+    Linear,
+
+    /// <summary>k(a, b) = exp(-gamma |a - b|^2), gamma = 1 / (2 x feature size): the <see cref="HeadKind.Kernel"/> head.</summary>
+    Gaussian,
+}
+
 /// <summary>
-/// Kernel ridge regression onto one-hot class targets with a Gaussian (RBF) kernel on standardised features: the
-/// <see cref="HeadKind.Kernel"/> head. Every training row becomes a centre; the head scores a feature vector z by
-/// sum over rows i of A[i, c] * exp(-gamma * |z - z_i|^2), with A solved from (K + lambda / w_i on the diagonal) A = Y
-/// by a Cholesky factorisation. No iterations and no random numbers: the same rows give the same head.
+/// Ridge regression onto one-hot class targets in kernel form, for the <see cref="HeadKind.Kernel"/> head (Gaussian
+/// kernel) and the ridge linear head (linear kernel). With at most <c>maxCentres</c> training rows every row is a centre
+/// and A is solved from (K + lambda / w_i on the diagonal) A = Y by a Cholesky factorisation. With more rows, a seeded,
+/// class-stratified subset of <c>maxCentres</c> rows are the centres (Nystroem subset of regressors): A minimises
+/// sum_i w_i |y_i - K_iM A|^2 + lambda A^T K_MM A, solved from (K_MN W K_NM + lambda K_MM) A = K_MN W Y, so that training
+/// grows linearly with the rows and the model file stays bounded. No iterations: the same rows and seed give the same head.
 /// </summary>
 internal static class KernelTrainer
 {
-
     /// <summary>
     /// The kernel scores are regression outputs near 0 and 1; they are multiplied by this to act as logits, so that
     /// softmax gives confident answers before calibration. Calibration then fits the temperature on validation images.
     /// </summary>
     public const float LogitScale = 10;
 
-    /// <summary>
-    /// The most training views the kernel head takes: the factorisation grows with the cube of their number and the
-    /// model file holds every one of them.
-    /// </summary>
-    public const int MaxRows = 8000;
-
     /// <summary>Gets the kernel width for a feature size: gamma = 1 / (2 D), the inverse of the mean squared distance between standardised vectors.</summary>
     public static float Gamma(int featureSize) => 1f / (2f * featureSize);
 
-    /// <summary>Trains on standardised rows (each row one view of one image) with per-row labels and weights.</summary>
-    /// <returns>The centres (the rows themselves) and the final layer, one weight per centre and class.</returns>
-    public static (float[][] Centres, float[][] Weights) Train(IReadOnlyList<float[]> rows, IReadOnlyList<int> labels, IReadOnlyList<float> rowWeights, int classCount, CancellationToken cancellationToken)
+    /// <summary>One kernel value from the squared norms and the dot product of two vectors.</summary>
+    public static double Value(RidgeKernel kernel, float aSquared, float bSquared, float dot, float gamma) =>
+        kernel == RidgeKernel.Linear ? dot + 1.0 : KernelHeadDefinition.Kernel(aSquared, bSquared, dot, gamma);
+
+    /// <summary>Trains a ridge head on standardised rows (each row one view of one image) with per-row labels and weights.</summary>
+    /// <returns>The head: a <see cref="KernelHeadDefinition"/> for the Gaussian kernel, a <see cref="LinearHeadDefinition"/> for the linear one.</returns>
+    public static HeadDefinition Train(
+        FeatureScaling scaling, IReadOnlyList<float[]> rows, IReadOnlyList<int> labels, IReadOnlyList<float> rowWeights, int classCount,
+        RidgeKernel kernel, double ridge, int maxCentres, int seed, CancellationToken cancellationToken)
     {
-        var n = rows.Count;
-        if (n > MaxRows)
+        var (centres, coefficients) = Solve(rows, labels, rowWeights, classCount, kernel, ridge, maxCentres, seed, cancellationToken);
+        var dimension = rows[0].Length;
+        if (kernel == RidgeKernel.Gaussian)
         {
-            throw new InvalidOperationException($"The kernel head takes at most {MaxRows:N0} training views (images x augmentation views); this training set has {n:N0}. Use HeadKind.Linear, or fewer augmentation views.");
+            var weights = Enumerable.Range(0, classCount).Select(c => coefficients.Select(a => (float)(a[c] * LogitScale)).ToArray()).ToArray();
+            return new KernelHeadDefinition(scaling, centres, Gamma(dimension), weights, new float[classCount]);
         }
 
-        var gamma = Gamma(rows[0].Length);
-        var centres = rows.ToArray();
-        var squaredNorms = centres.Select(r => TensorPrimitives.Dot<float>(r, r)).ToArray();
-
-        // Lower triangle of K + diag(lambda / w), in double for the factorisation.
-        var matrix = new double[n][];
-        Parallel.For(0, n, new ParallelOptions { CancellationToken = cancellationToken }, i =>
+        // Linear kernel: w_c = sum_m A[m, c] z_m and b_c = sum_m A[m, c] (the "+ 1" of the kernel is the bias feature).
+        var w = new float[classCount][];
+        var b = new float[classCount];
+        for (var c = 0; c < classCount; c++)
         {
-            var row = new double[i + 1];
-            for (var j = 0; j <= i; j++)
+            var sum = new double[dimension];
+            double bias = 0;
+            for (var m = 0; m < centres.Length; m++)
             {
-                row[j] = KernelHeadDefinition.Kernel(squaredNorms[i], squaredNorms[j], TensorPrimitives.Dot<float>(centres[i], centres[j]), gamma);
+                var a = coefficients[m][c];
+                bias += a;
+                var centre = centres[m];
+                for (var j = 0; j < dimension; j++)
+                {
+                    sum[j] += a * centre[j];
+                }
             }
 
-            row[i] += KernelHeadOptions.Ridge / rowWeights[i];
-            matrix[i] = row;
+            w[c] = sum.Select(v => (float)(v * LogitScale)).ToArray();
+            b[c] = (float)(bias * LogitScale);
+        }
+
+        return new LinearHeadDefinition(scaling, w, b);
+    }
+
+    /// <summary>Solves for the centres and their coefficients (one row per centre, one column per class), before <see cref="LogitScale"/>.</summary>
+    public static (float[][] Centres, double[][] Coefficients) Solve(
+        IReadOnlyList<float[]> rows, IReadOnlyList<int> labels, IReadOnlyList<float> rowWeights, int classCount,
+        RidgeKernel kernel, double ridge, int maxCentres, int seed, CancellationToken cancellationToken)
+    {
+        var n = rows.Count;
+        var gamma = Gamma(rows[0].Length);
+        var squaredNorms = rows.Select(r => TensorPrimitives.Dot<float>(r, r)).ToArray();
+        if (n <= maxCentres)
+        {
+            // Lower triangle of K + diag(lambda / w), in double for the factorisation.
+            var matrix = new double[n][];
+            Parallel.For(0, n, new ParallelOptions { CancellationToken = cancellationToken }, i =>
+            {
+                var row = new double[i + 1];
+                for (var j = 0; j <= i; j++)
+                {
+                    row[j] = Value(kernel, squaredNorms[i], squaredNorms[j], TensorPrimitives.Dot<float>(rows[i], rows[j]), gamma);
+                }
+
+                row[i] += ridge / rowWeights[i];
+                matrix[i] = row;
+            });
+
+            Cholesky(matrix, cancellationToken);
+            var targets = Enumerable.Range(0, classCount).Select(c => Enumerable.Range(0, n).Select(i => labels[i] == c ? 1.0 : 0.0).ToArray()).ToArray();
+            return (rows.ToArray(), Transpose(SolveColumns(matrix, targets), n));
+        }
+
+        var chosen = ChooseCentres(labels, classCount, maxCentres, seed);
+        var m = chosen.Length;
+        var centres = chosen.Select(i => rows[i]).ToArray();
+
+        // kT[a][i] = k(centre a, row i).
+        var kT = new double[m][];
+        Parallel.For(0, m, new ParallelOptions { CancellationToken = cancellationToken }, a =>
+        {
+            var line = new double[n];
+            var centre = rows[chosen[a]];
+            var cs = squaredNorms[chosen[a]];
+            for (var i = 0; i < n; i++)
+            {
+                line[i] = Value(kernel, cs, squaredNorms[i], TensorPrimitives.Dot<float>(centre, rows[i]), gamma);
+            }
+
+            kT[a] = line;
         });
 
-        Cholesky(matrix, cancellationToken);
-
-        // Solve L L^T A = Y, one class column at a time.
-        var weights = new float[classCount][];
-        Parallel.For(0, classCount, c =>
+        // (K_MN W K_NM + lambda K_MM), lower triangle, plus a small jitter for numerical safety.
+        var weighted = kT.Select(line => line.Select((v, i) => v * rowWeights[i]).ToArray()).ToArray();
+        var system = new double[m][];
+        Parallel.For(0, m, new ParallelOptions { CancellationToken = cancellationToken }, a =>
         {
-            var y = new double[n];
-            for (var i = 0; i < n; i++)
+            var row = new double[a + 1];
+            for (var b = 0; b <= a; b++)
             {
-                y[i] = labels[i] == c ? 1 : 0;
+                row[b] = TensorPrimitives.Dot<double>(weighted[a], kT[b]) + (ridge * kT[b][chosen[a]]);
             }
 
+            system[a] = row;
+        });
+        var trace = Enumerable.Range(0, m).Sum(a => system[a][a]);
+        for (var a = 0; a < m; a++)
+        {
+            system[a][a] += 1e-9 * trace / m;
+        }
+
+        Cholesky(system, cancellationToken);
+        var rhs = Enumerable.Range(0, classCount).Select(c =>
+        {
+            var y = new double[m];
+            for (var a = 0; a < m; a++)
+            {
+                double sum = 0;
+                for (var i = 0; i < n; i++)
+                {
+                    if (labels[i] == c)
+                    {
+                        sum += weighted[a][i];
+                    }
+                }
+
+                y[a] = sum;
+            }
+
+            return y;
+        }).ToArray();
+        return (centres, Transpose(SolveColumns(system, rhs), m));
+    }
+
+    /// <summary>
+    /// Picks <paramref name="count"/> rows as centres: each class gets a share proportional to its rows (at least one),
+    /// drawn by a seeded shuffle; returned in row order.
+    /// </summary>
+    public static int[] ChooseCentres(IReadOnlyList<int> labels, int classCount, int count, int seed)
+    {
+        var random = new Random(seed);
+        var byClass = Enumerable.Range(0, classCount).Select(c => Enumerable.Range(0, labels.Count).Where(i => labels[i] == c).ToArray()).ToArray();
+        var chosen = new List<int>();
+        var remaining = count;
+        var rowsLeft = labels.Count;
+        foreach (var members in byClass.OrderBy(m => m.Length))
+        {
+            if (members.Length == 0)
+            {
+                continue;
+            }
+
+            var share = Math.Clamp((int)Math.Round((double)remaining * members.Length / rowsLeft), 1, members.Length);
+            random.Shuffle(members);
+            chosen.AddRange(members.Take(share));
+            remaining -= share;
+            rowsLeft -= members.Length;
+        }
+
+        return [.. chosen.Order()];
+    }
+
+    /// <summary>Solves L L^T x = y for each right-hand side, in place of the factor's lower triangle (jagged rows).</summary>
+    public static double[][] SolveColumns(double[][] factor, double[][] rightHandSides, bool parallel = true)
+    {
+        var n = factor.Length;
+        var solutions = new double[rightHandSides.Length][];
+        Parallel.For(0, rightHandSides.Length, new ParallelOptions { MaxDegreeOfParallelism = parallel ? -1 : 1 }, c =>
+        {
+            var y = (double[])rightHandSides[c].Clone();
             for (var i = 0; i < n; i++)
             {
-                y[i] = (y[i] - TensorPrimitives.Dot<double>(matrix[i].AsSpan(0, i), y.AsSpan(0, i))) / matrix[i][i];
+                y[i] = (y[i] - TensorPrimitives.Dot<double>(factor[i].AsSpan(0, i), y.AsSpan(0, i))) / factor[i][i];
             }
 
             for (var i = n - 1; i >= 0; i--)
             {
-                y[i] /= matrix[i][i];
+                y[i] /= factor[i][i];
                 var yi = y[i];
-                var row = matrix[i];
+                var row = factor[i];
                 for (var j = 0; j < i; j++)
                 {
                     y[j] -= row[j] * yi;
                 }
             }
 
-            weights[c] = y.Select(v => (float)(v * LogitScale)).ToArray();
+            solutions[c] = y;
         });
-
-        return (centres, weights);
+        return solutions;
     }
-
 
     /// <summary>
     /// Replaces the lower triangle of a symmetric positive-definite matrix (jagged rows, row i of length i + 1) with its
-    /// Cholesky factor L (A = L L^T), column by column; the rows below each diagonal entry are computed in parallel.
+    /// Cholesky factor L (A = L L^T), column by column; the rows below each diagonal entry are computed in parallel
+    /// unless <paramref name="parallel"/> is off (for callers that run many small factorisations in parallel).
     /// </summary>
-    public static void Cholesky(double[][] a, CancellationToken cancellationToken)
+    public static void Cholesky(double[][] a, CancellationToken cancellationToken, bool parallel = true)
     {
         var n = a.Length;
         for (var j = 0; j < n; j++)
@@ -111,7 +244,7 @@ internal static class KernelTrainer
             rowJ[j] = pivot;
             var column = j;
             var prefix = rowJ;
-            if (n - j - 1 < 64)
+            if (!parallel || n - j - 1 < 64)
             {
                 for (var i = j + 1; i < n; i++)
                 {
@@ -124,4 +257,7 @@ internal static class KernelTrainer
             }
         }
     }
+
+    private static double[][] Transpose(double[][] byClass, int rows) =>
+        Enumerable.Range(0, rows).Select(i => byClass.Select(column => column[i]).ToArray()).ToArray();
 }

@@ -50,9 +50,19 @@ internal static class Levers
         var linear = options.Head as LinearHeadOptions;
         string? Regularization()
         {
+            if (options.Head is KernelHeadOptions kernel)
+            {
+                return $"ridge {kernel.Ridge:G4} (the kernel head's weight; no L2 search)";
+            }
+
+            if (options.Head is RidgeHeadOptions ridge)
+            {
+                return $"ridge {ridge.Ridge:G4} x feature size (closed-form linear head)";
+            }
+
             if (linear is null)
             {
-                return $"ridge {KernelHeadOptions.Ridge} (the kernel head's fixed weight; no L2 search)";
+                return null;
             }
 
             if (search is null)
@@ -71,7 +81,12 @@ internal static class Levers
             new("Normalisation", options.Normalization.ToString(), options.Normalization == defaults.Normalization, null),
             new("Augmentation", options.Augmentation.ToString(), options.Augmentation == defaults.Augmentation, trainViews > 1 ? $"{trainViews} backbone views per training image" : null),
             new("Test-time augmentation", options.TestTimeAugmentation.ToString(), options.TestTimeAugmentation == defaults.TestTimeAugmentation, testViews > 1 ? $"{testViews} backbone views per prediction" : null),
-            new("Head", options.Head.Kind.ToString(), options.Head.Kind == defaults.Head.Kind, options.Head is KernelHeadOptions ? $"Gaussian kernel, gamma = 1 / (2 x feature size), ridge {KernelHeadOptions.Ridge}" : null),
+            new("Head", options.Head.Kind.ToString(), options.Head.Kind == defaults.Head.Kind, options.Head switch
+            {
+                KernelHeadOptions kernel => $"Gaussian kernel, gamma = 1 / (2 x feature size), ridge {kernel.Ridge:G4}, at most {kernel.MaxCentres} centres",
+                RidgeHeadOptions => "linear layer fitted by ridge regression (closed form)",
+                _ => null,
+            }),
             new("Class weighting", options.ClassWeighting.ToString(), options.ClassWeighting == defaults.ClassWeighting, null),
             new("Regularisation", linear is { AutoRegularization: true } ? "Automatic" : "Fixed", linear is null || (!linear.AutoRegularization && linear.L2Regularization == LinearHeadOptions.Default.L2Regularization), Regularization()),
         ];

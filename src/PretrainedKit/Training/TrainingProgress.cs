@@ -15,6 +15,9 @@ public enum TrainingPhase
     /// <summary>Running the backbone on every image.</summary>
     Featurizing,
 
+    /// <summary>Choosing the accuracy levers by cross-validation on the training features (<see cref="ImageClassifierOptions.Auto"/>); no backbone runs.</summary>
+    SearchingLevers,
+
     /// <summary>Training the final layer.</summary>
     Training,
 

@@ -61,6 +61,13 @@ public sealed record TrainingReport
     /// <summary>Gets how the L2 weight was chosen when <see cref="LinearHeadOptions.AutoRegularization"/> was on; otherwise <see langword="null"/>.</summary>
     public RegularizationSearch? Regularization { get; init; }
 
+    /// <summary>
+    /// Gets what automatic lever choice did (<see cref="ImageClassifierOptions.Auto"/>): every candidate with its
+    /// cross-validated score, the chosen one and why, and the time it took; <see langword="null"/> when it was off or
+    /// every lever was set explicitly. <see cref="Options"/> holds the settings the model was trained with.
+    /// </summary>
+    public LeverSearchReport? LeverSearch { get; init; }
+
     /// <summary>Gets the number of images used for training and validation together.</summary>
     public int ImagesUsed => Counts.Sum(c => c.Training + c.Validation);
 }

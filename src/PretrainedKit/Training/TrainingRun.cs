@@ -35,13 +35,25 @@ internal static class TrainingRun
         await ValidateDatasetAsync(scan, validationScan, options, reporter, cancellationToken).ConfigureAwait(false);
 
         reporter.Report(TrainingPhase.LoadingBackbone, 0, 1, null);
-        var runtime = BackboneRuntime.Open(options.Backbone, options.FeatureLayout, logger);
+        var (space, layout, trainViews, testViews) = Plan(options);
+        var runtime = BackboneRuntime.Open(options.Backbone, layout, logger);
         Featurized data;
         using (var featurizer = new FeatureExtractor(runtime, options.Image, options.FeatureCache.Enabled ? new FeatureCache(options.FeatureCache) : null))
         {
             featurizer.Warm(SessionProfile.Throughput);
             reporter.EndPhase(TrainingPhase.LoadingBackbone);
-            data = await FeaturizeAsync(scan, validationScan, options, featurizer, reporter, cancellationToken).ConfigureAwait(false);
+            data = await FeaturizeAsync(scan, validationScan, options, trainViews, testViews, featurizer, reporter, cancellationToken).ConfigureAwait(false);
+        }
+
+        var warnings = CheckUsable(scan, data, options, logger);
+        LeverSearchReport? search = null;
+        if (space is not null)
+        {
+                (search, options, data) = SearchLevers(data, trainViews, testViews, scan.Classes.Count, options, space, runtime, reporter, cancellationToken);
+            if (options.FeatureLayout != runtime.Layout)
+            {
+                runtime = BackboneRuntime.Open(options.Backbone, options.FeatureLayout, logger);
+            }
         }
 
         // The model keeps only the session that Predict uses; opening it counts as loading the backbone. Its evaluations
@@ -51,7 +63,6 @@ internal static class TrainingRun
         {
             extractor.Warm(SessionProfile.Latency);
             reporter.EndPhase(TrainingPhase.LoadingBackbone);
-            var warnings = CheckUsable(scan, data, options, logger);
             var fit = FitHead(data, scan.Classes.Count, options, reporter, cancellationToken);
             var (calibration, metrics) = Calibrate(fit.Head, data, scan.Classes, options, reporter, warnings, logger);
             var definition = new ModelDefinition
@@ -67,7 +78,7 @@ internal static class TrainingRun
                 UnknownThreshold = calibration.UnknownThreshold,
             };
             var trainingMetrics = MeasureTraining(fit.Head, data, scan.Classes, calibration.Temperature);
-            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter) with { TrainingMetrics = trainingMetrics };
+            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter) with { TrainingMetrics = trainingMetrics, LeverSearch = search };
             reporter.Complete();
             return new TrainingResult(definition, extractor, report);
         }
@@ -130,11 +141,11 @@ internal static class TrainingRun
     /// equals the split on the usable ones when none is bad); when the pass finds bad images, the split is made again on
     /// the usable ones, and only images that changed side and need other views are featurised again.
     /// </summary>
-    private static async Task<Featurized> FeaturizeAsync(FolderScan scan, FolderScan? validationScan, ImageClassifierOptions options, FeatureExtractor featurizer, ProgressReporter reporter, CancellationToken cancellationToken)
+    private static async Task<Featurized> FeaturizeAsync(
+        FolderScan scan, FolderScan? validationScan, ImageClassifierOptions options, IReadOnlyList<ImageView> trainViews, IReadOnlyList<ImageView> testViews,
+        FeatureExtractor featurizer, ProgressReporter reporter, CancellationToken cancellationToken)
     {
         var classIndex = scan.Classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
-        var trainViews = Levers.TrainingViews(options.Augmentation);
-        var testViews = ModelDefinition.ViewsOf(options.TestTimeAugmentation);
         (List<LabeledImage> Train, List<LabeledImage> Validation) Split(IReadOnlyList<LabeledImage> usable, IReadOnlyDictionary<string, InvalidImageException> bad)
         {
             if (validationScan is not null)
@@ -218,6 +229,102 @@ internal static class TrainingRun
             bad,
             skipped.OrderBy(s => s.Path, StringComparer.Ordinal).ToList(),
             hits);
+    }
+
+    /// <summary>
+    /// What a run featurises: without a lever search, the options' layout and views. With one (<see cref="ImageClassifierOptions.Auto"/>
+    /// and a lever not set explicitly), the richest candidate layout, and for training images the original, the mirror
+    /// image when the search may use it, and the views of an explicit augmentation; for validation images every
+    /// prediction view set the search may choose (the original first). Shared with <see cref="FeatureShard"/>, so that
+    /// distributed featurisation computes exactly what training will read.
+    /// </summary>
+    internal static (LeverSearch.Space? Space, FeatureLayout Layout, IReadOnlyList<ImageView> Train, IReadOnlyList<ImageView> Test) Plan(ImageClassifierOptions options)
+    {
+        var space = options.Auto ? LeverSearch.SpaceFor(options, options.Backbone.Stages.Count > 0) : null;
+        if (space is null or { Searched: AutoLevers.None })
+        {
+            // Auto off, or every lever set explicitly: nothing to choose.
+            return (null, options.FeatureLayout, Levers.TrainingViews(options.Augmentation), ModelDefinition.ViewsOf(options.TestTimeAugmentation));
+        }
+
+        var train = new List<ImageView> { ImageView.Original };
+        if (space.NeedsMirror)
+        {
+            train.Add(ImageView.Mirror);
+        }
+
+        train.AddRange(space.Augmentations.SelectMany(Levers.TrainingViews).Where(v => !train.Contains(v)));
+        var test = space.TestTimeAugmentations.SelectMany(ModelDefinition.ViewsOf).Distinct().ToList();
+        return (space, space.FeaturizeLayout, train, test);
+    }
+
+    /// <summary>
+    /// Stage 3c (automatic lever choice): cross-validates the candidates on the training features only, then keeps the
+    /// chosen layout's features (a prefix of the featurised layout) and the chosen views of every image.
+    /// </summary>
+    private static (LeverSearchReport Report, ImageClassifierOptions Options, Featurized Data) SearchLevers(
+        Featurized data, IReadOnlyList<ImageView> trainViews, IReadOnlyList<ImageView> testViews, int classCount, ImageClassifierOptions options,
+        LeverSearch.Space space, BackboneRuntime runtime, ProgressReporter reporter, CancellationToken cancellationToken)
+    {
+        reporter.Report(TrainingPhase.SearchingLevers, 0, 1, null);
+        var mirror = trainViews.ToList().IndexOf(ImageView.Mirror);
+        var searchViews = data.TrainViews.Select(v => mirror >= 0 ? new[] { v[0], v[mirror] } : new[] { v[0] }).ToList();
+        var report = LeverSearch.Run(searchViews, data.TrainLabels, classCount, space, options.Backbone.Stages, options.ClassWeighting, options.Seed, (done, total) => reporter.Report(TrainingPhase.SearchingLevers, done, total, null), cancellationToken);
+        var chosen = options;
+        if (report.Chosen is { } c)
+        {
+            var searched = space.Searched;
+            chosen = options;
+            if (searched.HasFlag(AutoLevers.FeatureLayout))
+            {
+                chosen = chosen with { FeatureLayout = c.FeatureLayout };
+            }
+
+            if (searched.HasFlag(AutoLevers.Normalization))
+            {
+                chosen = chosen with { Normalization = c.Normalization };
+            }
+
+            if (searched.HasFlag(AutoLevers.Augmentation))
+            {
+                chosen = chosen with { Augmentation = c.Augmentation };
+            }
+
+            if (searched.HasFlag(AutoLevers.TestTimeAugmentation))
+            {
+                chosen = chosen with { TestTimeAugmentation = c.TestTimeAugmentation };
+            }
+
+            if (searched.HasFlag(AutoLevers.Head))
+            {
+                chosen = chosen with { Head = c.Head };
+            }
+        }
+        else
+        {
+            // Skipped: the plain defaults for every lever not set explicitly (the featurised layout and views still hold them).
+            var defaults = ImageClassifierOptions.Default;
+            chosen = options with
+            {
+                FeatureLayout = space.Fixed.HasFlag(AutoLevers.FeatureLayout) ? options.FeatureLayout : space.Layouts[0],
+                Augmentation = space.Fixed.HasFlag(AutoLevers.Augmentation) ? options.Augmentation : defaults.Augmentation,
+                TestTimeAugmentation = space.Fixed.HasFlag(AutoLevers.TestTimeAugmentation) ? options.TestTimeAugmentation : defaults.TestTimeAugmentation,
+                Normalization = space.Fixed.HasFlag(AutoLevers.Normalization) ? options.Normalization : defaults.Normalization,
+                Head = space.Fixed.HasFlag(AutoLevers.Head) ? options.Head : defaults.Head,
+            };
+        }
+
+        var length = chosen.FeatureLayout == FeatureLayout.Pooled ? runtime.FeatureSize : MultiStagePooling.FeatureSize(options.Backbone.Stages, chosen.FeatureLayout);
+        float[][] Pick(float[][] views, IReadOnlyList<ImageView> available, IReadOnlyList<ImageView> wanted) =>
+            wanted.Select(w => views[available.ToList().IndexOf(w)][..length]).ToArray();
+        var keepTrain = Levers.TrainingViews(chosen.Augmentation);
+        var keepTest = ModelDefinition.ViewsOf(chosen.TestTimeAugmentation);
+        reporter.EndPhase(TrainingPhase.SearchingLevers);
+        return (report, chosen, data with
+        {
+            TrainViews = data.TrainViews.Select(v => Pick(v, trainViews, keepTrain)).ToList(),
+            ValidationViews = data.ValidationViews.Select(v => Pick(v, testViews, keepTest)).ToList(),
+        });
     }
 
     /// <summary>Stage 3b: the dataset rules that need to know the bad images (strict mode, classes left empty), and the few-image warnings.</summary>
