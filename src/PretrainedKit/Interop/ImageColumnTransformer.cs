@@ -103,7 +103,10 @@ internal sealed class ImageColumnTransformer<TResult> : ITransformer
         }
     }
 
-    /// <summary>A row of the output: the input row's columns as they are, and the output columns from its image.</summary>
+    /// <summary>
+    /// A row of the output: the input row's columns as they are, and the output columns from its image. It does not own
+    /// the input row (as ML.NET's own row mappers do not): whoever made the input disposes it.
+    /// </summary>
     private sealed class Row : DataViewRow
     {
         private readonly DataViewRow _input;
@@ -163,16 +166,6 @@ internal sealed class ImageColumnTransformer<TResult> : ITransformer
             };
         }
 
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _input.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
-
         /// <summary>The result of the current row's image, computed on first use and kept until the row moves.</summary>
         private TResult Current()
         {
@@ -212,6 +205,7 @@ internal sealed class ImageColumnTransformer<TResult> : ITransformer
             if (disposing)
             {
                 _row.Dispose();
+                input.Dispose();
             }
 
             base.Dispose(disposing);
