@@ -1,127 +1,205 @@
+using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
 
 namespace PretrainedKit.Interop;
 
 /// <summary>
 /// An ML.NET estimator over one image column that accepts the column types an ML.NET user has at hand: text (a file
-/// path, as from a folder listing) or a byte vector (the encoded file, as from <c>LoadRawImageBytes</c>). The type is
-/// read from the data at <see cref="Fit"/> (and from the schema shape in <see cref="GetOutputSchema"/>), and the work is a
-/// lazy <c>CustomMapping</c>: rows are computed when they are read, every input column is kept.
+/// path, as from a folder listing), a byte vector (the encoded file, as from <c>LoadRawImageBytes</c> or a <c>byte[]</c>
+/// member) or an image (<see cref="MLImage"/>, as from <c>LoadImages</c> or an <see cref="MLImage"/> member marked with
+/// <see cref="ImageTypeAttribute"/>). The column type is checked at <see cref="Fit"/> and <see cref="GetOutputSchema"/>; the
+/// fitted <see cref="ImageColumnTransformer{TResult}"/> is lazy (rows are computed when they are read) and keeps every
+/// input column. Fitting learns nothing: the transformer applies to any data with the column.
 /// </summary>
-/// <typeparam name="TOut">The output row; its columns are described by the output schema definition.</typeparam>
-internal sealed class ImageColumnEstimator<TOut> : IEstimator<ITransformer>
-    where TOut : class, new()
+/// <typeparam name="TResult">What one image gives (features, a prediction); the output columns read it.</typeparam>
+/// <threadsafety>Immutable; safe to use from many threads at once.</threadsafety>
+internal sealed class ImageColumnEstimator<TResult> : IEstimator<ITransformer>
+    where TResult : class
 {
-    private readonly TransformsCatalog _transforms;
-    private readonly string _inputColumnName;
-    private readonly SchemaDefinition _output;
-    private readonly Action<string, TOut> _fromPath;
-    private readonly Action<byte[], TOut> _fromBytes;
+    private readonly ImageColumnMapping<TResult> _mapping;
 
-    /// <summary>Initializes a new instance of the <see cref="ImageColumnEstimator{TOut}"/> class.</summary>
-    /// <param name="transforms">The catalog the mappings are made with.</param>
-    /// <param name="inputColumnName">The image column.</param>
-    /// <param name="output">The output columns.</param>
-    /// <param name="fromPath">Fills an output row from an image file path.</param>
-    /// <param name="fromBytes">Fills an output row from encoded image bytes.</param>
-    public ImageColumnEstimator(TransformsCatalog transforms, string inputColumnName, SchemaDefinition output, Action<string, TOut> fromPath, Action<byte[], TOut> fromBytes)
+    /// <summary>Initializes a new instance of the <see cref="ImageColumnEstimator{TResult}"/> class.</summary>
+    /// <param name="mapping">The image column, the output columns and how an image is computed.</param>
+    public ImageColumnEstimator(ImageColumnMapping<TResult> mapping)
     {
-        _transforms = transforms;
-        _inputColumnName = inputColumnName;
-        _output = output;
-        _fromPath = fromPath;
-        _fromBytes = fromBytes;
+        _mapping = mapping;
     }
 
     /// <inheritdoc/>
     public ITransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var column = input.Schema.GetColumnOrNull(_inputColumnName)
-            ?? throw new ArgumentException($"The data has no column '{_inputColumnName}' (columns: {string.Join(", ", input.Schema.Select(c => c.Name))}). Name the column of image paths or image bytes with inputColumnName.", nameof(input));
-        var kind = column.Type switch
-        {
-            TextDataViewType => ColumnKind.Path,
-            VectorDataViewType { ItemType: var item } when item == NumberDataViewType.Byte => ColumnKind.Bytes,
-            _ => ColumnKind.Other,
-        };
-        return Inner(kind, column.Type).Fit(input);
+        _ = ImageColumnBinding<TResult>.Bind(_mapping, input.Schema);
+        return new ImageColumnTransformer<TResult>(_mapping);
     }
 
     /// <inheritdoc/>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var matches = inputSchema.Where(c => c.Name == _inputColumnName).ToList();
+        var name = _mapping.InputColumnName;
+        var matches = inputSchema.Where(c => c.Name == name).ToList();
         if (matches.Count == 0)
         {
-            throw new ArgumentException($"The data has no column '{_inputColumnName}'. Name the column of image paths or image bytes with inputColumnName.", nameof(inputSchema));
+            throw new ArgumentException(ImageColumnMapping<TResult>.NoColumnMessage(name, inputSchema.Select(c => c.Name)), nameof(inputSchema));
         }
 
         var column = matches[^1];
-        var kind = column.ItemType is TextDataViewType && column.Kind == SchemaShape.Column.VectorKind.Scalar ? ColumnKind.Path
-            : column.ItemType == NumberDataViewType.Byte && column.Kind != SchemaShape.Column.VectorKind.Scalar ? ColumnKind.Bytes
-            : ColumnKind.Other;
-        return Inner(kind, column.ItemType).GetOutputSchema(inputSchema);
-    }
-
-    private enum ColumnKind
-    {
-        Path,
-        Bytes,
-        Other,
-    }
-
-    private IEstimator<ITransformer> Inner(ColumnKind kind, DataViewType type)
-    {
-        if (kind == ColumnKind.Path)
+        var scalar = column.Kind == SchemaShape.Column.VectorKind.Scalar;
+        var known = (column.ItemType is TextDataViewType or ImageDataViewType && scalar) || (column.ItemType == NumberDataViewType.Byte && !scalar);
+        if (!known)
         {
-            var input = SchemaDefinition.Create(typeof(PathRow));
-            input[0].ColumnName = _inputColumnName;
-            return _transforms.CustomMapping<PathRow, TOut>((row, result) => _fromPath(row.Path ?? string.Empty, result), contractName: null, input, _output);
+            var shown = scalar ? $"{column.ItemType}" : $"a vector of {column.ItemType}";
+            throw new ArgumentException(ImageColumnMapping<TResult>.WrongTypeMessage(name, shown), nameof(inputSchema));
         }
 
-        if (kind == ColumnKind.Bytes)
-        {
-            var input = SchemaDefinition.Create(typeof(BytesRow));
-            input[0].ColumnName = _inputColumnName;
-            return _transforms.CustomMapping<BytesRow, TOut>((row, result) => _fromBytes(row.Bytes ?? [], result), contractName: null, input, _output);
-        }
-
-        // MLImage columns (from LoadImages) cannot be read: ML.NET's CustomMapping does not support MLImage inputs
-        // ("Type 'Microsoft.ML.Data.MLImage' is not yet supported", TypedCursorable), so the message says what to use.
-        throw new ArgumentException(type.RawType.Name == "MLImage"
-            ? $"The column '{_inputColumnName}' holds images (MLImage), which ML.NET's custom mappings cannot read. Give the column of image paths that LoadImages read, or load the bytes with LoadRawImageBytes instead."
-            : $"The column '{_inputColumnName}' holds {type}; it must hold image file paths (text) or encoded image bytes (a byte vector, as LoadFromEnumerable with byte[] or LoadRawImageBytes give).");
+        var outputs = _mapping.Outputs.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        var added = ShapeOf(_mapping.OutputOnlySchema());
+        return new SchemaShape(inputSchema.Where(c => !outputs.Contains(c.Name)).Concat(added));
     }
 
-    /// <summary>The input row for a path column (the column name is set per estimator).</summary>
-    internal sealed class PathRow
+    /// <summary>The shape of a schema, through ML.NET's own <c>SchemaShape.Create</c>.</summary>
+    /// <remarks>
+    /// ML.NET makes <see cref="SchemaShape.Column"/> values only internally (its constructor and <c>SchemaShape.Create</c>
+    /// are internal, and no public API turns a <see cref="DataViewSchema"/> into a shape), so the one call is made through
+    /// reflection rather than by rebuilding ML.NET's type-to-shape rules here. Only ML.NET itself asks estimators for
+    /// shapes (an estimator chain's <c>GetOutputSchema</c>); <c>Fit</c>, <c>Transform</c> and prediction engines never do.
+    /// </remarks>
+    private static SchemaShape ShapeOf(DataViewSchema schema)
     {
-        public string? Path { get; set; }
-    }
-
-    /// <summary>The input row for a byte-vector column.</summary>
-    internal sealed class BytesRow
-    {
-        public byte[]? Bytes { get; set; }
+        var create = typeof(SchemaShape).GetMethod("Create", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic, [typeof(DataViewSchema)])
+            ?? throw new NotSupportedException($"This version of ML.NET ({typeof(SchemaShape).Assembly.GetName().Version}) has no SchemaShape.Create(DataViewSchema), so the output shape cannot be given; Fit and Transform still work.");
+        return (SchemaShape)create.Invoke(null, [schema])!;
     }
 }
 
-/// <summary>The output row of <c>ClassifyImages</c> (the column names are set per estimator).</summary>
-internal sealed class ClassificationRow
+/// <summary>What kind of image column an input schema holds.</summary>
+internal enum ImageColumnKind
 {
-    public string PredictedLabel { get; set; } = string.Empty;
+    /// <summary>Text: an image file path.</summary>
+    Path,
 
-    public float[] Score { get; set; } = [];
+    /// <summary>A byte vector: an encoded image file.</summary>
+    Bytes,
 
-    public string[] TopLabels { get; set; } = [];
+    /// <summary>An <see cref="MLImage"/>: decoded pixels.</summary>
+    Image,
+}
 
-    public void Set(Prediction prediction)
+/// <summary>The image column, the columns added and how one image fills them; shared by the estimator, the transformer and its rows.</summary>
+/// <typeparam name="TResult">What one image gives.</typeparam>
+/// <param name="InputColumnName">The image column.</param>
+/// <param name="Outputs">The columns added, in order.</param>
+/// <param name="FromPath">Computes the result of an image file (absolute or relative path).</param>
+/// <param name="FromBytes">Computes the result of an encoded image.</param>
+/// <param name="MaxPixels">The largest <see cref="MLImage"/> accepted (the model's or featurizer's pixel limit).</param>
+/// <param name="SaveAdvice">What to do instead of <c>mlContext.Model.Save</c>: the end of the message that refuses it.</param>
+internal sealed record ImageColumnMapping<TResult>(
+    string InputColumnName,
+    IReadOnlyList<ImageOutputColumn<TResult>> Outputs,
+    Func<string, TResult> FromPath,
+    Func<byte[], TResult> FromBytes,
+    long MaxPixels,
+    string SaveAdvice)
+    where TResult : class
+{
+    /// <summary>The message for a schema without the image column.</summary>
+    /// <param name="name">The column asked for.</param>
+    /// <param name="columns">The columns there are.</param>
+    /// <returns>The message.</returns>
+    public static string NoColumnMessage(string name, IEnumerable<string> columns) =>
+        $"The data has no column '{name}' (columns: {string.Join(", ", columns)}). Name the column of image paths, image bytes or images (MLImage) with inputColumnName.";
+
+    /// <summary>The message for an image column of a type that is not read.</summary>
+    /// <param name="name">The column.</param>
+    /// <param name="type">Its type, as shown.</param>
+    /// <returns>The message.</returns>
+    public static string WrongTypeMessage(string name, string type) =>
+        $"The column '{name}' holds {type}; it must hold image file paths (text), encoded image bytes (a byte vector, as LoadRawImageBytes or LoadFromEnumerable with byte[] give) or images (MLImage, as LoadImages gives).";
+
+    /// <summary>A schema with only the output columns.</summary>
+    /// <returns>The schema.</returns>
+    public DataViewSchema OutputOnlySchema()
     {
-        PredictedLabel = prediction.Label;
-        Score = prediction.Probabilities.ToArray();
-        TopLabels = prediction.TopK.Select(p => p.Label).ToArray();
+        var builder = new DataViewSchema.Builder();
+        foreach (var output in Outputs)
+        {
+            builder.AddColumn(output.Name, output.Type);
+        }
+
+        return builder.ToSchema();
+    }
+}
+
+/// <summary>One column added by the transformer: its name, its type and how its value is read from the row's result.</summary>
+/// <typeparam name="TResult">What one image gives.</typeparam>
+internal sealed class ImageOutputColumn<TResult>
+    where TResult : class
+{
+    private readonly Func<Func<TResult>, Delegate> _makeGetter;
+
+    private ImageOutputColumn(string name, DataViewType type, Func<Func<TResult>, Delegate> makeGetter)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Name = name;
+        Type = type;
+        _makeGetter = makeGetter;
+    }
+
+    /// <summary>Gets the column name.</summary>
+    public string Name { get; }
+
+    /// <summary>Gets the column type.</summary>
+    public DataViewType Type { get; }
+
+    /// <summary>A text column.</summary>
+    /// <param name="name">The column name.</param>
+    /// <param name="value">Its value in a result.</param>
+    /// <returns>The column.</returns>
+    public static ImageOutputColumn<TResult> Text(string name, Func<TResult, string> value) =>
+        new(name, TextDataViewType.Instance, current => (ValueGetter<ReadOnlyMemory<char>>)((ref ReadOnlyMemory<char> dst) => dst = value(current()).AsMemory()));
+
+    /// <summary>A vector of <paramref name="size"/> floats.</summary>
+    /// <param name="name">The column name.</param>
+    /// <param name="size">The vector length; every result gives exactly this many.</param>
+    /// <param name="value">Its value in a result.</param>
+    /// <returns>The column.</returns>
+    public static ImageOutputColumn<TResult> Floats(string name, int size, Func<TResult, IReadOnlyList<float>> value) =>
+        new(name, new VectorDataViewType(NumberDataViewType.Single, size), current => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> dst) => Fill(ref dst, value(current()))));
+
+    /// <summary>A vector of <paramref name="size"/> texts.</summary>
+    /// <param name="name">The column name.</param>
+    /// <param name="size">The vector length; every result gives exactly this many.</param>
+    /// <param name="value">Its value in a result.</param>
+    /// <returns>The column.</returns>
+    public static ImageOutputColumn<TResult> Texts(string name, int size, Func<TResult, IReadOnlyList<string>> value) =>
+        new(name, new VectorDataViewType(TextDataViewType.Instance, size), current => (ValueGetter<VBuffer<ReadOnlyMemory<char>>>)((ref VBuffer<ReadOnlyMemory<char>> dst) =>
+        {
+            var texts = value(current());
+            var editor = VBufferEditor.Create(ref dst, texts.Count);
+            for (var i = 0; i < texts.Count; i++)
+            {
+                editor.Values[i] = texts[i].AsMemory();
+            }
+
+            dst = editor.Commit();
+        }));
+
+    /// <summary>Makes the column's <see cref="ValueGetter{TValue}"/> over a row's current result.</summary>
+    /// <param name="current">Gives the result of the row's current image (computed once per row).</param>
+    /// <returns>A <see cref="ValueGetter{TValue}"/> of the column's type.</returns>
+    public Delegate MakeGetter(Func<TResult> current) => _makeGetter(current);
+
+    private static void Fill(ref VBuffer<float> dst, IReadOnlyList<float> values)
+    {
+        var editor = VBufferEditor.Create(ref dst, values.Count);
+        for (var i = 0; i < values.Count; i++)
+        {
+            editor.Values[i] = values[i];
+        }
+
+        dst = editor.Commit();
     }
 }

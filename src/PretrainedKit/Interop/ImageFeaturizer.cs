@@ -11,8 +11,8 @@ namespace PretrainedKit.Interop;
 /// The pretrained backbone on its own, for people who build their own ML.NET pipelines: it turns an image file into the
 /// same feature vector that PretrainedKit's classifier is trained on (same decoder, same normalisation, same weights).
 /// Use <see cref="CreateEstimator"/> (or <c>mlContext.Transforms.FeaturizeImages(featurizer)</c>) to put it into a
-/// pipeline: an <see cref="IDataView"/> with an image-path column in, a vector column of
-/// <see cref="FeatureSize"/> floats out.
+/// pipeline: an <see cref="IDataView"/> with an image column (paths, encoded bytes or <c>MLImage</c>) in, a vector column
+/// of <see cref="FeatureSize"/> floats out.
 /// </summary>
 /// <example>
 /// <code>
@@ -97,38 +97,50 @@ public sealed class ImageFeaturizer : IDisposable
     }
 
     /// <summary>
-    /// Creates an ML.NET estimator that adds a features column computed from an image column: file paths (text) or
-    /// encoded image bytes (a byte vector, as <c>LoadRawImageBytes</c> gives). <c>MLImage</c> columns (from
-    /// <c>LoadImages</c>) cannot be read by ML.NET's custom mappings: give their path column instead. The transformer it fits is lazy (images are
-    /// read when rows are read) and keeps every input column. It cannot be saved with <c>mlContext.Model.Save</c> (a
-    /// custom mapping holding a native session): save the part of the pipeline after it, and open a featurizer again at
-    /// load time.
+    /// Creates an ML.NET estimator that adds a features column computed from an image column: file paths (text), encoded
+    /// image bytes (a byte vector, as <c>LoadRawImageBytes</c> or a <c>byte[]</c> member gives) or images
+    /// (<c>MLImage</c>, as <c>LoadImages</c> or an <c>MLImage</c> member gives). The transformer it fits is lazy (images
+    /// are read when rows are read), keeps every input column and works in <c>Transform</c>, after <c>Append</c> and in a
+    /// <c>PredictionEngine</c>.
     /// </summary>
+    /// <remarks>
+    /// <para>
+    /// An <c>MLImage</c>'s pixels are encoded as a lossless PNG in memory and take the same path as encoded bytes, so the
+    /// features are those of the bytes of a PNG with the same pixels (alpha composited onto
+    /// <see cref="ImagePreprocessingOptions.Background"/>). They are not always those of the file the image was loaded
+    /// from: <c>LoadImages</c> decodes without EXIF orientation and at full size, and premultiplies alpha, so a rotated
+    /// or large JPEG or a translucent PNG can give slightly different features than its path or its bytes. Give the path or
+    /// bytes column when you have it; it is also faster (no PNG round trip).
+    /// </para>
+    /// <para>
+    /// The fitted transformer cannot be saved with <c>mlContext.Model.Save</c> (it runs a native ONNX Runtime session): its
+    /// <c>Save</c> throws <see cref="NotSupportedException"/>. Save the part of the pipeline after it (fitted on the
+    /// features), and at load time open a featurizer again and put <c>FeaturizeImages</c> in front.
+    /// </para>
+    /// </remarks>
     /// <param name="mlContext">Your ML.NET context.</param>
     /// <param name="outputColumnName">The new column: a vector of <see cref="FeatureSize"/> <see cref="float"/>s.</param>
-    /// <param name="inputColumnName">The column that holds image file paths (text) or image bytes.</param>
+    /// <param name="inputColumnName">The column that holds image file paths (text), image bytes or images (MLImage).</param>
     /// <returns>The estimator.</returns>
     /// <exception cref="ObjectDisposedException">The featurizer was disposed.</exception>
     public IEstimator<ITransformer> CreateEstimator(MLContext mlContext, string outputColumnName = "Features", string inputColumnName = "ImagePath")
     {
         ArgumentNullException.ThrowIfNull(mlContext);
-        return CreateEstimatorCore(mlContext.Transforms, outputColumnName, inputColumnName);
+        return CreateEstimatorCore(outputColumnName, inputColumnName);
     }
 
-    internal IEstimator<ITransformer> CreateEstimatorCore(TransformsCatalog transforms, string outputColumnName, string inputColumnName)
+    internal IEstimator<ITransformer> CreateEstimatorCore(string outputColumnName, string inputColumnName)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(outputColumnName);
         ArgumentException.ThrowIfNullOrWhiteSpace(inputColumnName);
         using var lease = _guard.Enter(nameof(ImageFeaturizer));
-        var output = SchemaDefinition.Create(typeof(FeatureRow));
-        output[0].ColumnName = outputColumnName;
-        output[0].ColumnType = new VectorDataViewType(NumberDataViewType.Single, FeatureSize);
-        return new ImageColumnEstimator<FeatureRow>(
-            transforms,
+        return new ImageColumnEstimator<float[]>(new ImageColumnMapping<float[]>(
             inputColumnName,
-            output,
-            (path, result) => result.Features = GetFeatures(path),
-            (bytes, result) => result.Features = GetFeatures(bytes));
+            [ImageOutputColumn<float[]>.Floats(outputColumnName, FeatureSize, features => features)],
+            GetFeatures,
+            GetFeatures,
+            ImageOptions.MaxPixels,
+            "Save the part of your pipeline after FeaturizeImages instead, and at load time open an ImageFeaturizer again and put FeaturizeImages in front of it."));
     }
 
     /// <summary>Frees the backbone session after waiting for calls in flight.</summary>
@@ -141,10 +153,4 @@ public sealed class ImageFeaturizer : IDisposable
     }
 
     private float[] GetFeaturesCore(ImageInput input) => _extractor.Extract(input, OriginalOnly)[0];
-
-    /// <summary>The output row of the mapping (the column name and size are set per estimator).</summary>
-    internal sealed class FeatureRow
-    {
-        public float[] Features { get; set; } = [];
-    }
 }
