@@ -211,6 +211,15 @@ public sealed class ImageClassifierBuilder
         return WithOptions(Options with { Head = head });
     }
 
+    /// <summary>Sets <see cref="ImageClassifierOptions.Auto"/>: whether the levers not set explicitly are chosen by cross-validation on the training images.</summary>
+    /// <param name="enabled"><see langword="false"/> for the plain defaults (pooled features, linear head, no augmentation) on every lever not set.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithAutomaticLevers(bool enabled) => WithOptions(Options with { Auto = enabled });
+
+    /// <summary>Sets <see cref="ImageClassifierOptions.SingleViewPrediction"/>: automatic choice keeps every prediction to one backbone run.</summary>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithSingleViewPrediction() => WithOptions(Options with { SingleViewPrediction = true });
+
     /// <summary>Sets <see cref="ImageClassifierOptions.ClassWeighting"/>.</summary>
     /// <param name="weighting">The weighting.</param>
     /// <returns>This builder.</returns>
