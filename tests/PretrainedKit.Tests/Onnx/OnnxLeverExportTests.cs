@@ -12,7 +12,9 @@ namespace PretrainedKit.Tests.Onnx;
 /// <summary>
 /// ONNX export of the levers Auto can choose (issue #14): multi-stage features (with and without the grid), test-time
 /// mirroring, both heads and every normalisation. Each model is trained once on 4 images per Fashion-MNIST class (features
-/// shared through one feature cache) and its file is compared with <c>PredictBatch</c> and <c>Predict</c>.
+/// shared through one feature cache) and its file is compared with <c>PredictBatch</c> and <c>Predict</c>. Between them the
+/// cases cover each head with each normalisation. (Averaging only the first view's logits in the mirror graph makes every
+/// mirror case fail by 1e-3 to 0.4, so the tolerance of 1e-4 does catch a wrong graph.)
 /// </summary>
 [Category("Slow")]
 public class OnnxLeverExportTests
@@ -47,9 +49,9 @@ public class OnnxLeverExportTests
     [TestCase(FeatureLayout.MultiStage, HeadKind.Linear, TestTimeAugmentation.None, FeatureNormalization.Standardize)]
     [TestCase(FeatureLayout.MultiStageGrid, HeadKind.Linear, TestTimeAugmentation.None, FeatureNormalization.L2ThenStandardize)]
     [TestCase(FeatureLayout.MultiStageGrid, HeadKind.Kernel, TestTimeAugmentation.None, FeatureNormalization.Standardize)]
-    [TestCase(FeatureLayout.MultiStage, HeadKind.Linear, TestTimeAugmentation.Mirror, FeatureNormalization.None)]
+    [TestCase(FeatureLayout.MultiStage, HeadKind.Linear, TestTimeAugmentation.Mirror, FeatureNormalization.Standardize)]
     [TestCase(FeatureLayout.MultiStageGrid, HeadKind.Kernel, TestTimeAugmentation.Mirror, FeatureNormalization.L2ThenStandardize)]
-    [TestCase(FeatureLayout.Pooled, HeadKind.Linear, TestTimeAugmentation.Mirror, FeatureNormalization.Standardize)]
+    [TestCase(FeatureLayout.Pooled, HeadKind.Linear, TestTimeAugmentation.Mirror, FeatureNormalization.None)]
     [TestCase(FeatureLayout.Pooled, HeadKind.Kernel, TestTimeAugmentation.Mirror, FeatureNormalization.None)]
     public async Task ExportOnnx_Levers_MatchPredictWithin1e4(FeatureLayout layout, HeadKind head, TestTimeAugmentation tta, FeatureNormalization normalization)
     {
@@ -61,7 +63,7 @@ public class OnnxLeverExportTests
         var single = model.Predict(_images[0]).Probabilities;
         var difference = MaxDifference(actual, expected, model.Classes.Count);
         var metadata = session.ModelMetadata.CustomMetadataMap;
-        TestContext.Out.WriteLine($"{layout} {head} {tta} {normalization}: {_images.Count} images, largest difference {difference:E2}");
+        TestContext.Out.WriteLine($"{layout} {head} {tta} {normalization}: {_images.Count} images, largest difference {difference:E2}, mean top probability {expected.Average(p => p.Max()):F3}");
         Assert.Multiple(() =>
         {
             Assert.That(model.FeatureLayout, Is.EqualTo(layout));
@@ -101,7 +103,7 @@ public class OnnxLeverExportTests
     [Test]
     public async Task ExportOnnx_Mirror_ImageAndItsMirrorImageGetTheSameProbabilities()
     {
-        var model = await Train(FeatureLayout.Pooled, HeadKind.Linear, TestTimeAugmentation.Mirror, FeatureNormalization.Standardize);
+        var model = await Train(FeatureLayout.Pooled, HeadKind.Linear, TestTimeAugmentation.Mirror, FeatureNormalization.None);
         using var session = new InferenceSession(Export(model));
         var k = model.Classes.Count;
         var tensor = OnnxExportTests.Tensor([_images[0]], model.ImageOptions);
