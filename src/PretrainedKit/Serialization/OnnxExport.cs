@@ -223,11 +223,12 @@ internal static class OnnxExport
         {
             RemoveUnusedNodes(graph); // The backbone's own pooling (and anything else only it needed) is no longer read.
         }
+
         graph.Name = "pretrainedkit_image_classifier";
 
         // Gemm with a broadcast bias, Greater on floats and Div/Mul/Sub/Add with broadcasting need opset 7; everything
-        // else used here is older, and nothing used here changed meaning in later opsets (Slice and the Reduce operators,
-        // whose attributes became inputs, are avoided).
+        // else used here is older. The multi-stage pooling and the view average avoid Slice and the Reduce operators,
+        // whose attributes became inputs in opsets 10 and 18 (the kernel head's ReduceSumSquare still holds to opset 17).
         var defaultDomain = model.OpsetImport.FirstOrDefault(o => string.IsNullOrEmpty(o.Domain) || o.Domain == "ai.onnx");
         if (defaultDomain is null)
         {
