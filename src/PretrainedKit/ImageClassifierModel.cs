@@ -410,31 +410,32 @@ public sealed class ImageClassifierModel : IDisposable
 
     /// <summary>
     /// Writes the whole model as ONE ONNX file (atomically): channel reorder and mean subtraction, the backbone, the
-    /// retrained head and a softmax, with a dynamic batch dimension. Input <c>image</c>: float32 [N,3,224,224], planar
-    /// RGB, values 0-255 (decode and resize the image yourself, as <see cref="ImageOptions"/> says). Output
-    /// <c>probabilities</c>: float32 [N, classes], calibrated as <see cref="Temperature"/> says. The class names,
-    /// preprocessing facts, temperature and <see cref="UnknownThreshold"/> (when set) are in <c>metadata_props</c> under
-    /// keys that start with <c>pretrainedkit.</c> (<c>pretrainedkit.temperature</c>, <c>pretrainedkit.unknown_threshold</c>).
+    /// features (the backbone's pooled output, or for <see cref="FeatureLayout.MultiStage"/> and
+    /// <see cref="FeatureLayout.MultiStageGrid"/> the same multi-stage pooling as <see cref="Predict(string, int)"/>,
+    /// computed inside the graph), the retrained head (linear or kernel, with its normalisation) and a softmax, with a
+    /// dynamic batch dimension. With <see cref="TestTimeAugmentation.Mirror"/> the file flips each image left to right
+    /// itself, runs both views through the backbone and averages their logits before the softmax, as <c>Predict</c>
+    /// does. Input <c>image</c>: float32 [N,3,224,224], planar RGB, values 0-255 (decode and resize the image yourself,
+    /// as <see cref="ImageOptions"/> says). Output <c>probabilities</c>: float32 [N, classes], calibrated as
+    /// <see cref="Temperature"/> says. The class names, preprocessing facts, temperature and
+    /// <see cref="UnknownThreshold"/> (when set) are in <c>metadata_props</c> under keys that start with
+    /// <c>pretrainedkit.</c> (<c>pretrainedkit.temperature</c>, <c>pretrainedkit.unknown_threshold</c>, and for
+    /// multi-stage features or test-time mirroring <c>pretrainedkit.features</c> and
+    /// <c>pretrainedkit.test_time_augmentation</c>).
     /// </summary>
     /// <param name="path">The ONNX file to write.</param>
     /// <exception cref="IOException">The file cannot be written; the previous file, if any, is unchanged.</exception>
     /// <exception cref="DirectoryNotFoundException">The target's folder does not exist.</exception>
     /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
-    /// <exception cref="NotSupportedException">The model uses <see cref="FeatureLayout.MultiStage"/> features, test-time augmentation, or a custom backbone without a mean image; only single-view pooled ResNet-style models are exported so far.</exception>
+    /// <exception cref="NotSupportedException">The model uses a custom backbone without a mean image; only mean-image backbones such as ResNet18 are exported so far.</exception>
     public void ExportOnnx(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
-        if (TestTimeAugmentation != TestTimeAugmentation.None)
+        if (_extractor.Runtime.NegativeMean.IsEmpty)
         {
             throw new NotSupportedException(
-                $"ONNX export writes single-view models; this model averages {TestTimeAugmentation} views per prediction. Train with TestTimeAugmentation.None to export it (training augmentation is fine).");
-        }
-
-        if (Definition.FeatureLayout != FeatureLayout.Pooled || _extractor.Runtime.NegativeMean.IsEmpty)
-        {
-            throw new NotSupportedException(
-                $"ONNX export supports models with FeatureLayout.Pooled features and a mean-image backbone such as ResNet18; this model uses {Definition.FeatureLayout} features on {Backbone}. Train with FeatureLayout.Pooled to export it.");
+                $"ONNX export supports backbones that subtract a mean image, such as ResNet18; this model uses {Backbone}, which normalises per channel.");
         }
 
         OnnxExport.Write(path, Definition, _extractor.Runtime);

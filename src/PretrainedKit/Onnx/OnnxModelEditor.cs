@@ -20,7 +20,11 @@ internal static class OnnxModelEditor
     /// so that ONNX Runtime accepts any batch size. Models exported with a fixed batch of 1 (such as the CNTK ResNet18)
     /// compute exactly the same per-image results after this edit.
     /// </summary>
-    public static ModelProto MakeBatchDynamic(ModelProto model)
+    /// <param name="model">The model (not changed).</param>
+    /// <param name="dimension">The symbolic name of the batch dimension; a graph that runs several views of each image
+    /// inside it names the backbone's batch differently from its own input's.</param>
+    /// <returns>The edited copy.</returns>
+    public static ModelProto MakeBatchDynamic(ModelProto model, string dimension = BatchDimension)
     {
         var copy = model.Clone();
         var graph = copy.Graph;
@@ -30,7 +34,7 @@ internal static class OnnxModelEditor
             var shape = info.Type?.TensorType?.Shape;
             if (shape is { Dim.Count: > 0 })
             {
-                shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = BatchDimension };
+                shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = dimension };
             }
         }
 

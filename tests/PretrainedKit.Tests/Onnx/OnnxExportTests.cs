@@ -118,7 +118,11 @@ public class OnnxExportTests
     private float[] Run(InferenceSession session, List<string> paths) => Run(session, paths, _model.ImageOptions);
 
     /// <summary>Runs an exported model on image files decoded with <paramref name="image"/>; shared with other export tests.</summary>
-    internal static float[] Run(InferenceSession session, List<string> paths, ImagePreprocessingOptions image)
+    internal static float[] Run(InferenceSession session, List<string> paths, ImagePreprocessingOptions image) =>
+        Run(session, Tensor(paths, image), paths.Count);
+
+    /// <summary>Decodes image files with <paramref name="image"/> into the exported input layout: [N,3,224,224], planar RGB, 0-255.</summary>
+    internal static float[] Tensor(List<string> paths, ImagePreprocessingOptions image)
     {
         const int size = 224;
         var plane = size * size;
@@ -136,7 +140,13 @@ public class OnnxExportTests
             }
         }
 
-        using var input = OrtValue.CreateTensorValueFromMemory(tensor, [paths.Count, 3, size, size]);
+        return tensor;
+    }
+
+    /// <summary>Runs an exported model on <paramref name="count"/> images already in its input layout.</summary>
+    internal static float[] Run(InferenceSession session, float[] tensor, int count)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(tensor, [count, 3, 224, 224]);
         using var runOptions = new RunOptions();
         using var outputs = session.Run(runOptions, ["image"], [input], ["probabilities"]);
         return outputs[0].GetTensorDataAsSpan<float>().ToArray();
