@@ -160,7 +160,7 @@ internal static partial class Commands
                 throw new UserException("--metrics and --json need validation or test images: use --validation-split above 0 or --test-dir.");
             }
 
-            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, LeverSearch = report.LeverSearch, TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
+            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, LeverSearch = LeverSearchDocument.Create(report.LeverSearch), TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
             if (parse.GetValue(metrics) is { } metricsPath)
             {
                 JsonOutput.WriteFile(metricsPath, document!);

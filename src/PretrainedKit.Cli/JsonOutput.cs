@@ -31,7 +31,8 @@ internal sealed record MetricsDocument(
     /// <summary>Gets the accuracy levers the model was trained with (<c>train</c> only).</summary>
     public IReadOnlyList<TrainingLever>? Levers { get; init; }
 
-    public LeverSearchReport? LeverSearch { get; init; }
+    /// <summary>Gets what automatic lever choice did (<c>train</c> only, when it ran).</summary>
+    public LeverSearchDocument? LeverSearch { get; init; }
 
     /// <summary>Gets the trained head's accuracy and log-loss on its own training images (<c>train</c> only), to compare with the held-out metrics.</summary>
     public TrainingSetDocument? TrainingSet { get; init; }
@@ -95,4 +96,27 @@ internal static class JsonOutput
         var bytes = JsonSerializer.SerializeToUtf8Bytes(value, value.GetType(), Indented);
         PretrainedKit.Internal.AtomicFile.Write(Path.GetFullPath(path), stream => stream.Write(bytes));
     }
+}
+
+/// <summary>One candidate of automatic lever choice, with its settings as names.</summary>
+internal sealed record LeverCandidateDocument(string FeatureLayout, string Normalization, string Augmentation, string TestTimeAugmentation, string Head, double MeanLogLoss, double StandardError, double Accuracy, string Description)
+{
+    public static LeverCandidateDocument Create(LeverCandidate c) =>
+        new(c.FeatureLayout.ToString(), c.Normalization.ToString(), c.Augmentation.ToString(), c.TestTimeAugmentation.ToString(), c.Head is RidgeHeadOptions ? "Ridge" : c.Head.Kind.ToString(), Math.Round(c.MeanLogLoss, 5), Math.Round(c.StandardError, 5), Math.Round(c.Accuracy, 5), c.Description);
+}
+
+/// <summary>What automatic lever choice did, for the <c>train</c> JSON.</summary>
+internal sealed record LeverSearchDocument(IReadOnlyList<LeverCandidateDocument> Candidates, LeverCandidateDocument? Chosen, LeverCandidateDocument? Best, string Reason, string Searched, string Fixed, int ImagesUsed, int Folds, int Repetitions, double Seconds)
+{
+    public static LeverSearchDocument? Create(LeverSearchReport? r) => r is null ? null : new(
+        r.Candidates.Select(LeverCandidateDocument.Create).ToList(),
+        r.Chosen is null ? null : LeverCandidateDocument.Create(r.Chosen),
+        r.Best is null ? null : LeverCandidateDocument.Create(r.Best),
+        r.Reason,
+        r.Searched.ToString(),
+        r.Fixed.ToString(),
+        r.ImagesUsed,
+        r.Folds,
+        r.Repetitions,
+        Math.Round(r.Duration.TotalSeconds, 3));
 }

@@ -4,6 +4,8 @@ using System.Text;
 using PretrainedKit.Evaluation;
 using PretrainedKit.Imaging;
 using PretrainedKit.Internal;
+using PretrainedKit.Models;
+using PretrainedKit.Training;
 
 namespace PretrainedKit.Reporting;
 
@@ -48,6 +50,7 @@ public static class HtmlReport
             .Append("</p></header>\n");
         AppendSummary(html, report);
         AppendTrainingSet(html, m, options.TrainingMetrics);
+        AppendLeverSearch(html, options.LeverSearch);
         AppendPerClass(html, m);
         AppendConfusion(html, m);
         AppendConfusedPairs(html, m, options.ConfusedPairs);
@@ -163,6 +166,40 @@ public static class HtmlReport
             .Append("<tr><th scope=\"row\">Log-loss</th><td>").Append(training.LogLoss.ToString("F3", Inv)).Append("</td><td>").Append(m.LogLoss.ToString("F3", Inv)).Append("</td></tr>")
             .Append("<tr><th scope=\"row\">Images</th><td>").Append(training.Count.ToString(Inv)).Append("</td><td>").Append(m.Count.ToString(Inv)).Append("</td></tr>")
             .Append("</tbody></table></div></section>\n");
+    }
+
+    private static void AppendLeverSearch(StringBuilder html, LeverSearchReport? search)
+    {
+        if (search is null)
+        {
+            return;
+        }
+
+        html.Append("<section id=\"lever-choice\"><h2>Lever choice</h2>");
+        if (search.Chosen is not { } chosen)
+        {
+            html.Append("<p class=\"note\">Automatic lever choice ").Append(Encode(search.Reason)).Append("</p></section>\n");
+            return;
+        }
+
+        html.Append("<p class=\"note\">Chosen by ").Append(search.Folds.ToString(Inv)).Append("-fold cross-validation x").Append(search.Repetitions.ToString(Inv))
+            .Append(" on ").Append(search.ImagesUsed.ToString(Inv)).Append(" training images (validation and test images never decide) in ")
+            .Append(search.Duration.TotalSeconds.ToString("F1", Inv)).Append(" s: <strong>").Append(Encode(chosen.Description)).Append("</strong>. Why: ")
+            .Append(Encode(search.Reason)).Append(". Kept as given: ").Append(Encode(search.Fixed == AutoLevers.None ? "none" : search.Fixed.ToString())).Append('.');
+        if (chosen.TestTimeAugmentation != TestTimeAugmentation.None)
+        {
+            html.Append(" Each prediction runs the backbone twice (the image and its mirror image); SingleViewPrediction (CLI --single-view) keeps it to one run.");
+        }
+
+        html.Append("</p><div class=\"scroll\"><table id=\"lever-choice-table\"><thead><tr><th scope=\"col\"></th><th scope=\"col\">Candidate</th><th scope=\"col\">Held-out log-loss</th><th scope=\"col\">Standard error</th><th scope=\"col\">Held-out accuracy</th></tr></thead><tbody>");
+        foreach (var c in search.Candidates)
+        {
+            html.Append(c == chosen ? "<tr class=\"chosen\"><td>chosen</td>" : "<tr><td></td>").Append("<td>").Append(Encode(c.Description)).Append("</td><td>")
+                .Append(c.MeanLogLoss.ToString("F3", Inv)).Append("</td><td>").Append(c.StandardError.ToString("F3", Inv)).Append("</td><td>")
+                .Append(Percent(c.Accuracy)).Append("</td></tr>");
+        }
+
+        html.Append("</tbody></table></div></section>\n");
     }
 
     private static void AppendPerClass(StringBuilder html, ClassificationMetrics m)

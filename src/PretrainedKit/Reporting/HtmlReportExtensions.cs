@@ -42,6 +42,11 @@ public static class HtmlReportExtensions
             options = options with { TrainingMetrics = training };
         }
 
+        if (options.LeverSearch is null && model.TrainingReport?.LeverSearch is { } search)
+        {
+            options = options with { LeverSearch = search };
+        }
+
         HtmlReport.CheckOutputPath(outputPath);
         var evaluation = await model.EvaluateAsync(dataDirectory, progress, cancellationToken).ConfigureAwait(false);
         await HtmlReport.WriteAsync(evaluation, outputPath, options, cancellationToken).ConfigureAwait(false);

@@ -41,6 +41,14 @@ public sealed record HtmlReportOptions
     /// <value>The default is <see langword="null"/>: no training-set section. <see cref="HtmlReportExtensions.WriteHtmlReportAsync"/> fills it from a freshly trained model's report when it is not set.</value>
     public Evaluation.ClassificationMetrics? TrainingMetrics { get; init; }
 
+    /// <summary>
+    /// Gets what automatic lever choice did when the model was trained (<see cref="Training.TrainingReport.LeverSearch"/>).
+    /// When set, the report has a "Lever choice" section: every candidate with its cross-validated score, the chosen one
+    /// and why, and the time the search took.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: no such section. <see cref="HtmlReportExtensions.WriteHtmlReportAsync"/> fills it from a freshly trained model's report when it is not set.</value>
+    public Training.LeverSearchReport? LeverSearch { get; init; }
+
     /// <summary>Gets the default options.</summary>
     public static HtmlReportOptions Default { get; } = new();
 

@@ -197,9 +197,34 @@ public class CliOutputTests
         Assert.That(loaded.FeatureLayout, Is.EqualTo(PretrainedKit.Backbones.FeatureLayout.MultiStage));
         Assert.That(loaded.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Models.TestTimeAugmentation.Mirror));
 
-        var (plainCode, plain, _) = Run(null, "train", _data, "--model", model, "--augment", "Mirror");
+        var (plainCode, plain, _) = Run(null, "train", _data, "--model", model, "--augment", "Mirror", "--no-auto");
         Assert.That(plainCode, Is.EqualTo(0));
         Assert.That(plain, Does.Contain("Levers: Feature layout Pooled;").And.Contain("Augmentation Mirror (changed) (2 backbone views per training image)"));
+        Assert.That(plain, Does.Not.Contain("Automatic lever choice"));
+    }
+
+    [Test]
+    public void Train_ByDefault_ChoosesTheLeversNotGiven_AndListsEveryCandidate()
+    {
+        var model = Path.Combine(TestPaths.NewTempFolder("cli-auto"), "m.pkmodel");
+        var (code, stdout, stderr) = Run(null, "train", _data, "--model", model, "--features", "MultiStage", "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var search = JsonDocument.Parse(stdout).RootElement.GetProperty("leverSearch");
+        var candidates = search.GetProperty("candidates").EnumerateArray().ToList();
+        Assert.Multiple(() =>
+        {
+            Assert.That(candidates, Has.Count.EqualTo(24), "MultiStage kept: 2 augmentations x 6 heads x 2 prediction view sets");
+            Assert.That(candidates.All(c => c.GetProperty("featureLayout").GetString() == "MultiStage"), Is.True);
+            Assert.That(search.GetProperty("fixed").GetString(), Is.EqualTo("FeatureLayout"));
+            Assert.That(search.GetProperty("chosen").GetProperty("description").GetString(), Does.StartWith("MultiStage"));
+            Assert.That(search.GetProperty("reason").GetString(), Is.Not.Empty);
+        });
+
+        var (textCode, text, _) = Run(null, "train", _data, "--model", model, "--single-view");
+        Assert.That(textCode, Is.EqualTo(0));
+        Assert.That(text, Does.Contain("Automatic lever choice (").And.Contain("Why: ").And.Contain("24 candidates (held-out log-loss"));
+        using var loaded = ImageClassifier.Load(model);
+        Assert.That(loaded.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Models.TestTimeAugmentation.None), "--single-view");
     }
 
     private static (int ExitCode, string Out, string Err) Run(string? console, params string[] args) =>

@@ -1,6 +1,7 @@
 using PretrainedKit.Backbones;
 using PretrainedKit.Imaging;
 using PretrainedKit.Models;
+using PretrainedKit.Reporting;
 using PretrainedKit.Serialization;
 using PretrainedKit.Training;
 using SkiaSharp;
@@ -186,6 +187,19 @@ public class AutoLeverTests
         using var second = await ImageClassifier.Create().FromFolder(data).WithSeed(4).WithFeatureCacheDirectory(cache).TrainAsync();
         Assert.That(second.TrainingReport!.LeverSearch!.Chosen, Is.EqualTo(first.TrainingReport!.LeverSearch!.Chosen));
         AssertRoundTrip(first, data);
+
+        // The HTML report lists every candidate and marks the chosen one.
+        var html = Path.Combine(TestPaths.NewTempFolder("report"), "report.html");
+        await first.WriteHtmlReportAsync(data, html);
+        var text = await File.ReadAllTextAsync(html);
+        var search = first.TrainingReport.LeverSearch!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(text, Does.Contain("id=\"lever-choice\""));
+            Assert.That(System.Text.RegularExpressions.Regex.Count(text, "<tr class=\"chosen\">"), Is.EqualTo(1));
+            Assert.That(System.Text.RegularExpressions.Regex.Count(text, "<tr( class=\"chosen\")?><td>(chosen)?</td><td>"), Is.EqualTo(search.Candidates.Count));
+            Assert.That(text, Does.Contain(System.Net.WebUtility.HtmlEncode(search.Chosen!.Description)));
+        });
     }
 
     /// <summary>Every configuration automatic choice can pick, set explicitly, saves and loads to the same predictions.</summary>
