@@ -81,7 +81,7 @@ internal static class Levers
             new("Normalisation", options.Normalization.ToString(), options.Normalization == defaults.Normalization, null),
             new("Augmentation", options.Augmentation.ToString(), options.Augmentation == defaults.Augmentation, trainViews > 1 ? $"{trainViews} backbone views per training image" : null),
             new("Test-time augmentation", options.TestTimeAugmentation.ToString(), options.TestTimeAugmentation == defaults.TestTimeAugmentation, testViews > 1 ? $"{testViews} backbone views per prediction" : null),
-            new("Head", options.Head is RidgeHeadOptions ? "Ridge" : options.Head.Kind.ToString(), options.Head == defaults.Head, options.Head switch
+            new("Head", options.Head is RidgeHeadOptions ? "Ridge" : options.Head.Kind.ToString(), options.Head.GetType() == defaults.Head.GetType(), options.Head switch
             {
                 KernelHeadOptions kernel => $"Gaussian kernel, gamma = 1 / (2 x feature size), ridge {kernel.Ridge:G4}, at most {kernel.MaxCentres} centres",
                 RidgeHeadOptions => "linear layer fitted by ridge regression (closed form)",
