@@ -30,6 +30,20 @@ public abstract record HeadOptions
     /// <summary>Lists every out-of-range setting.</summary>
     /// <returns>The problems.</returns>
     internal abstract IEnumerable<ArgumentException> Problems();
+
+    /// <summary>The checks shared by the closed-form heads: a finite ridge weight above 0 and at least two centres.</summary>
+    private protected static IEnumerable<ArgumentException> RidgeProblems(double ridge, string ridgeName, int maxCentres, string maxCentresName, string head)
+    {
+        if (!(ridge > 0) || double.IsInfinity(ridge))
+        {
+            yield return new ArgumentOutOfRangeException(ridgeName, ridge, $"The {head} head's ridge weight must be a finite value above 0.");
+        }
+
+        if (maxCentres < 2)
+        {
+            yield return new ArgumentOutOfRangeException(maxCentresName, maxCentres, $"The {head} head needs at least 2 centres.");
+        }
+    }
 }
 
 /// <summary>
@@ -118,18 +132,7 @@ public sealed record KernelHeadOptions : HeadOptions
     public int MaxCentres { get; init; } = DefaultMaxCentres;
 
     /// <inheritdoc/>
-    internal override IEnumerable<ArgumentException> Problems()
-    {
-        if (!(Ridge > 0) || double.IsInfinity(Ridge))
-        {
-            yield return new ArgumentOutOfRangeException(nameof(Ridge), Ridge, "The kernel ridge weight must be a finite value above 0.");
-        }
-
-        if (MaxCentres < 2)
-        {
-            yield return new ArgumentOutOfRangeException(nameof(MaxCentres), MaxCentres, "The kernel head needs at least 2 centres.");
-        }
-    }
+    internal override IEnumerable<ArgumentException> Problems() => RidgeProblems(Ridge, nameof(Ridge), MaxCentres, nameof(MaxCentres), "kernel");
 }
 
 /// <summary>
@@ -158,18 +161,7 @@ public sealed record RidgeHeadOptions : HeadOptions
     public int MaxCentres { get; init; } = KernelHeadOptions.DefaultMaxCentres;
 
     /// <inheritdoc/>
-    internal override IEnumerable<ArgumentException> Problems()
-    {
-        if (!(Ridge > 0) || double.IsInfinity(Ridge))
-        {
-            yield return new ArgumentOutOfRangeException(nameof(Ridge), Ridge, "The ridge weight must be a finite value above 0.");
-        }
-
-        if (MaxCentres < 2)
-        {
-            yield return new ArgumentOutOfRangeException(nameof(MaxCentres), MaxCentres, "The ridge head needs at least 2 basis views.");
-        }
-    }
+    internal override IEnumerable<ArgumentException> Problems() => RidgeProblems(Ridge, nameof(Ridge), MaxCentres, nameof(MaxCentres), "ridge");
 }
 
 /// <summary>

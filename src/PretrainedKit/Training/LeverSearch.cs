@@ -236,6 +236,7 @@ public static class LeverSearch
         var representations = space.Layouts.SelectMany(layout => space.Normalizations.Select(norm => (Layout: layout, Normalization: norm))).ToList();
         var fits = representations.Count * repetitions * folds * space.Augmentations.Count * space.Heads.Count;
         var done = 0;
+        var gate = new object();
 
         // scores[representation, augmentation, head, repetition][view][image][class]: held-out regression scores.
         var results = new List<(int R, int A, int H, double[][][][] Scores)>();
@@ -307,7 +308,10 @@ public static class LeverSearch
                             }
                         }
 
-                        progress?.Invoke(Interlocked.Increment(ref done), fits);
+                        lock (gate)
+                        {
+                            progress?.Invoke(++done, fits); // In order: progress never goes backwards.
+                        }
                     });
 
                     for (var h = 0; h < space.Heads.Count; h++)

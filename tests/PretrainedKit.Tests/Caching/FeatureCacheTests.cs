@@ -224,8 +224,8 @@ public class CachedTrainingTests
         Assert.Multiple(() =>
         {
             Assert.That(cold.TrainingReport!.FeatureCacheHits, Is.Zero);
-            Assert.That(warm.TrainingReport!.FeatureCacheHits, Is.EqualTo(15));
-            Assert.That(otherHead.TrainingReport!.FeatureCacheHits, Is.EqualTo(15), "other head settings reuse the features");
+            Assert.That(warm.TrainingReport!.FeatureCacheHits, Is.EqualTo(30), "15 images, each with the original and the mirror view that automatic choice needs");
+            Assert.That(otherHead.TrainingReport!.FeatureCacheHits, Is.EqualTo(30), "other head settings reuse the features");
             Assert.That(warm.Definition.Head.Weights, Is.EqualTo(cold.Definition.Head.Weights));
             Assert.That(warm.Definition.Head.Biases, Is.EqualTo(cold.Definition.Head.Biases));
             Assert.That(uncached.Definition.Head.Weights, Is.EqualTo(cold.Definition.Head.Weights));

@@ -67,11 +67,11 @@ public class CliTests
 
         var cache = new PretrainedKit.Caching.FeatureCache(new PretrainedKit.Caching.FeatureCacheOptions { Directory = cacheDir });
         var entries = Directory.GetFiles(cacheDir, "*.bin", SearchOption.AllDirectories);
-        Assert.That(entries, Has.Length.EqualTo(18), "one entry per image, whichever process wrote it");
+        Assert.That(entries, Has.Length.EqualTo(36), "one entry per image and view (automatic choice computes the original and the mirror view), whichever process wrote it");
         Assert.That(Directory.GetFiles(cacheDir, "*.tmp", SearchOption.AllDirectories), Is.Empty);
         foreach (var entry in entries)
         {
-            Assert.That(cache.TryRead(Path.GetFileNameWithoutExtension(entry), 512), Is.Not.Null, entry);
+            Assert.That(cache.TryRead(Path.GetFileNameWithoutExtension(entry), PretrainedKit.Backbones.MultiStagePooling.FeatureSize(PretrainedKit.Backbones.KnownBackbones.ResNet18.Stages, PretrainedKit.Backbones.FeatureLayout.MultiStageGrid)), Is.Not.Null, entry);
         }
     }
 

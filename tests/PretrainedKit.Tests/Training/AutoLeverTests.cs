@@ -33,6 +33,14 @@ public class AutoLeverTests
     }
 
     [Test]
+    public void Options_ClosedFormHeads_RejectOutOfRangeSettings()
+    {
+        var ex = Assert.Throws<InvalidOptionsException>(() => (ImageClassifierOptions.Default with { Head = new KernelHeadOptions { Ridge = 0, MaxCentres = 1 } }).Validate());
+        Assert.That(ex!.Problems.Select(p => p.ParamName), Is.EqualTo(new[] { "Ridge", "MaxCentres" }));
+        Assert.That(() => (ImageClassifierOptions.Default with { Head = new RidgeHeadOptions { Ridge = double.PositiveInfinity } }).Validate(), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("ridge head"));
+    }
+
+    [Test]
     public void Space_FixedLevers_AreNotSearched()
     {
         var free = LeverSearch.SpaceFor(ImageClassifierOptions.Default, backboneHasStages: true);

@@ -77,7 +77,7 @@ public class FeatureShardTests
         Assert.Multiple(() =>
         {
             Assert.That(runs.Select(r => r.Result.ExitCode), Is.All.Zero, string.Join("\n", runs.Select(r => r.Result.Err)));
-            Assert.That(computed.Sum(), Is.EqualTo(Images(data).Count), "each image featurised by one process");
+            Assert.That(computed.Sum(), Is.EqualTo(2 * Images(data).Count), "each image featurised by one process, in the original and the mirror view that automatic lever choice reads");
             Assert.That(train.ExitCode, Is.Zero, train.Err);
             foreach (var image in Images(data))
             {

@@ -31,13 +31,16 @@ public class TrainingTests
     {
         var reports = new List<TrainingProgress>();
         var progress = new SynchronousProgress(reports.Add);
-        using var model = await ImageClassifier.Create().FromFolder(_data).TrainAsync(progress);
+        // A cold cache of its own: a cache hit counts all views of its image at once, and other tests train on the same images.
+        using var model = await ImageClassifier.Create().FromFolder(_data).WithFeatureCacheDirectory(TestPaths.NewTempFolder("cold-cache")).TrainAsync(progress);
         Assert.Multiple(() =>
         {
-            Assert.That(reports.Select(r => r.Phase).Distinct(), Is.EqualTo(new[] { TrainingPhase.Scanning, TrainingPhase.Validating, TrainingPhase.LoadingBackbone, TrainingPhase.Featurizing, TrainingPhase.Training, TrainingPhase.Evaluating, TrainingPhase.Completed }));
+            Assert.That(reports.Select(r => r.Phase).Distinct(), Is.EqualTo(new[] { TrainingPhase.Scanning, TrainingPhase.Validating, TrainingPhase.LoadingBackbone, TrainingPhase.Featurizing, TrainingPhase.SearchingLevers, TrainingPhase.Training, TrainingPhase.Evaluating, TrainingPhase.Completed }));
             var featurizing = reports.Where(r => r.Phase == TrainingPhase.Featurizing).ToList();
-            Assert.That(featurizing.Select(r => r.Completed), Is.EqualTo(Enumerable.Range(1, 24)));
-            Assert.That(featurizing.All(r => r.Total == 24 && r.EstimatedRemaining is not null));
+            Assert.That(featurizing.Select(r => r.Completed), Is.EqualTo(Enumerable.Range(1, 48)), "24 images, each in the original and the mirror view");
+            Assert.That(featurizing.All(r => r.Total == 48 && r.EstimatedRemaining is not null));
+            var searching = reports.Where(r => r.Phase == TrainingPhase.SearchingLevers && r.Total > 1).ToList();
+            Assert.That(searching.Select(r => r.Completed), Is.EqualTo(Enumerable.Range(1, searching[0].Total)), "every candidate fit reported once, in order");
             Assert.That(featurizing.Last().EstimatedRemaining, Is.EqualTo(TimeSpan.Zero));
             Assert.That(reports.Select(r => r.Elapsed), Is.Ordered);
             Assert.That(reports.Where(r => r.Phase == TrainingPhase.Validating).Select(r => r.Completed), Is.Ordered, "validated in parallel, reported one at a time");
@@ -78,7 +81,8 @@ public class TrainingTests
         using var second = await builder.TrainAsync();
         Assert.Multiple(() =>
         {
-            Assert.That(((LinearHeadOptions)first.TrainingReport!.Options.Head).L2Regularization, Is.EqualTo(10f));
+            Assert.That(first.TrainingReport!.LeverSearch!.Fixed, Is.EqualTo(AutoLevers.None));
+            Assert.That(second.TrainingReport!.LeverSearch!.Fixed, Is.EqualTo(AutoLevers.Head), "the L2 weight set on the reused builder fixes the head");
             Assert.That(first.ImageOptions.Background, Is.EqualTo(RgbColor.White));
             Assert.That(((LinearHeadOptions)second.TrainingReport!.Options.Head).L2Regularization, Is.EqualTo(0.001f));
             Assert.That(second.ImageOptions.Background, Is.EqualTo(RgbColor.Black));
