@@ -30,10 +30,11 @@ public enum HeadKind
     Linear = 0,
 
     /// <summary>
-    /// Kernel ridge regression with a Gaussian kernel on the standardised features: every training view becomes a centre
-    /// that the image is compared with. The model file holds the training features (4 bytes x feature size per training
-    /// view), each prediction compares with all of them, and training time grows with the cube of the number of training
-    /// views. Its measured accuracy against <see cref="Linear"/> is in the README (Accuracy levers).
+    /// Kernel ridge regression with a Gaussian kernel on the standardised features: up to
+    /// <c>KernelHeadOptions.MaxCentres</c> (800) training views become centres that the image is compared
+    /// with (with more views, a seeded subset of them, fitted on all views). The model file holds the centres (4 bytes x
+    /// feature size each) and each prediction compares with all of them. Its measured accuracy against
+    /// <see cref="Linear"/> is in the README (Accuracy levers, Automatic lever choice).
     /// </summary>
     Kernel = 1,
 }

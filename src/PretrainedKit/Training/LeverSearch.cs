@@ -104,7 +104,7 @@ public sealed record LeverSearchReport
     /// <summary>Gets how long the search took (not counting featurisation).</summary>
     public required TimeSpan Duration { get; init; }
 
-    /// <summary>Gets a value indicating whether the search was skipped (too few images per class); the plain defaults were used for the free levers.</summary>
+    /// <summary>Gets a value indicating whether the search was skipped (too few images per class); <see cref="Reason"/> says which settings were used.</summary>
     public bool Skipped => Chosen is null;
 }
 
@@ -209,7 +209,7 @@ public static class LeverSearch
             return new LeverSearchReport
             {
                 Candidates = [],
-                Reason = $"skipped: a class has only {smallest} training image{(smallest == 1 ? string.Empty : "s")}; cross-validation needs at least {MinimumImagesPerClass} per class. The plain defaults were used for the levers not set explicitly.",
+                Reason = $"skipped: a class has only {smallest} training image{(smallest == 1 ? string.Empty : "s")}; cross-validation needs at least {MinimumImagesPerClass} per class. The levers not set explicitly keep their plain defaults, except the feature layout: {space.Layouts[0]}, the first candidate, as featurised for the search.",
                 Searched = AutoLevers.None,
                 Fixed = space.Fixed,
                 ImagesUsed = 0,
