@@ -187,7 +187,7 @@ internal static class HeadTrainer
         return (rowsOut, model.Model.GetBiases().ToArray(), model, context);
     }
 
-    private static (float[] Mean, float[] Scale) ComputeStandardization(List<float[]> features, int dimension)
+    internal static (float[] Mean, float[] Scale) ComputeStandardization(List<float[]> features, int dimension)
     {
         var mean = new double[dimension];
         foreach (var f in features)

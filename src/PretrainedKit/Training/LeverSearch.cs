@@ -239,6 +239,7 @@ public static class LeverSearch
         var gate = new object();
 
         // scores[representation, augmentation, head, repetition][view][image][class]: held-out regression scores.
+        var foldsOf = Enumerable.Range(0, repetitions).Select(rep => HeadTrainer.AssignFolds(y, classCount, folds, seed + rep)).ToArray();
         var results = new List<(int R, int A, int H, double[][][][] Scores)>();
         for (var r = 0; r < representations.Count; r++)
         {
@@ -251,14 +252,12 @@ public static class LeverSearch
             for (var a = 0; a < space.Augmentations.Count; a++)
             {
                 var trainViews = space.Augmentations[a] == TrainingAugmentation.Mirror ? 2 : 1;
-                for (var h = 0; h < space.Heads.Count; h++)
-                {
-                    results.Add((r, a, h, new double[repetitions][][][]));
-                }
+                var scoresByHead = space.Heads.Select(_ => new double[repetitions][][][]).ToArray();
+                results.AddRange(scoresByHead.Select((scores, h) => (r, a, h, scores)));
 
                 for (var rep = 0; rep < repetitions; rep++)
                 {
-                    var fold = HeadTrainer.AssignFolds(y, classCount, folds, seed + rep);
+                    var fold = foldsOf[rep];
                     var perHead = Enumerable.Range(0, space.Heads.Count).Select(_ => Enumerable.Range(0, viewCount).Select(_ => new double[n][]).ToArray()).ToArray();
 
                     // One task per fold and head, each factorised on one thread: many small factorisations parallelise
@@ -316,7 +315,7 @@ public static class LeverSearch
 
                     for (var h = 0; h < space.Heads.Count; h++)
                     {
-                        results.First(x => x.R == r && x.A == a && x.H == h).Scores[rep] = perHead[h];
+                        scoresByHead[h][rep] = perHead[h];
                     }
                 }
             }
@@ -332,7 +331,7 @@ public static class LeverSearch
                 double right = 0, total = 0;
                 for (var rep = 0; rep < repetitions; rep++)
                 {
-                    var fold = HeadTrainer.AssignFolds(y, classCount, folds, seed + rep);
+                    var fold = foldsOf[rep];
                     var logits = Enumerable.Range(0, n).Select(i =>
                     {
                         var l = (double[])scores[rep][0][i].Clone();
@@ -465,24 +464,8 @@ public static class LeverSearch
             return raw;
         }
 
-        var mean = new double[length];
-        var square = new double[length];
-        for (var i = 0; i < n; i++)
-        {
-            for (var j = 0; j < length; j++)
-            {
-                mean[j] += raw[i][j];
-                square[j] += (double)raw[i][j] * raw[i][j];
-            }
-        }
-
-        var m = mean.Select(s => (float)(s / n)).ToArray();
-        var scale = Enumerable.Range(0, length).Select(j =>
-        {
-            var sd = Math.Sqrt(Math.Max(0, (square[j] / n) - ((mean[j] / n) * (mean[j] / n))));
-            return sd > 1e-6 ? (float)(1 / sd) : 1f;
-        }).ToArray();
-        return raw.Select(r => FeatureScaling.Standardize(r, m, scale)).ToArray();
+        var (mean, scale) = HeadTrainer.ComputeStandardization(raw.Take(n).ToList(), length);
+        return raw.Select(r => FeatureScaling.Standardize(r, mean, scale)).ToArray();
     }
 
     /// <summary>The lower triangle of the rows' dot products.</summary>

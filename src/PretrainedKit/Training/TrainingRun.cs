@@ -315,15 +315,16 @@ internal static class TrainingRun
         }
 
         var length = chosen.FeatureLayout == FeatureLayout.Pooled ? runtime.FeatureSize : MultiStagePooling.FeatureSize(options.Backbone.Stages, chosen.FeatureLayout);
-        float[][] Pick(float[][] views, IReadOnlyList<ImageView> available, IReadOnlyList<ImageView> wanted) =>
-            wanted.Select(w => views[available.ToList().IndexOf(w)][..length]).ToArray();
-        var keepTrain = Levers.TrainingViews(chosen.Augmentation);
-        var keepTest = ModelDefinition.ViewsOf(chosen.TestTimeAugmentation);
+        // Where each kept view sits among the featurised ones, found once for all images.
+        int[] Positions(IReadOnlyList<ImageView> available, IReadOnlyList<ImageView> wanted) => [.. wanted.Select(w => available.ToList().IndexOf(w))];
+        float[][] Pick(float[][] views, int[] positions) => [.. positions.Select(p => views[p][..length])];
+        var keepTrain = Positions(trainViews, Levers.TrainingViews(chosen.Augmentation));
+        var keepTest = Positions(testViews, ModelDefinition.ViewsOf(chosen.TestTimeAugmentation));
         reporter.EndPhase(TrainingPhase.SearchingLevers);
         return (report, chosen, data with
         {
-            TrainViews = data.TrainViews.Select(v => Pick(v, trainViews, keepTrain)).ToList(),
-            ValidationViews = data.ValidationViews.Select(v => Pick(v, testViews, keepTest)).ToList(),
+            TrainViews = data.TrainViews.Select(v => Pick(v, keepTrain)).ToList(),
+            ValidationViews = data.ValidationViews.Select(v => Pick(v, keepTest)).ToList(),
         });
     }
 
