@@ -76,7 +76,7 @@ internal static class AutoLevers
         return rows;
     }
 
-    private static AutoRow Evaluate(EvidenceSet set, int perClass, int draw, int[] train, int[] test, List<int> labels, int[] testLabels, FixedCombination combination, ImageClassifierOptions baseOptions)
+    internal static AutoRow Evaluate(EvidenceSet set, int perClass, int draw, int[] train, int[] test, List<int> labels, int[] testLabels, FixedCombination combination, ImageClassifierOptions baseOptions)
     {
         var stages = KnownBackbones.ResNet18.Stages;
         var length = combination.Layout == FeatureLayout.Pooled ? 512 : MultiStagePooling.FeatureSize(stages, combination.Layout);
@@ -160,14 +160,9 @@ internal static class AutoLevers
     }
 
     /// <summary>A colour clip-art set: topics of Debian's openclipart-png with a cap per topic (uneven on purpose), split per draw into a training and a held-out part.</summary>
-    public static EvidenceSet? ClipArtSet(BothFeaturizer featurizer, string name, (string Topic, int Cap)[] topics, string work, int draws, double trainFraction)
+    /// <summary>A colour set's files per class, and keyed (class x 10,000 + rank in class), as <see cref="ClipArtSet"/> uses them.</summary>
+    public static (string[][] Files, Dictionary<int, string> Keyed) ClipArtFiles((string Topic, int Cap)[] topics)
     {
-        if (!Directory.Exists(ClipArt.Source))
-        {
-            Console.WriteLine($"Colour set {name} skipped: {ClipArt.Source} is missing (sudo apt-get install openclipart-png).");
-            return null;
-        }
-
         var files = topics.Select(t => Directory.GetFiles(Path.Combine(ClipArt.Source, t.Topic), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Where(ClipArt.Usable).Take(t.Cap).ToArray()).ToArray();
         var keyed = new Dictionary<int, string>();
         for (var c = 0; c < topics.Length; c++)
@@ -178,6 +173,18 @@ internal static class AutoLevers
             }
         }
 
+        return (files, keyed);
+    }
+
+    public static EvidenceSet? ClipArtSet(BothFeaturizer featurizer, string name, (string Topic, int Cap)[] topics, string work, int draws, double trainFraction)
+    {
+        if (!Directory.Exists(ClipArt.Source))
+        {
+            Console.WriteLine($"Colour set {name} skipped: {ClipArt.Source} is missing (sudo apt-get install openclipart-png).");
+            return null;
+        }
+
+        var (files, keyed) = ClipArtFiles(topics);
         var features = featurizer.Featurize(Path.GetFullPath(Path.Combine(work, name)), keyed);
         var splits = new List<(int, int, int[], int[])>();
         for (var d = 0; d < draws; d++)

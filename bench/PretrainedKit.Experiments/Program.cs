@@ -70,13 +70,12 @@ var trainNeeded = drawIndices.SelectMany(d => d.SelectMany(c => c)).Distinct().O
 var testIndices = Enumerable.Range(0, Math.Min(testCount, test.Labels.Length)).ToArray();
 
 using var featurizer = new BothFeaturizer();
-(EvidenceSet? A, EvidenceSet? B) ColourSets()
-{
-    var colourWork = Path.Combine(work, "..", "clipart-auto");
-    return (
-        PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-5", [("food/fruit", 91), ("transportation/vehicles", 62), ("animals/birds", 51), ("plants/flowers", 34), ("animals/fish", 23)], colourWork, draws, 0.6),
-        PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-6", [("animals/mammals", 126), ("recreation/music", 78), ("food/desserts", 69), ("electronics", 43), ("buildings/homes", 38), ("signs_and_symbols/weather", 12)], colourWork, draws, 0.6));
-}
+(string Topic, int Cap)[] clipArt5 = [("food/fruit", 91), ("transportation/vehicles", 62), ("animals/birds", 51), ("plants/flowers", 34), ("animals/fish", 23)];
+(string Topic, int Cap)[] clipArt6 = [("animals/mammals", 126), ("recreation/music", 78), ("food/desserts", 69), ("electronics", 43), ("buildings/homes", 38), ("signs_and_symbols/weather", 12)];
+var colourWork = Path.Combine(work, "..", "clipart-auto");
+(EvidenceSet? A, EvidenceSet? B) ColourSets() => (
+    PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-5", clipArt5, colourWork, draws, 0.6),
+    PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-6", clipArt6, colourWork, draws, 0.6));
 
 int RunAuto(IEnumerable<EvidenceSet?> sets)
 {
@@ -107,6 +106,58 @@ Console.WriteLine($"Features ready in {stopwatch.Elapsed.TotalSeconds:F0} s; col
 BothFeaturizer.VerifyAgainstLibrary(testIndices.Take(8).Select(i => BothFeaturizer.PngPath(Path.Combine(work, "test"), i)).ToList(), testIndices.Take(8).ToArray(), testFeatures);
 if (args.Contains("--features-only"))
 {
+    return 0;
+}
+
+if (args.Contains("--duplicates"))
+{
+    // Issue #15: near-duplicate threshold calibration (see Duplicates.cs).
+    var (colourA, colourB) = ColourSets();
+    var sources = new List<Duplicates.Source>();
+    var fashionOriginals = testIndices.Take(int.Parse(Arg("--originals") ?? "300")).ToArray();
+    var fashionDistinct = drawIndices[0].SelectMany(c => c.Take(200)).ToArray();
+    sources.Add(new Duplicates.Source(
+        "fashion-mnist",
+        fashionOriginals.ToDictionary(i => i, i => BothFeaturizer.PngPath(Path.Combine(work, "test"), i)),
+        fashionOriginals.ToDictionary(i => i, i => (int)test.Labels[i]),
+        fashionDistinct.Select(i => (trainFeatures[i], (int)train.Labels[i], BothFeaturizer.PngPath(Path.Combine(work, "train"), i))).ToList()));
+    foreach (var (name, topics, set) in new[] { ("clipart-5", clipArt5, colourA), ("clipart-6", clipArt6, colourB) })
+    {
+        if (set is null)
+        {
+            continue;
+        }
+
+        var (_, keyed) = PretrainedKit.Experiments.AutoLevers.ClipArtFiles(topics);
+        sources.Add(new Duplicates.Source(name, keyed, keyed.ToDictionary(k => k.Key, k => k.Key / 10000), keyed.Select(k => (set.FeaturesOf(k.Key), k.Key / 10000, k.Value)).ToList()));
+    }
+
+    Duplicates.Run(featurizer, sources, Path.Combine(work, "..", "duplicates"), outDir, Arg("--machine") ?? "machine not given (--machine)");
+    return 0;
+}
+
+if (args.Contains("--label-noise"))
+{
+    // Issue #15: injected label errors (see LabelNoise.cs).
+    var fashionSet = new EvidenceSet(
+        "fashion-mnist",
+        "Fashion-MNIST",
+        Enumerable.Range(0, 10).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToList(),
+        Enumerable.Range(0, draws).Select(d => (200, d, drawIndices[d].SelectMany(c => c.Take(200)).ToArray(), testIndices.Select(i => 100000 + i).ToArray())).ToList(),
+        k => k >= 100000 ? testFeatures[k - 100000] : trainFeatures[k],
+        k => k >= 100000 ? test.Labels[k - 100000] : train.Labels[k]);
+    var noiseRows = LabelNoise.Run(fashionSet, 200, draws, confusable: true, topN: 100);
+    var (noiseA, noiseB) = ColourSets();
+    foreach (var set in new[] { noiseA, noiseB })
+    {
+        if (set is not null)
+        {
+            // Smaller sets: precision among as many top-ranked images as were flipped.
+            noiseRows.AddRange(LabelNoise.Run(set, 0, draws, confusable: false, topN: null));
+        }
+    }
+
+    LabelNoise.Write(noiseRows, outDir, Arg("--machine") ?? "machine not given (--machine)");
     return 0;
 }
 

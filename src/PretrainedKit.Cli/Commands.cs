@@ -126,6 +126,11 @@ internal static partial class Commands
                 ui.LeverSearch(search);
             }
 
+            if (report.Inspection is { HasFindings: true } findings)
+            {
+                ui.Warning($"Data: {findings.Summary}: run 'pretrainedkit inspect {parse.GetValue(data)}' for the list.");
+            }
+
             ui.Info("Levers: " + string.Join("; ", report.Levers.Select(l => $"{l.Name} {l.Setting}{(l.IsDefault ? string.Empty : " (changed)")}{(l.Detail is null ? string.Empty : $" ({l.Detail})")}")));
             if (report.TrainingMetrics is { } fitted)
             {
@@ -160,7 +165,7 @@ internal static partial class Commands
                 throw new UserException("--metrics and --json need validation or test images: use --validation-split above 0 or --test-dir.");
             }
 
-            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, LeverSearch = LeverSearchDocument.Create(report.LeverSearch), TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
+            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, LeverSearch = LeverSearchDocument.Create(report.LeverSearch), Inspection = report.Inspection is null ? null : InspectionDocument.Create(report.Inspection, null), TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
             if (parse.GetValue(metrics) is { } metricsPath)
             {
                 JsonOutput.WriteFile(metricsPath, document!);

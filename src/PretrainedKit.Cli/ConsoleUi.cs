@@ -97,6 +97,24 @@ internal sealed class ConsoleUi
         }
     }
 
+    /// <summary>A plain line on stdout, for lists under an <see cref="Info"/> heading (shown unless quiet or JSON).</summary>
+    public void Line(string text)
+    {
+        if (!ShowsSummary)
+        {
+            return;
+        }
+
+        if (RichOut)
+        {
+            Out.WriteLine(text);
+        }
+        else
+        {
+            Console.WriteLine(text);
+        }
+    }
+
     /// <summary>A one-line error on stderr (in red on a terminal), shown even when quiet.</summary>
     public void Error(string text)
     {
@@ -151,15 +169,7 @@ internal sealed class ConsoleUi
         Info(string.Create(CultureInfo.InvariantCulture, $"{search.Candidates.Count} candidates (held-out log-loss +/- standard error, accuracy):"));
         foreach (var c in search.Candidates)
         {
-            var line = string.Create(CultureInfo.InvariantCulture, $"  {(c == chosen ? "*" : " ")} {c.MeanLogLoss:F3} +/- {c.StandardError:F3}  {c.Accuracy:P1}  {c.Description}");
-            if (RichOut)
-            {
-                Out.WriteLine(line);
-            }
-            else
-            {
-                Console.WriteLine(line);
-            }
+            Line(string.Create(CultureInfo.InvariantCulture, $"  {(c == chosen ? "*" : " ")} {c.MeanLogLoss:F3} +/- {c.StandardError:F3}  {c.Accuracy:P1}  {c.Description}"));
         }
     }
 

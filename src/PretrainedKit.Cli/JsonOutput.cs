@@ -34,6 +34,9 @@ internal sealed record MetricsDocument(
     /// <summary>Gets what automatic lever choice did (<c>train</c> only, when it ran).</summary>
     public LeverSearchDocument? LeverSearch { get; init; }
 
+    /// <summary>Gets what inspecting the training data found (<c>train</c> only; see <c>inspect</c> for a test folder too).</summary>
+    public InspectionDocument? Inspection { get; init; }
+
     /// <summary>Gets the trained head's accuracy and log-loss on its own training images (<c>train</c> only), to compare with the held-out metrics.</summary>
     public TrainingSetDocument? TrainingSet { get; init; }
 

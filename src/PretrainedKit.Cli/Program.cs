@@ -8,6 +8,7 @@ var root = new RootCommand("pretrainedkit: train an image classifier on a folder
     Commands.Predict(),
     Commands.Export(),
     Commands.Featurize(),
+    Commands.Inspect(),
     ReportCommand.Create(),
 };
 

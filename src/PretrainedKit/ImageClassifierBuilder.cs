@@ -4,6 +4,7 @@ using PretrainedKit.Backbones;
 using PretrainedKit.Caching;
 using PretrainedKit.Data;
 using PretrainedKit.Imaging;
+using PretrainedKit.Inspection;
 using PretrainedKit.Models;
 using PretrainedKit.Training;
 
@@ -334,6 +335,33 @@ public sealed class ImageClassifierBuilder
         }
 
         return FeatureShard.RunAsync(source, options, shardIndex, shardCount, _loggerFactory.CreateLogger("PretrainedKit.Training"), progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Tells what is wrong with the data before anyone trusts a number: likely label errors (confident learning on
+    /// out-of-fold probabilities from the head training would fit), exact and near duplicates, the same image under two
+    /// labels, outliers, and, when a validation folder or list is set (<see cref="WithValidationFolder"/>,
+    /// <see cref="WithValidationImages"/>), its images that are also training images (leakage). Uses the feature cache;
+    /// moves and deletes nothing. Every labelled image is inspected (no validation split is made).
+    /// </summary>
+    /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops within the images in flight.</param>
+    /// <returns>The findings, each kind most certain first; images that could not be read are in <see cref="DataInspectionReport.Skipped"/>.</returns>
+    /// <exception cref="InvalidOperationException">No data source was chosen.</exception>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    /// <exception cref="DirectoryNotFoundException">The dataset or validation folder does not exist.</exception>
+    /// <exception cref="InvalidDatasetException">Fewer than two classes, or an empty class folder.</exception>
+    /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<DataInspectionReport> InspectAsync(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var source = _source ?? throw new InvalidOperationException("Choose the data first: call FromFolder(path), FromImages(list) or FromCsv(path).");
+        var options = Options;
+        options.Validate();
+        var test = options.ValidationFolder is { } folder ? DatasetScanner.ScanFolder(folder)
+            : options.ValidationImages is { } list ? DatasetScanner.FromList(list)
+            : null;
+        return TrainingRun.InspectAsync(source, test, options, _loggerFactory.CreateLogger("PretrainedKit.Inspection"), progress, cancellationToken);
     }
 
     /// <summary>Trains synchronously; see <see cref="TrainAsync"/>.</summary>

@@ -66,11 +66,15 @@ public sealed class FeatureCache
     /// <param name="imageBytes">The encoded image file.</param>
     /// <param name="contexts">One context string per key.</param>
     /// <returns>The keys, in the order of <paramref name="contexts"/>.</returns>
-    public static string[] ComputeKeys(ReadOnlySpan<byte> imageBytes, IReadOnlyList<string> contexts)
+    public static string[] ComputeKeys(ReadOnlySpan<byte> imageBytes, IReadOnlyList<string> contexts) => KeysFromDigest(SHA256.HashData(imageBytes), contexts);
+
+    /// <summary>Computes the keys of one image from the SHA-256 of its bytes (as <see cref="ComputeKeys"/> does after hashing them).</summary>
+    /// <param name="digest">The SHA-256 of the encoded image file.</param>
+    /// <param name="contexts">One context string per key.</param>
+    /// <returns>The keys, in the order of <paramref name="contexts"/>.</returns>
+    public static string[] KeysFromDigest(ReadOnlySpan<byte> digest, IReadOnlyList<string> contexts)
     {
         ArgumentNullException.ThrowIfNull(contexts);
-        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(imageBytes, digest);
         var keys = new string[contexts.Count];
         for (var i = 0; i < keys.Length; i++)
         {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Threading.Channels;
 using PretrainedKit.Backbones;
 using PretrainedKit.Caching;
@@ -150,6 +151,7 @@ internal sealed class FeatureExtractor : IDisposable
 
         var errors = new List<InvalidImageException>();
         var errorsByImage = new InvalidImageException?[inputs.Count];
+        var hashes = new byte[]?[inputs.Count];
         if (inputs.Count == 0)
         {
             return new FeatureSet(features, errors, 0);
@@ -198,7 +200,9 @@ internal sealed class FeatureExtractor : IDisposable
                 try
                 {
                     var bytes = input.ReadBytes();
-                    var keys = cache is null ? null : FeatureCache.ComputeKeys(bytes, views[index].Select(v => contexts![v]).ToList()); // Hashed once for all views.
+                    var digest = SHA256.HashData(bytes); // Hashed once: the cache keys of all views and the content hash.
+                    hashes[index] = digest;
+                    var keys = cache is null ? null : FeatureCache.KeysFromDigest(digest, views[index].Select(v => contexts![v]).ToList());
                     renderer.Reset();
                     for (var v = 0; v < views[index].Count; v++)
                     {
@@ -359,7 +363,7 @@ internal sealed class FeatureExtractor : IDisposable
         }
 
         errors.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-        return new FeatureSet(features, errors, hits) { ErrorsByImage = errorsByImage };
+        return new FeatureSet(features, errors, hits) { ErrorsByImage = errorsByImage, ContentHashes = hashes };
     }
 
     /// <summary>Frees the sessions. The owner calls it once no call is in flight.</summary>

@@ -184,6 +184,14 @@ public sealed record ImageClassifierOptions
     /// <value>The default is <see langword="false"/>: mirror test-time augmentation (two backbone runs per prediction) is a candidate.</value>
     public bool SingleViewPrediction { get; init; }
 
+    /// <summary>
+    /// Gets a value indicating whether training also inspects the data (likely label errors, duplicates and leakage
+    /// between the training and validation images, outliers) from the features it computed anyway; the findings are in
+    /// <see cref="TrainingReport.Inspection"/>. It costs head fits and a similarity search, no backbone runs.
+    /// </summary>
+    /// <value>The default is <see langword="true"/>.</value>
+    public bool InspectData { get; init; } = true;
+
     /// <summary>Gets the levers set explicitly on these options (through an initialiser or a <c>with</c> expression), which automatic lever choice keeps as given.</summary>
     public AutoLevers ExplicitLevers => _explicit;
 

@@ -18,6 +18,9 @@ public enum TrainingPhase
     /// <summary>Choosing the accuracy levers by cross-validation on the training features (<see cref="ImageClassifierOptions.Auto"/>); no backbone runs.</summary>
     SearchingLevers,
 
+    /// <summary>Looking for likely label errors, duplicates, leakage and outliers in the features already computed (<see cref="ImageClassifierOptions.InspectData"/>); no backbone runs.</summary>
+    Inspecting,
+
     /// <summary>Training the final layer.</summary>
     Training,
 

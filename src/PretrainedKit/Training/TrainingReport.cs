@@ -68,6 +68,9 @@ public sealed record TrainingReport
     /// </summary>
     public LeverSearchReport? LeverSearch { get; init; }
 
+    /// <summary>Gets what inspecting the data found (likely label errors, duplicates, leakage to the validation images, outliers), or <see langword="null"/> when <see cref="ImageClassifierOptions.InspectData"/> is off.</summary>
+    public Inspection.DataInspectionReport? Inspection { get; init; }
+
     /// <summary>Gets the number of images used for training and validation together.</summary>
     public int ImagesUsed => Counts.Sum(c => c.Training + c.Validation);
 }

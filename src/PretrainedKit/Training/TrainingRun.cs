@@ -5,6 +5,7 @@ using PretrainedKit.Data;
 using PretrainedKit.Evaluation;
 using PretrainedKit.Featurization;
 using PretrainedKit.Imaging;
+using PretrainedKit.Inspection;
 using PretrainedKit.Internal;
 using PretrainedKit.Models;
 
@@ -20,7 +21,7 @@ internal sealed record TrainingResult(ModelDefinition Definition, FeatureExtract
 /// One training run as named stages: scan, validate the dataset, load the backbone, featurise (and split), fit the
 /// head, calibrate, build the report. Each stage is a small method; <see cref="RunAsync"/> only chains them.
 /// </summary>
-internal static class TrainingRun
+internal static partial class TrainingRun
 {
     public static async Task<TrainingResult> RunAsync(
         Func<FolderScan> source,
@@ -47,6 +48,7 @@ internal static class TrainingRun
 
         var warnings = CheckUsable(scan, data, options, logger);
         LeverSearchReport? search = null;
+        var (featurised, featurisedLayout) = (data, runtime.Layout); // Before the search keeps a prefix: similarity uses all of it.
         if (space is not null)
         {
                 (search, options, data) = SearchLevers(data, trainViews, testViews, scan.Classes.Count, options, space, runtime, reporter, cancellationToken);
@@ -58,6 +60,7 @@ internal static class TrainingRun
 
         // The model keeps only the session that Predict uses; opening it counts as loading the backbone. Its evaluations
         // and batch predictions use the run's cache.
+        var inspection = options.InspectData ? InspectData(data, featurised, scan.Classes, options, featurisedLayout, reporter, cancellationToken) : null;
         var extractor = new FeatureExtractor(runtime, options.Image, options.FeatureCache.Enabled ? new FeatureCache(options.FeatureCache) : null);
         try
         {
@@ -78,7 +81,7 @@ internal static class TrainingRun
                 UnknownThreshold = calibration.UnknownThreshold,
             };
             var trainingMetrics = MeasureTraining(fit.Head, data, scan.Classes, calibration.Temperature);
-            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter) with { TrainingMetrics = trainingMetrics, LeverSearch = search };
+            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter) with { TrainingMetrics = trainingMetrics, LeverSearch = search, Inspection = inspection };
             reporter.Complete();
             return new TrainingResult(definition, extractor, report);
         }
@@ -166,6 +169,19 @@ internal static class TrainingRun
             cancellationToken).ConfigureAwait(false);
         var bad = features.Errors.Where(e => e.Path is not null).GroupBy(e => e.Path!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var byPath = new Dictionary<(string Path, bool Train), float[][]>();
+        var hashes = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        void KeepHashes(IReadOnlyList<LabeledImage> of, FeatureSet set)
+        {
+            for (var i = 0; i < of.Count; i++)
+            {
+                if (i < set.ContentHashes.Count && set.ContentHashes[i] is { } hash)
+                {
+                    hashes[of[i].Path] = hash;
+                }
+            }
+        }
+
+        KeepHashes(images, features);
         for (var i = 0; i < images.Count; i++)
         {
             if (features.Views[i] is { } v)
@@ -201,6 +217,7 @@ internal static class TrainingRun
             {
                 var again = await featurizer.ExtractAsync(moved.Select(m => ImageInput.FromFile(m.Image.Path)).ToList(), i => moved[i].Train ? trainViews : testViews, null, cancellationToken).ConfigureAwait(false);
                 hits += again.CacheHits;
+                KeepHashes([.. moved.Select(m => m.Image)], again);
                 skipped.AddRange(again.Skipped);
                 foreach (var e in again.Errors.Where(e => e.Path is not null))
                 {
@@ -228,7 +245,12 @@ internal static class TrainingRun
             validationImages.Count,
             bad,
             skipped.OrderBy(s => s.Path, StringComparer.Ordinal).ToList(),
-            hits);
+            hits)
+        {
+            TrainPaths = [.. train.Select(t => t.Image.Path)],
+            ValidationPaths = [.. validationSet.Select(t => t.Image.Path)],
+            ContentHashes = hashes,
+        };
     }
 
     /// <summary>
@@ -326,6 +348,24 @@ internal static class TrainingRun
             TrainViews = data.TrainViews.Select(v => Pick(v, keepTrain)).ToList(),
             ValidationViews = data.ValidationViews.Select(v => Pick(v, keepTest)).ToList(),
         });
+    }
+
+    /// <summary>
+    /// Stage 3d (<see cref="ImageClassifierOptions.InspectData"/>): what is wrong with the data, from the features already
+    /// computed (the original view, the chosen layout): label issues and outliers among the training images, duplicates
+    /// among them and across to the validation images (leakage).
+    /// </summary>
+    private static DataInspectionReport InspectData(Featurized data, Featurized featurised, IReadOnlyList<string> classes, ImageClassifierOptions options, FeatureLayout featurisedLayout, ProgressReporter reporter, CancellationToken cancellationToken)
+    {
+        reporter.Report(TrainingPhase.Inspecting, 0, 1, null);
+        InspectionItem Item(string path, int label, float[][] views, float[][] featurisedViews) => new(path, label, classes[label], data.ContentHashes.GetValueOrDefault(path), views[0], featurisedViews[0]);
+        var report = DataInspection.Inspect(
+            [.. data.TrainPaths.Select((p, i) => Item(p, data.TrainLabels[i], data.TrainViews[i], featurised.TrainViews[i]))],
+            [.. data.ValidationPaths.Select((p, i) => Item(p, data.ValidationLabels[i], data.ValidationViews[i], featurised.ValidationViews[i]))],
+            classes, options, featurisedLayout, data.Skipped, cancellationToken);
+        reporter.Report(TrainingPhase.Inspecting, 1, 1, TimeSpan.Zero);
+        reporter.EndPhase(TrainingPhase.Inspecting);
+        return report;
     }
 
     /// <summary>Stage 3b: the dataset rules that need to know the bad images (strict mode, classes left empty), and the few-image warnings.</summary>
@@ -443,5 +483,15 @@ internal static class TrainingRun
         int ValidationImageCount,
         Dictionary<string, InvalidImageException> Bad,
         List<SkippedImage> Skipped,
-        int CacheHits);
+        int CacheHits)
+    {
+        /// <summary>Gets the training images' files, in the order of <see cref="TrainViews"/>.</summary>
+        public IReadOnlyList<string> TrainPaths { get; init; } = [];
+
+        /// <summary>Gets the validation images' files, in the order of <see cref="ValidationViews"/>.</summary>
+        public IReadOnlyList<string> ValidationPaths { get; init; } = [];
+
+        /// <summary>Gets the SHA-256 of every image read, by path.</summary>
+        public IReadOnlyDictionary<string, byte[]> ContentHashes { get; init; } = new Dictionary<string, byte[]>();
+    }
 }

@@ -1,0 +1,218 @@
+using System.Numerics.Tensors;
+
+namespace PretrainedKit.Inspection;
+
+/// <summary>One image as inspection sees it.</summary>
+/// <param name="Path">The file.</param>
+/// <param name="Label">Its label.</param>
+/// <param name="IsTest">Whether it is a test or validation image (compared for leakage only).</param>
+/// <param name="ContentHash">The SHA-256 of its bytes, or <see langword="null"/> when unknown.</param>
+/// <param name="Vector">Its features for similarity (any length; compared by cosine).</param>
+/// <param name="Mirrored">Its features as its mirror image would give them, where the layout can tell (grid cells swapped), else <see langword="null"/>.</param>
+internal sealed record InspectedImage(string Path, string Label, bool IsTest, byte[]? ContentHash, float[] Vector, float[]? Mirrored = null);
+
+/// <summary>
+/// The findings from features and out-of-fold probabilities: confident-learning label issues, exact and near duplicates
+/// (with leakage and conflicts), and outliers. Pure arithmetic: no image is read here, and nothing is trained.
+/// </summary>
+internal static class DataInspector
+{
+    /// <summary>The near-duplicate threshold on grid features, the better of as-is and mirrored cells (bench/results/duplicates-calibration.md).</summary>
+    public const double GridNearDuplicateThreshold = 0.96;
+
+    /// <summary>The near-duplicate threshold on multi-stage features.</summary>
+    public const double MultiStageNearDuplicateThreshold = 0.98;
+
+    /// <summary>The near-duplicate threshold on the backbone's pooled output.</summary>
+    public const double PooledNearDuplicateThreshold = 0.92;
+
+    /// <summary>The modified z-score above which an image is an outlier (Iglewicz and Hoaglin's rule: 3.5).</summary>
+    public const double OutlierThreshold = 3.5;
+
+    /// <summary>How many nearest images an image's distance to the set is averaged over.</summary>
+    public const int Neighbours = 5;
+
+    /// <summary>
+    /// Confident learning (Northcutt, Jiang and Chuang, JAIR 2021), the "confident joint" filter ranked by self-confidence:
+    /// per class k a threshold t_k, the mean out-of-fold probability of k over the images labelled k; an image labelled i
+    /// counts for the class j with the highest probability among those at or above their threshold, and is an issue when
+    /// j is not i. Its score is 1 minus the probability of its given label.
+    /// </summary>
+    /// <param name="probabilities">Per image, the out-of-fold class probabilities (<see langword="null"/>: not judged).</param>
+    /// <param name="labels">Per image, its class index.</param>
+    /// <param name="classes">The class names.</param>
+    /// <param name="paths">Per image, its file.</param>
+    /// <returns>The issues, most certain first.</returns>
+    public static IReadOnlyList<LabelIssue> FindLabelIssues(IReadOnlyList<double[]?> probabilities, IReadOnlyList<int> labels, IReadOnlyList<string> classes, IReadOnlyList<string> paths)
+    {
+        var k = classes.Count;
+        var sums = new double[k];
+        var counts = new int[k];
+        for (var n = 0; n < labels.Count; n++)
+        {
+            if (probabilities[n] is { } p)
+            {
+                sums[labels[n]] += p[labels[n]];
+                counts[labels[n]]++;
+            }
+        }
+
+        // A class nobody is judged in has no threshold: it is never a confident destination.
+        var thresholds = sums.Select((s, c) => counts[c] > 0 ? s / counts[c] : double.PositiveInfinity).ToArray();
+        var issues = new List<LabelIssue>();
+        for (var n = 0; n < labels.Count; n++)
+        {
+            if (probabilities[n] is not { } p)
+            {
+                continue;
+            }
+
+            var destination = -1;
+            for (var c = 0; c < k; c++)
+            {
+                if (p[c] >= thresholds[c] && (destination < 0 || p[c] > p[destination]))
+                {
+                    destination = c;
+                }
+            }
+
+            var given = labels[n];
+            if (destination >= 0 && destination != given)
+            {
+                issues.Add(new LabelIssue(paths[n], classes[given], classes[destination], 1 - p[given], p[given], p[destination]));
+            }
+        }
+
+        return [.. issues.OrderByDescending(i => i.Score).ThenBy(i => i.Path, StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// Exact duplicates (same content hash), near duplicates (cosine similarity at or above <paramref name="threshold"/>)
+    /// among the training images and between them and the test images, and the training images' outliers: the mean
+    /// similarity to their <see cref="Neighbours"/> nearest training images (exact copies and the image itself left out)
+    /// turned into a distance, flagged above <see cref="OutlierThreshold"/> modified z-scores.
+    /// </summary>
+    /// <param name="images">The images (training and test).</param>
+    /// <param name="threshold">The near-duplicate threshold.</param>
+    /// <param name="cancellationToken">Stops the search.</param>
+    /// <returns>The duplicate pairs (exact first, then by similarity) and the outliers (most distant first).</returns>
+    public static (IReadOnlyList<DuplicatePair> Duplicates, IReadOnlyList<OutlierImage> Outliers) FindDuplicatesAndOutliers(IReadOnlyList<InspectedImage> images, double threshold, CancellationToken cancellationToken)
+    {
+        var unit = images.Select(i => Normalized(i.Vector)).ToArray();
+        var mirrored = images.Select(i => i.Mirrored is null ? null : Normalized(i.Mirrored)).ToArray();
+        // Similarity: the cosine, or the better of the pair as is and with one image mirrored (mirrored copies are copies).
+        double Similarity(int i, int j) => mirrored[j] is { } m ? Math.Max(TensorPrimitives.Dot(unit[i], unit[j]), TensorPrimitives.Dot(unit[i], m)) : TensorPrimitives.Dot(unit[i], unit[j]);
+        var train = Enumerable.Range(0, images.Count).Where(i => !images[i].IsTest).ToArray();
+        var test = Enumerable.Range(0, images.Count).Where(i => images[i].IsTest).ToArray();
+        var pairs = new List<DuplicatePair>[train.Length];
+        var neighbourSimilarity = new double[train.Length];
+        var nearestClass = new string[train.Length];
+        bool Same(int i, int j) => images[i].ContentHash is { } h && images[j].ContentHash is { } g && h.AsSpan().SequenceEqual(g);
+        Parallel.For(0, train.Length, new ParallelOptions { CancellationToken = cancellationToken }, a =>
+        {
+            var i = train[a];
+            var found = new List<DuplicatePair>();
+            var best = new PriorityQueue<double, double>(Neighbours + 1); // The highest similarities: the lowest leaves first.
+            var classSum = new Dictionary<string, (double Sum, int Count)>(StringComparer.Ordinal);
+            void Pair(int j, bool exact, double similarity, bool leakage)
+            {
+                if (exact || similarity >= threshold)
+                {
+                    found.Add(new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, exact ? DuplicateKind.Exact : DuplicateKind.Near, exact ? 1.0 : Math.Min(1.0, similarity), leakage));
+                }
+            }
+
+            for (var b = 0; b < train.Length; b++)
+            {
+                if (b == a)
+                {
+                    continue;
+                }
+
+                var j = train[b];
+                var exact = Same(i, j);
+                var similarity = Similarity(i, j);
+                if (b > a)
+                {
+                    Pair(j, exact, similarity, leakage: false); // Each pair once, from its earlier image.
+                }
+
+                if (!exact)
+                {
+                    best.Enqueue(similarity, similarity);
+                    if (best.Count > Neighbours)
+                    {
+                        best.Dequeue();
+                    }
+
+                    var (sum, count) = classSum.GetValueOrDefault(images[j].Label);
+                    classSum[images[j].Label] = (sum + similarity, count + 1);
+                }
+            }
+
+            foreach (var j in test)
+            {
+                Pair(j, Same(i, j), Similarity(i, j), leakage: true);
+            }
+
+            pairs[a] = found;
+            var kept = new List<double>();
+            while (best.TryDequeue(out var s, out _))
+            {
+                kept.Add(s);
+            }
+
+            neighbourSimilarity[a] = kept.Count > 0 ? kept.Average() : 1.0;
+            nearestClass[a] = classSum.Count > 0 ? classSum.MaxBy(c => c.Value.Sum / c.Value.Count).Key : images[i].Label;
+        });
+
+        var duplicates = pairs.SelectMany(p => p)
+            .OrderBy(p => p.Kind)
+            .ThenByDescending(p => p.Similarity)
+            .ThenBy(p => p.Path, StringComparer.Ordinal)
+            .ThenBy(p => p.OtherPath, StringComparer.Ordinal)
+            .ToList();
+
+        var outliers = new List<OutlierImage>();
+        if (train.Length > Neighbours + 1)
+        {
+            // Distances to the set; the modified z-score 0.6745 (x - median) / MAD (Iglewicz and Hoaglin, 1993).
+            var distances = neighbourSimilarity.Select(s => 1 - s).ToArray();
+            var median = Median(distances);
+            var mad = Median(distances.Select(d => Math.Abs(d - median)).ToArray());
+            if (mad > 0)
+            {
+                for (var a = 0; a < train.Length; a++)
+                {
+                    var z = 0.6745 * (distances[a] - median) / mad;
+                    if (z > OutlierThreshold)
+                    {
+                        var i = train[a];
+                        outliers.Add(new OutlierImage(images[i].Path, images[i].Label, z, nearestClass[a], neighbourSimilarity[a]));
+                    }
+                }
+            }
+        }
+
+        return (duplicates, [.. outliers.OrderByDescending(o => o.Score).ThenBy(o => o.Path, StringComparer.Ordinal)]);
+    }
+
+    private static float[] Normalized(float[] vector)
+    {
+        var norm = TensorPrimitives.Norm(vector);
+        var result = new float[vector.Length];
+        if (norm > 0)
+        {
+            TensorPrimitives.Divide(vector, norm, result);
+        }
+
+        return result;
+    }
+
+    private static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        var m = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+    }
+}
