@@ -136,6 +136,13 @@ if (args.Contains("--duplicates"))
     return 0;
 }
 
+if (args.Contains("--label-noise") && args.Contains("--plot-only"))
+{
+    // Redraws bench/results/label-noise.png from the CSV of a finished run.
+    LabelNoise.Plot(LabelNoise.ReadCsv(Path.Combine(outDir, "label-noise.csv")), Path.Combine(outDir, "label-noise.png"));
+    return 0;
+}
+
 if (args.Contains("--label-noise"))
 {
     // Issue #15: injected label errors (see LabelNoise.cs).

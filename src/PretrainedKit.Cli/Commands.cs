@@ -126,9 +126,14 @@ internal static partial class Commands
                 ui.LeverSearch(search);
             }
 
+            var inspectCommand = $"pretrainedkit inspect {parse.GetValue(data)}{(parse.GetValue(testDir) is { } testFolder ? $" --test-dir {testFolder}" : string.Empty)}";
             if (report.Inspection is { HasFindings: true } findings)
             {
-                ui.Warning($"Data: {findings.Summary}: run 'pretrainedkit inspect {parse.GetValue(data)}' for the list.");
+                ui.Warning($"Data: {findings.Summary}: run '{inspectCommand}' for the list.");
+            }
+            else if (parse.GetValue(testDir) is not null)
+            {
+                ui.Info($"Training inspected its own images (nothing found); the test folder was not compared with them: run '{inspectCommand}' to look for leakage.");
             }
 
             ui.Info("Levers: " + string.Join("; ", report.Levers.Select(l => $"{l.Name} {l.Setting}{(l.IsDefault ? string.Empty : " (changed)")}{(l.Detail is null ? string.Empty : $" ({l.Detail})")}")));

@@ -17,15 +17,17 @@ internal static partial class Commands
         var testDir = new Option<string?>("--test-dir") { Description = "A labelled folder (or .csv file) of test or validation images: those that are also training images are reported (leakage)." };
         var top = new Option<int?>("--top") { Description = $"Show at most N findings of each kind (default: {InspectTextTop} in the text output, all with --json)." };
         var seed = new Option<int>("--seed") { Description = "Seed for the folds.", DefaultValueFactory = _ => 1 };
+        var html = new Option<string?>("--html") { Description = "Also write the findings as a self-contained HTML page with thumbnails side by side (written atomically)." };
         var noAuto = new Option<bool>("--no-auto") { Description = "Judge the labels with the plain default head instead of the one automatic lever choice picks (as 'train --no-auto' would)." };
         var (quiet, json) = OutputOptions("the findings as JSON (every finding, or --top N of each kind)");
         var command = new Command("inspect", Help(
             "Find likely label errors, duplicates (and images shared with a test folder), and outliers. Reads the feature cache; moves and deletes nothing.",
             "pretrainedkit inspect photos",
             "pretrainedkit inspect photos --test-dir photos-test --top 50",
+            "pretrainedkit inspect photos --html findings.html",
             "pretrainedkit inspect labels.csv --json > findings.json"))
         {
-            data, testDir, top, seed, noAuto, quiet, json,
+            data, testDir, top, html, seed, noAuto, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
@@ -42,7 +44,19 @@ internal static partial class Commands
                 builder = IsCsv(test) ? builder.WithValidationImages(LabeledImage.ReadCsv(test)) : builder.WithValidationFolder(test);
             }
 
+            var htmlPath = parse.GetValue(html);
+            if (htmlPath is not null && Path.GetDirectoryName(Path.GetFullPath(htmlPath)) is { } folder && !Directory.Exists(folder))
+            {
+                throw new UserException($"The folder of --html does not exist: {folder}");
+            }
+
             var report = await ui.WithProgressAsync(progress => builder.InspectAsync(progress, cancellationToken));
+            if (htmlPath is not null)
+            {
+                await Reporting.HtmlReport.WriteInspectionAsync(report, htmlPath, Reporting.HtmlReportOptions.Default with { Title = "PretrainedKit data inspection", InspectionFindings = limit ?? Reporting.HtmlReportOptions.DefaultInspectionFindings }, cancellationToken);
+                ui.Info($"Findings page written to {Path.GetFullPath(htmlPath)}");
+            }
+
             if (ui.Json)
             {
                 Console.WriteLine(JsonSerializer.Serialize(InspectionDocument.Create(report, limit), JsonOutput.Indented));
@@ -51,7 +65,7 @@ internal static partial class Commands
 
             ui.Skipped(report.Skipped, 0);
             var shown = limit ?? InspectTextTop;
-            ui.Info(string.Create(CultureInfo.InvariantCulture, $"Inspected {report.ImageCount} images{(report.TestImageCount > 0 ? $" and {report.TestImageCount} test images" : string.Empty)} in {report.Duration.TotalSeconds:F1} s: {report.Summary}."));
+            ui.Info(string.Create(CultureInfo.InvariantCulture, $"Inspected {report.ImageCount} images{(report.TestImageCount > 0 ? $" and {report.TestImageCount} test images" : string.Empty)} in {report.Duration.TotalSeconds:F1} s (out-of-fold fits {report.LabelDuration.TotalSeconds:F1} s, similarity search {report.SimilarityDuration.TotalSeconds:F1} s): {report.Summary}."));
             Section(ui, "Likely label errors (score = 1 - out-of-fold probability of the given label)", report.LabelIssues, shown, i => string.Create(
                 CultureInfo.InvariantCulture, $"{i.Score:F3}  {i.Path}  labelled '{i.GivenLabel}', looks like '{i.SuggestedLabel}' (p {i.GivenLabelProbability:F2} vs {i.SuggestedLabelProbability:F2})"));
             Section(ui, "Duplicates (exact: same bytes; near: feature similarity)", report.Duplicates, shown, d => string.Create(
@@ -99,7 +113,9 @@ internal sealed record InspectionDocument(
     double NearDuplicateThreshold,
     double OutlierThreshold,
     IReadOnlyList<string> Notes,
-    double Seconds)
+    double Seconds,
+    double LabelSeconds,
+    double SimilaritySeconds)
 {
     public static InspectionDocument Create(DataInspectionReport r, int? top) => new(
         r.Summary,
@@ -116,7 +132,9 @@ internal sealed record InspectionDocument(
         r.NearDuplicateThreshold,
         r.OutlierThreshold,
         r.Notes,
-        Math.Round(r.Duration.TotalSeconds, 3));
+        Math.Round(r.Duration.TotalSeconds, 3),
+        Math.Round(r.LabelDuration.TotalSeconds, 3),
+        Math.Round(r.SimilarityDuration.TotalSeconds, 3));
 }
 
 /// <summary>A duplicate pair in JSON (the kind as a word).</summary>

@@ -18,6 +18,9 @@ public sealed record DataInspectionReport
     /// <summary>Gets the images far from every other image of the set, most distant first.</summary>
     public required IReadOnlyList<OutlierImage> Outliers { get; init; }
 
+    /// <summary>Gets, per class, a typical image: the one its out-of-fold model was surest of (shown next to a suspect label's image in the HTML report).</summary>
+    public IReadOnlyDictionary<string, string> TypicalImages { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Gets how many labelled (training) images were inspected.</summary>
     public required int ImageCount { get; init; }
 
@@ -41,6 +44,12 @@ public sealed record DataInspectionReport
 
     /// <summary>Gets how long the inspection took after the features were ready (head fits and similarity search).</summary>
     public required TimeSpan Duration { get; init; }
+
+    /// <summary>Gets how long the out-of-fold head fits behind <see cref="LabelIssues"/> took (part of <see cref="Duration"/>).</summary>
+    public TimeSpan LabelDuration { get; init; }
+
+    /// <summary>Gets how long the similarity search behind <see cref="Duplicates"/> and <see cref="Outliers"/> took (part of <see cref="Duration"/>).</summary>
+    public TimeSpan SimilarityDuration { get; init; }
 
     /// <summary>Gets whether anything was found.</summary>
     public bool HasFindings => LabelIssues.Count > 0 || Duplicates.Count > 0 || Outliers.Count > 0;

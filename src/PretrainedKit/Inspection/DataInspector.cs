@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using PretrainedKit.Onnx;
 
 namespace PretrainedKit.Inspection;
 
@@ -21,7 +22,7 @@ internal static class DataInspector
     public const double GridNearDuplicateThreshold = 0.96;
 
     /// <summary>The near-duplicate threshold on multi-stage features.</summary>
-    public const double MultiStageNearDuplicateThreshold = 0.98;
+    public const double MultiStageNearDuplicateThreshold = 0.97;
 
     /// <summary>The near-duplicate threshold on the backbone's pooled output.</summary>
     public const double PooledNearDuplicateThreshold = 0.92;
@@ -98,73 +99,108 @@ internal static class DataInspector
     /// <returns>The duplicate pairs (exact first, then by similarity) and the outliers (most distant first).</returns>
     public static (IReadOnlyList<DuplicatePair> Duplicates, IReadOnlyList<OutlierImage> Outliers) FindDuplicatesAndOutliers(IReadOnlyList<InspectedImage> images, double threshold, CancellationToken cancellationToken)
     {
-        var unit = images.Select(i => Normalized(i.Vector)).ToArray();
-        var mirrored = images.Select(i => i.Mirrored is null ? null : Normalized(i.Mirrored)).ToArray();
-        // Similarity: the cosine, or the better of the pair as is and with one image mirrored (mirrored copies are copies).
-        double Similarity(int i, int j) => mirrored[j] is { } m ? Math.Max(TensorPrimitives.Dot(unit[i], unit[j]), TensorPrimitives.Dot(unit[i], m)) : TensorPrimitives.Dot(unit[i], unit[j]);
         var train = Enumerable.Range(0, images.Count).Where(i => !images[i].IsTest).ToArray();
         var test = Enumerable.Range(0, images.Count).Where(i => images[i].IsTest).ToArray();
         var pairs = new List<DuplicatePair>[train.Length];
         var neighbourSimilarity = new double[train.Length];
         var nearestClass = new string[train.Length];
-        bool Same(int i, int j) => images[i].ContentHash is { } h && images[j].ContentHash is { } g && h.AsSpan().SequenceEqual(g);
-        Parallel.For(0, train.Length, new ParallelOptions { CancellationToken = cancellationToken }, a =>
+        if (train.Length == 0)
         {
-            var i = train[a];
-            var found = new List<DuplicatePair>();
-            var best = new PriorityQueue<double, double>(Neighbours + 1); // The highest similarities: the lowest leaves first.
-            var classSum = new Dictionary<string, (double Sum, int Count)>(StringComparer.Ordinal);
-            void Pair(int j, bool exact, double similarity, bool leakage)
+            return ([], []);
+        }
+
+        // Exact copies: one group number per distinct content hash (-1: unknown).
+        var groups = new Dictionary<string, int>(StringComparer.Ordinal);
+        var group = images.Select(i => i.ContentHash is { } h ? groups.TryGetValue(Convert.ToHexString(h), out var g) ? g : groups[Convert.ToHexString(h)] = groups.Count : -1).ToArray();
+        bool Same(int i, int j) => group[i] >= 0 && group[i] == group[j];
+
+        // Unit rows; the similarity of i and j is the better of u_i.u_j and u_i.m_j (m: the mirrored vector, where known).
+        var columns = images[0].Vector.Length;
+        float[] Unit(IEnumerable<int> of, bool mirrored) => MatrixProduct.Rows([.. of.Select(i => Normalized(mirrored ? images[i].Mirrored! : images[i].Vector))], columns);
+        var hasMirror = images.All(i => i.Mirrored is not null);
+        var unitTrain = Unit(train, false);
+        var unitTest = Unit(test, false);
+        var mirrorTrain = hasMirror ? Unit(train, true) : null;
+        var mirrorTest = hasMirror ? Unit(test, true) : null;
+        float[] Similarities(int start, int rows, float[] others, float[]? othersMirrored, int count)
+        {
+            var block = unitTrain.AsMemory(start * columns, rows * columns);
+            var plain = MatrixProduct.MultiplyTransposed(block, rows, others, count, columns);
+            if (othersMirrored is not null)
             {
-                if (exact || similarity >= threshold)
-                {
-                    found.Add(new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, exact ? DuplicateKind.Exact : DuplicateKind.Near, exact ? 1.0 : Math.Min(1.0, similarity), leakage));
-                }
+                TensorPrimitives.Max(plain, MatrixProduct.MultiplyTransposed(block, rows, othersMirrored, count, columns), plain);
             }
 
-            for (var b = 0; b < train.Length; b++)
+            return plain;
+        }
+
+        // Blocks of rows: each block is two or four matrix products, then every row of it is read on its own.
+        const int Block = 256;
+        for (var start = 0; start < train.Length; start += Block)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var rows = Math.Min(Block, train.Length - start);
+            var within = Similarities(start, rows, unitTrain, mirrorTrain, train.Length);
+            var across = Similarities(start, rows, unitTest, mirrorTest, test.Length);
+            Parallel.For(0, rows, new ParallelOptions { CancellationToken = cancellationToken }, r =>
             {
-                if (b == a)
+                var a = start + r;
+                var i = train[a];
+                var found = new List<DuplicatePair>();
+                var best = new PriorityQueue<double, double>(Neighbours + 1); // The highest similarities: the lowest leaves first.
+                var classSum = new Dictionary<string, (double Sum, int Count)>(StringComparer.Ordinal);
+                void Pair(int j, double similarity, bool leakage)
                 {
-                    continue;
-                }
-
-                var j = train[b];
-                var exact = Same(i, j);
-                var similarity = Similarity(i, j);
-                if (b > a)
-                {
-                    Pair(j, exact, similarity, leakage: false); // Each pair once, from its earlier image.
-                }
-
-                if (!exact)
-                {
-                    best.Enqueue(similarity, similarity);
-                    if (best.Count > Neighbours)
+                    var exact = Same(i, j);
+                    if (exact || similarity >= threshold)
                     {
-                        best.Dequeue();
+                        found.Add(new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, exact ? DuplicateKind.Exact : DuplicateKind.Near, exact ? 1.0 : Math.Min(1.0, similarity), leakage));
+                    }
+                }
+
+                for (var b = 0; b < train.Length; b++)
+                {
+                    var j = train[b];
+                    if (b == a)
+                    {
+                        continue;
                     }
 
-                    var (sum, count) = classSum.GetValueOrDefault(images[j].Label);
-                    classSum[images[j].Label] = (sum + similarity, count + 1);
+                    double similarity = within[((long)r * train.Length) + b];
+                    if (b > a)
+                    {
+                        Pair(j, similarity, leakage: false); // Each pair once, from its earlier image.
+                    }
+
+                    if (!Same(i, j))
+                    {
+                        best.Enqueue(similarity, similarity);
+                        if (best.Count > Neighbours)
+                        {
+                            best.Dequeue();
+                        }
+
+                        var (sum, count) = classSum.GetValueOrDefault(images[j].Label);
+                        classSum[images[j].Label] = (sum + similarity, count + 1);
+                    }
                 }
-            }
 
-            foreach (var j in test)
-            {
-                Pair(j, Same(i, j), Similarity(i, j), leakage: true);
-            }
+                for (var t = 0; t < test.Length; t++)
+                {
+                    Pair(test[t], across[((long)r * test.Length) + t], leakage: true);
+                }
 
-            pairs[a] = found;
-            var kept = new List<double>();
-            while (best.TryDequeue(out var s, out _))
-            {
-                kept.Add(s);
-            }
+                pairs[a] = found;
+                var kept = new List<double>();
+                while (best.TryDequeue(out var similar, out _))
+                {
+                    kept.Add(similar);
+                }
 
-            neighbourSimilarity[a] = kept.Count > 0 ? kept.Average() : 1.0;
-            nearestClass[a] = classSum.Count > 0 ? classSum.MaxBy(c => c.Value.Sum / c.Value.Count).Key : images[i].Label;
-        });
+                neighbourSimilarity[a] = kept.Count > 0 ? kept.Average() : 1.0;
+                nearestClass[a] = classSum.Count > 0 ? classSum.MaxBy(c => c.Value.Sum / c.Value.Count).Key : images[i].Label;
+            });
+        }
 
         var duplicates = pairs.SelectMany(p => p)
             .OrderBy(p => p.Kind)

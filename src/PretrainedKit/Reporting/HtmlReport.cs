@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using PretrainedKit.Evaluation;
 using PretrainedKit.Imaging;
+using PretrainedKit.Inspection;
 using PretrainedKit.Internal;
 using PretrainedKit.Models;
 using PretrainedKit.Training;
@@ -38,16 +39,7 @@ public static class HtmlReport
         options ??= HtmlReportOptions.Default;
         options.Validate();
         var m = report.Metrics;
-        var html = new StringBuilder(64 * 1024);
-        var title = Encode(options.Title);
-        html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
-            .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
-            .Append("<meta name=\"generator\" content=\"PretrainedKit ").Append(Encode(Version)).Append("\">\n")
-            .Append("<title>").Append(title).Append("</title>\n<style>").Append(Css).Append("</style>\n</head>\n<body>\n<main id=\"report\">\n")
-            .Append("<header><h1>").Append(title).Append("</h1><p class=\"sub\">")
-            .Append(Inv, $"{m.Count} images evaluated, {m.Classes.Count} classes, {report.Skipped.Count} skipped, {report.IgnoredFileCount} ignored; ")
-            .Append(Inv, $"generated {(options.GeneratedAt ?? DateTimeOffset.UtcNow).ToUniversalTime():yyyy-MM-dd HH:mm} UTC in {report.Elapsed.TotalSeconds:F1} s of evaluation.")
-            .Append("</p></header>\n");
+        var html = Begin(options, Inv, $"{m.Count} images evaluated, {m.Classes.Count} classes, {report.Skipped.Count} skipped, {report.IgnoredFileCount} ignored; generated {(options.GeneratedAt ?? DateTimeOffset.UtcNow).ToUniversalTime():yyyy-MM-dd HH:mm} UTC in {report.Elapsed.TotalSeconds:F1} s of evaluation.");
         AppendSummary(html, report);
         AppendTrainingSet(html, m, options.TrainingMetrics);
         AppendLeverSearch(html, options.LeverSearch);
@@ -55,10 +47,69 @@ public static class HtmlReport
         AppendConfusion(html, m);
         AppendConfusedPairs(html, m, options.ConfusedPairs);
         AppendWorstMistakes(html, report, options, cancellationToken);
+        AppendInspection(html, options.Inspection, options, cancellationToken);
         AppendSkipped(html, report);
+        return End(html);
+    }
+
+    /// <summary>
+    /// Renders what inspecting a labelled image set found as a self-contained page (no scripts, fonts or network): a
+    /// section per finding kind with thumbnails side by side (a suspect image and a typical image of the class it looks
+    /// like; both images of a duplicate; each outlier).
+    /// </summary>
+    /// <param name="inspection">The findings (from <c>ImageClassifierBuilder.InspectAsync</c> or <see cref="Training.TrainingReport.Inspection"/>).</param>
+    /// <param name="options">The title, thumbnail size and how many findings of each kind; the evaluation options are not used.</param>
+    /// <param name="cancellationToken">Stops the rendering between thumbnails.</param>
+    /// <returns>The whole HTML document.</returns>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public static string RenderInspection(DataInspectionReport inspection, HtmlReportOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(inspection);
+        options ??= HtmlReportOptions.Default with { Title = "PretrainedKit data inspection" };
+        options.Validate();
+        var html = Begin(options, Inv, $"{inspection.ImageCount} images inspected, {inspection.TestImageCount} test images compared, {inspection.Skipped.Count} skipped; generated {(options.GeneratedAt ?? DateTimeOffset.UtcNow).ToUniversalTime():yyyy-MM-dd HH:mm} UTC. Found: {inspection.Summary}.");
+        AppendInspection(html, inspection, options, cancellationToken);
+        return End(html);
+    }
+
+    /// <summary>Renders <see cref="RenderInspection"/> and writes it to a file, atomically.</summary>
+    /// <param name="inspection">The findings.</param>
+    /// <param name="path">The HTML file to write; its folder must exist.</param>
+    /// <param name="options">The title, thumbnail size and how many findings of each kind.</param>
+    /// <param name="cancellationToken">Stops the rendering between thumbnails.</param>
+    /// <returns>A task that completes when the file is written.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist; the message names it.</exception>
+    /// <exception cref="IOException">The file cannot be written; a previous file is left unchanged.</exception>
+    /// <exception cref="ArgumentException">An option is out of range, or the path is empty.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled; nothing is written.</exception>
+    public static Task WriteInspectionAsync(DataInspectionReport inspection, string path, HtmlReportOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(inspection);
+        var full = CheckOutputPath(path);
+        return WriteHtmlAsync(full, RenderInspection(inspection, options, cancellationToken), cancellationToken);
+    }
+
+    private static StringBuilder Begin(HtmlReportOptions options, IFormatProvider provider, FormattableString subtitle)
+    {
+        var html = new StringBuilder(64 * 1024);
+        var title = Encode(options.Title);
+        html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+            .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+            .Append("<meta name=\"generator\" content=\"PretrainedKit ").Append(Encode(Version)).Append("\">\n")
+            .Append("<title>").Append(title).Append("</title>\n<style>").Append(Css).Append("</style>\n</head>\n<body>\n<main id=\"report\">\n")
+            .Append("<header><h1>").Append(title).Append("</h1><p class=\"sub\">").Append(Encode(provider, subtitle)).Append("</p></header>\n");
+        return html;
+    }
+
+    private static string End(StringBuilder html) =>
         html.Append("<footer>Made by PretrainedKit ").Append(Encode(Version))
-            .Append(". This page is self-contained: no scripts, fonts or network access.</footer>\n</main>\n</body>\n</html>\n");
-        return html.ToString();
+            .Append(". This page is self-contained: no scripts, fonts or network access.</footer>\n</main>\n</body>\n</html>\n").ToString();
+
+    private static async Task WriteHtmlAsync(string full, string html, CancellationToken cancellationToken)
+    {
+        var bytes = new UTF8Encoding(false).GetBytes(html);
+        await AtomicFile.WriteAsync(full, (stream, token) => stream.WriteAsync(bytes, token).AsTask(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Renders the report and writes it to a file, atomically (a temporary file next to it, then a rename).</summary>
@@ -75,9 +126,7 @@ public static class HtmlReport
     {
         ArgumentNullException.ThrowIfNull(report);
         var full = CheckOutputPath(path);
-        var html = Render(report, options, cancellationToken);
-        var bytes = new UTF8Encoding(false).GetBytes(html);
-        await AtomicFile.WriteAsync(full, (stream, token) => stream.WriteAsync(bytes, token).AsTask(), cancellationToken).ConfigureAwait(false);
+        await WriteHtmlAsync(full, Render(report, options, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Checks that a report can be written to <paramref name="path"/> before any expensive work.</summary>
@@ -298,15 +347,7 @@ public static class HtmlReport
         {
             cancellationToken.ThrowIfCancellationRequested();
             html.Append("<figure class=\"mistake\">");
-            try
-            {
-                var uri = Thumbnail.DataUri(image.Path, options.ThumbnailSize);
-                html.Append(Inv, $"<img src=\"{uri}\" width=\"{options.ThumbnailSize}\" height=\"{options.ThumbnailSize}\" alt=\"").Append(Encode(ShortName(image.Path))).Append("\">");
-            }
-            catch (InvalidImageException ex)
-            {
-                html.Append("<div class=\"missing\">").Append(Encode("No thumbnail: " + ex.Message)).Append("</div>");
-            }
+            AppendThumbnail(html, image.Path, options.ThumbnailSize);
 
             html.Append("<figcaption><div class=\"truth\">true <b>").Append(Encode(image.Label)).Append("</b> ").Append(Percent(image.LabelProbability)).Append("</div>")
                 .Append("<div class=\"predicted\">predicted <b>").Append(Encode(image.PredictedLabel)).Append("</b> ").Append(Percent(image.PredictedProbability)).Append("</div>")
@@ -315,6 +356,86 @@ public static class HtmlReport
         }
 
         html.Append("</div></section>\n");
+    }
+
+    /// <summary>The inspection sections: likely label errors, duplicates and leakage, outliers; each with thumbnails side by side.</summary>
+    private static void AppendInspection(StringBuilder html, DataInspectionReport? inspection, HtmlReportOptions options, CancellationToken cancellationToken)
+    {
+        if (inspection is null)
+        {
+            return;
+        }
+
+        void Section<T>(string id, string title, string note, IReadOnlyList<T> findings, Func<T, (string Path, string Caption)[]> images, Func<T, string> caption)
+        {
+            html.Append("<section id=\"").Append(id).Append("\"><h2>").Append(Encode(title)).Append("</h2><p class=\"note\">").Append(Encode(note));
+            if (findings.Count > options.InspectionFindings)
+            {
+                html.Append(Inv, $" The first {options.InspectionFindings} of {findings.Count} are shown (HtmlReportOptions.InspectionFindings; the CLI's inspect --json lists all).");
+            }
+
+            html.Append("</p>");
+            if (findings.Count == 0)
+            {
+                html.Append("<p class=\"empty\">None found.</p></section>\n");
+                return;
+            }
+
+            html.Append("<div class=\"findings\">");
+            foreach (var finding in findings.Take(options.InspectionFindings))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                html.Append("<figure class=\"finding\"><div class=\"pair\">");
+                foreach (var (path, label) in images(finding))
+                {
+                    html.Append("<div class=\"side\">");
+                    AppendThumbnail(html, path, options.ThumbnailSize);
+                    html.Append("<div class=\"file\" title=\"").Append(Encode(path)).Append("\">").Append(Encode(label)).Append("</div></div>");
+                }
+
+                html.Append("</div><figcaption>").Append(caption(finding)).Append("</figcaption></figure>");
+            }
+
+            html.Append("</div></section>\n");
+        }
+
+        Section(
+            "label-issues",
+            "Likely label errors",
+            $"Images that a model which had not seen them (out-of-fold: {inspection.LabelMethod}) confidently puts in another class, most certain first; each next to a typical image of that class. Nothing was moved: check them, then fix the label or remove the image.",
+            inspection.LabelIssues,
+            i => inspection.TypicalImages.TryGetValue(i.SuggestedLabel, out var typical)
+                ? [(i.Path, ShortName(i.Path)), (typical, "typical " + i.SuggestedLabel)]
+                : [(i.Path, ShortName(i.Path))],
+            i => $"labelled <b class=\"given\">{Encode(i.GivenLabel)}</b> {Percent(i.GivenLabelProbability)}, looks like <b class=\"suggested\">{Encode(i.SuggestedLabel)}</b> {Percent(i.SuggestedLabelProbability)}");
+        Section(
+            "duplicates",
+            "Duplicates and leakage",
+            $"The same image twice: exact (same bytes) or near (feature similarity at least {inspection.NearDuplicateThreshold.ToString("F2", Inv)}, re-encoded, resized, cropped or mirrored copies). Leakage: a test or validation image that is also a training image, so the model is measured on what it learned. Conflict: the copies carry different labels.",
+            inspection.Duplicates,
+            d => [(d.Path, ShortName(d.Path)), (d.OtherPath, ShortName(d.OtherPath))],
+            d => (d.Kind == DuplicateKind.Exact ? "exact copy" : "near copy, similarity " + d.Similarity.ToString("F3", Inv))
+                + (d.IsLeakage ? " <b class=\"leak\">leakage</b>" : string.Empty) + (d.IsConflict ? $" <b class=\"conflict\">conflict: {Encode(d.Label)} / {Encode(d.OtherLabel)}</b>" : string.Empty));
+        Section(
+            "outliers",
+            "Outliers",
+            $"Images far from every other image of the set (robust z-score of the distance to their nearest images above {inspection.OutlierThreshold.ToString("F1", Inv)}), most distant first: a screenshot, a blank or a wrong kind of picture.",
+            inspection.Outliers,
+            o => [(o.Path, ShortName(o.Path))],
+            o => Encode(Inv, $"labelled {o.Label}; z {o.Score:F1}; similarity to its nearest images {o.NeighbourSimilarity:F2}; closest class {o.NearestClass}"));
+    }
+
+    private static void AppendThumbnail(StringBuilder html, string path, int size)
+    {
+        try
+        {
+            var uri = Thumbnail.DataUri(path, size);
+            html.Append(Inv, $"<img src=\"{uri}\" width=\"{size}\" height=\"{size}\" alt=\"").Append(Encode(ShortName(path))).Append("\">");
+        }
+        catch (InvalidImageException ex)
+        {
+            html.Append("<div class=\"missing\">").Append(Encode("No thumbnail: " + ex.Message)).Append("</div>");
+        }
     }
 
     private static void AppendSkipped(StringBuilder html, EvaluationReport report)
@@ -395,9 +516,19 @@ ol.pairs .bar{display:block;height:3px;background:rgba(200,40,40,.45);border-rad
 .mistake .truth b{color:#167a3c}
 .mistake .predicted b{color:#b42318}
 .mistake .loss,.mistake .file{color:var(--muted);font-size:.78rem}
+.findings{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}
+.finding{margin:0;border:1px solid var(--line);border-radius:8px;padding:8px;background:#fff}
+.finding .pair{display:flex;gap:6px}
+.finding .side{flex:1 1 0;min-width:0}
+.finding img{display:block;width:100%;height:auto;border-radius:4px}
+.finding .file{color:var(--muted);font-size:.75rem;overflow-wrap:anywhere}
+.finding figcaption{font-size:.85rem;margin-top:6px;overflow-wrap:anywhere}
+.finding .given,.finding .conflict{color:#b42318}
+.finding .suggested{color:#167a3c}
+.finding .leak{color:#b54708}
 .missing{padding:1em;background:var(--bg);color:var(--muted);font-size:.8rem}
 .empty{color:var(--muted);margin:0}
 footer{font-size:.8rem;text-align:center;margin:20px 0}
-@media (max-width:520px){main{padding:8px}section{padding:10px}th,td{padding:4px 5px}.card .value{font-size:1.3rem}.mistakes{grid-template-columns:repeat(2,minmax(0,1fr));gap:8px}}
+@media (max-width:520px){main{padding:8px}section{padding:10px}th,td{padding:4px 5px}.card .value{font-size:1.3rem}.mistakes{grid-template-columns:repeat(2,minmax(0,1fr));gap:8px}.findings{grid-template-columns:minmax(0,1fr)}}
 """;
 }

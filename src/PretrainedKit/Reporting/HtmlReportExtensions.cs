@@ -47,6 +47,11 @@ public static class HtmlReportExtensions
             options = options with { LeverSearch = search };
         }
 
+        if (options.Inspection is null && model.TrainingReport?.Inspection is { } inspection)
+        {
+            options = options with { Inspection = inspection };
+        }
+
         HtmlReport.CheckOutputPath(outputPath);
         var evaluation = await model.EvaluateAsync(dataDirectory, progress, cancellationToken).ConfigureAwait(false);
         await HtmlReport.WriteAsync(evaluation, outputPath, options, cancellationToken).ConfigureAwait(false);

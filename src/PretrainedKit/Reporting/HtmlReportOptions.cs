@@ -13,6 +13,9 @@ public sealed record HtmlReportOptions
     /// <summary>The default edge of a thumbnail, in pixels.</summary>
     public const int DefaultThumbnailSize = 128;
 
+    /// <summary>The default of <see cref="InspectionFindings"/>.</summary>
+    public const int DefaultInspectionFindings = 12;
+
     /// <summary>Gets the title of the page.</summary>
     /// <value>The default is "PretrainedKit evaluation report".</value>
     public string Title { get; init; } = "PretrainedKit evaluation report";
@@ -49,6 +52,18 @@ public sealed record HtmlReportOptions
     /// <value>The default is <see langword="null"/>: no such section. <see cref="HtmlReportExtensions.WriteHtmlReportAsync"/> fills it from a freshly trained model's report when it is not set.</value>
     public Training.LeverSearchReport? LeverSearch { get; init; }
 
+    /// <summary>
+    /// Gets what inspecting the training data found (<see cref="Training.TrainingReport.Inspection"/>, or a
+    /// <see cref="Inspection.DataInspectionReport"/> from <c>InspectAsync</c>). When set, the report has a section per
+    /// finding kind (likely label errors, duplicates and leakage, outliers) with thumbnails side by side.
+    /// </summary>
+    /// <value>The default is <see langword="null"/>: no such sections. <see cref="HtmlReportExtensions.WriteHtmlReportAsync"/> fills it from a freshly trained model's report when it is not set.</value>
+    public Inspection.DataInspectionReport? Inspection { get; init; }
+
+    /// <summary>Gets how many findings of each kind the inspection sections show (the most certain first).</summary>
+    /// <value>The default is <see cref="DefaultInspectionFindings"/> (12); from 0 to 1000.</value>
+    public int InspectionFindings { get; init; } = DefaultInspectionFindings;
+
     /// <summary>Gets the default options.</summary>
     public static HtmlReportOptions Default { get; } = new();
 
@@ -64,6 +79,11 @@ public sealed record HtmlReportOptions
         if (ConfusedPairs is < 0 or > 1000)
         {
             throw new ArgumentException($"HtmlReportOptions.ConfusedPairs must be from 0 to 1000, not {ConfusedPairs}.");
+        }
+
+        if (InspectionFindings is < 0 or > 1000)
+        {
+            throw new ArgumentException($"HtmlReportOptions.InspectionFindings must be from 0 to 1000, not {InspectionFindings}.");
         }
 
         if (ThumbnailSize is < 16 or > 512)

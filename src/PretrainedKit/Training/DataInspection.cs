@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Numerics.Tensors;
 using PretrainedKit.Backbones;
 using PretrainedKit.Data;
 using PretrainedKit.Inspection;
 using PretrainedKit.Models;
+using PretrainedKit.Onnx;
 
 namespace PretrainedKit.Training;
 
@@ -24,6 +26,12 @@ internal static class DataInspection
     /// <summary>The most folds the out-of-fold predictions use.</summary>
     public const int MaxFolds = 5;
 
+    /// <summary>
+    /// The most training images of a fold fitted with the exact kernel (one Cholesky of that size per fold: about 10 s
+    /// at this size on one core). Larger folds are fitted as training fits the head, with its bounded centres.
+    /// </summary>
+    public const int MaxExactFoldImages = 3000;
+
     /// <summary>Inspects labelled images (label issues, duplicates, outliers) and test images (leakage only).</summary>
     public static DataInspectionReport Inspect(
         IReadOnlyList<InspectionItem> labelled, IReadOnlyList<InspectionItem> test, IReadOnlyList<string> classes, ImageClassifierOptions options,
@@ -31,14 +39,21 @@ internal static class DataInspection
     {
         var stopwatch = Stopwatch.StartNew();
         var (probabilities, method, notes) = OutOfFold(labelled.Select(i => i.Features).ToList(), labelled.Select(i => i.Class).ToList(), classes, options, cancellationToken);
+        var labelDuration = stopwatch.Elapsed;
         var issues = DataInspector.FindLabelIssues(probabilities, labelled.Select(i => i.Class).ToList(), classes, labelled.Select(i => i.Path).ToList());
         var stages = featurisedLayout == FeatureLayout.Pooled ? [] : options.Backbone.Stages;
         var threshold = NearDuplicateThreshold(featurisedLayout, stages);
         InspectedImage Image(InspectionItem i, bool isTest) => new(i.Path, i.Label, isTest, i.ContentHash, i.Featurised, featurisedLayout == FeatureLayout.MultiStageGrid ? MirrorCells(i.Featurised, stages) : null);
         var images = labelled.Select(i => Image(i, false)).Concat(test.Select(i => Image(i, true))).ToList();
+        var similarityStart = stopwatch.Elapsed;
         var (duplicates, outliers) = DataInspector.FindDuplicatesAndOutliers(images, threshold, cancellationToken);
+        var similarityDuration = stopwatch.Elapsed - similarityStart;
+        var typical = labelled.Select((item, n) => (item, p: probabilities[n]?[item.Class] ?? -1))
+            .GroupBy(x => x.item.Label, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.MaxBy(x => x.p).item.Path, StringComparer.Ordinal);
         return new DataInspectionReport
         {
+            TypicalImages = typical,
             LabelIssues = issues,
             Duplicates = duplicates,
             Outliers = outliers,
@@ -50,6 +65,8 @@ internal static class DataInspection
             OutlierThreshold = DataInspector.OutlierThreshold,
             Notes = notes,
             Duration = stopwatch.Elapsed,
+            LabelDuration = labelDuration,
+            SimilarityDuration = similarityDuration,
         };
     }
 
@@ -57,7 +74,7 @@ internal static class DataInspection
     /// The near-duplicate threshold for the layout similarity is measured on, chosen from the measurement in
     /// bench/results/duplicates-calibration.md (the lowest false-pair rate at which at least 98 % of re-encoded, resized,
     /// cropped and mirrored copies were found on both colour sets): grid features (with mirrored cells) 0.96, multi-stage
-    /// features 0.98, pooled features 0.92.
+    /// features 0.97, pooled features 0.92.
     /// </summary>
     public static double NearDuplicateThreshold(FeatureLayout layout, IReadOnlyList<BackboneStage> stages) => layout switch
     {
@@ -129,20 +146,67 @@ internal static class DataInspection
 
         var folds = Math.Min(MaxFolds, counts.Where((_, c) => judgedClass[c]).Min());
         var fold = HeadTrainer.AssignFolds(labels, k, folds, options.Seed);
-        var standIn = options.Head is LinearHeadOptions;
-        var fitOptions = standIn ? options with { Head = new RidgeHeadOptions() } : options;
-        var logits = new double[]?[labels.Count];
-        for (var f = 0; f < folds; f++)
+
+        // Per fold, as the head would be trained on that fold alone: its own feature scaling and class weights, then one
+        // kernel ridge fit on the fold's kernel matrix (two matrix products on ONNX Runtime's Gemm, not pairwise dots).
+        var n = labels.Count;
+        var dimension = features[0].Length;
+        var prepared = features.Select(f => options.Normalization == FeatureNormalization.L2ThenStandardize ? FeatureScaling.L2Normalized(f) : f).ToList();
+        var fitHead = options.Head is LinearHeadOptions ? RidgeHeadOptions.Default : options.Head;
+        var (kernel, ridge) = LeverSearch.KernelOf(fitHead, dimension);
+        var gamma = KernelTrainer.Gamma(dimension);
+        var logits = new double[]?[n];
+        // The folds in parallel: each factorisation runs on one thread (as in LeverSearch), the products on all of them.
+        Parallel.For(0, folds, new ParallelOptions { CancellationToken = cancellationToken }, f =>
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var train = Enumerable.Range(0, labels.Count).Where(i => !judgedClass[labels[i]] || fold[i] != f).ToList();
-            var held = Enumerable.Range(0, labels.Count).Where(i => judgedClass[labels[i]] && fold[i] == f).ToList();
-            var fit = HeadTrainer.Train(train.Select(i => features[i]).ToList(), train.Select(i => labels[i]).ToList(), k, fitOptions, cancellationToken);
-            foreach (var i in held)
+            var train = Enumerable.Range(0, n).Where(i => !judgedClass[labels[i]] || fold[i] != f).ToArray();
+            var held = Enumerable.Range(0, n).Where(i => judgedClass[labels[i]] && fold[i] == f).ToArray();
+            if (train.Length > MaxExactFoldImages)
             {
-                logits[i] = fit.Head.Logits(features[i]);
+                // Large folds: the head exactly as training fits it (its bounded centres), at the cost of pairwise products.
+                var head = HeadTrainer.Train([.. train.Select(i => features[i])], [.. train.Select(i => labels[i])], k, options with { Head = fitHead }, cancellationToken).Head;
+                foreach (var i in held)
+                {
+                    logits[i] = head.Logits(features[i]);
+                }
+
+                return;
             }
-        }
+
+            var (mean, scale) = options.Normalization == FeatureNormalization.None
+                ? (new float[dimension], Enumerable.Repeat(1f, dimension).ToArray())
+                : HeadTrainer.ComputeStandardization([.. train.Select(i => prepared[i])], dimension);
+            float[] Rows(int[] of) => MatrixProduct.Rows([.. of.Select(i => FeatureScaling.Standardize(prepared[i], mean, scale))], dimension);
+            var trainRows = Rows(train);
+            var heldRows = Rows(held);
+            var m = train.Length;
+            var trainGram = MatrixProduct.MultiplyTransposed(trainRows, m, trainRows, m, dimension);
+            var heldGram = MatrixProduct.MultiplyTransposed(heldRows, held.Length, trainRows, m, dimension);
+            var heldNorms = Enumerable.Range(0, held.Length).Select(h => TensorPrimitives.Dot<float>(heldRows.AsSpan(h * dimension, dimension), heldRows.AsSpan(h * dimension, dimension))).ToArray();
+            float Norm(int row) => row < m ? trainGram[((long)row * m) + row] : heldNorms[row - m];
+
+            // Rows 0..m-1 are the fold's training images, m.. its held-out ones; only (training, training) and (held-out, training) are asked.
+            double K(int i, int j) => KernelTrainer.Value(kernel, Norm(i), Norm(j), i < m ? trainGram[((long)i * m) + j] : heldGram[((long)(i - m) * m) + j], gamma);
+            var foldCounts = new int[k];
+            foreach (var i in train)
+            {
+                foldCounts[labels[i]]++;
+            }
+
+            var scores = KernelTrainer.FoldScores(
+                K,
+                [.. Enumerable.Range(0, m)],
+                [.. Enumerable.Range(m, held.Length)],
+                row => labels[train[row]],
+                row => options.ClassWeighting == ClassWeighting.Balanced ? (double)m / (k * foldCounts[labels[train[row]]]) : 1.0,
+                ridge,
+                k,
+                cancellationToken);
+            for (var h = 0; h < held.Length; h++)
+            {
+                logits[held[h]] = [.. scores[h].Select(v => v * KernelTrainer.LogitScale)];
+            }
+        });
 
         var judged = Enumerable.Range(0, labels.Count).Where(i => logits[i] is not null).ToList();
         var temperature = Calibration.FitTemperature(judged.Select(i => logits[i]!).ToList(), judged.Select(i => labels[i]).ToList());
@@ -151,7 +215,8 @@ internal static class DataInspection
             probabilities[i] = [.. ModelDefinition.Softmax(logits[i], temperature).Select(p => (double)p)];
         }
 
-        var head = LeverCandidate.HeadDescription(fitOptions.Head) + (standIn ? " (the closed-form stand-in for the L-BFGS linear head)" : string.Empty);
+        var standIn = options.Head is LinearHeadOptions;
+        var head = LeverCandidate.HeadDescription(fitHead) + (standIn ? " (the closed-form stand-in for the L-BFGS linear head)" : string.Empty);
         return (probabilities, string.Create(CultureInfo.InvariantCulture, $"{folds}-fold out-of-fold probabilities, {head}, temperature {temperature:F2}"), notes);
     }
 }

@@ -75,6 +75,50 @@ internal static class KernelTrainer
         return new LinearHeadDefinition(scaling, w, b);
     }
 
+    /// <summary>
+    /// One cross-validation fold of kernel ridge regression on a precomputed kernel: fits one-hot targets on
+    /// <paramref name="trainRows"/> (ridge divided by each row's weight on the diagonal; one Cholesky on this thread) and
+    /// returns the regression scores (before <see cref="LogitScale"/>) of <paramref name="heldRows"/>, in their order.
+    /// </summary>
+    public static double[][] FoldScores(
+        Func<int, int, double> kernel, int[] trainRows, int[] heldRows, Func<int, int> labelOf, Func<int, double> weightOf, double ridge, int classCount, CancellationToken cancellationToken)
+    {
+        var m = trainRows.Length;
+        var matrix = new double[m][];
+        for (var i = 0; i < m; i++)
+        {
+            var row = new double[i + 1];
+            for (var j = 0; j <= i; j++)
+            {
+                row[j] = kernel(trainRows[i], trainRows[j]);
+            }
+
+            row[i] += ridge / weightOf(trainRows[i]);
+            matrix[i] = row;
+        }
+
+        Cholesky(matrix, cancellationToken, parallel: false);
+        var targets = Enumerable.Range(0, classCount).Select(c => trainRows.Select(t => labelOf(t) == c ? 1.0 : 0.0).ToArray()).ToArray();
+        var coefficients = SolveColumns(matrix, targets, parallel: false);
+        var scores = new double[heldRows.Length][];
+        for (var h = 0; h < heldRows.Length; h++)
+        {
+            var score = new double[classCount];
+            for (var t = 0; t < m; t++)
+            {
+                var k = kernel(heldRows[h], trainRows[t]);
+                for (var c = 0; c < classCount; c++)
+                {
+                    score[c] += k * coefficients[c][t];
+                }
+            }
+
+            scores[h] = score;
+        }
+
+        return scores;
+    }
+
     /// <summary>Solves for the centres and their coefficients (one row per centre, one column per class), before <see cref="LogitScale"/>.</summary>
     public static (float[][] Centres, double[][] Coefficients) Solve(
         IReadOnlyList<float[]> rows, IReadOnlyList<int> labels, IReadOnlyList<float> rowWeights, int classCount,

@@ -271,40 +271,11 @@ public static class LeverSearch
                         var trainRows = trainImages.SelectMany(i => Enumerable.Range(0, trainViews).Select(v => (v * n) + i)).ToArray();
                         var (kernel, ridge) = KernelOf(space.Heads[h], length);
                         double K(int i, int j) => KernelTrainer.Value(kernel, norms[i], norms[j], (float)gram[Math.Max(i, j)][Math.Min(i, j)], gamma);
-                        var m = trainRows.Length;
-                        var matrix = new double[m][];
-                        for (var i = 0; i < m; i++)
+                        var heldRows = held.SelectMany(i => Enumerable.Range(0, viewCount).Select(v => (v * n) + i)).ToArray();
+                        var scores = KernelTrainer.FoldScores(K, trainRows, heldRows, t => y[t % n], t => weights[t % n], ridge, classCount, cancellationToken);
+                        for (var k = 0; k < heldRows.Length; k++)
                         {
-                            var row = new double[i + 1];
-                            for (var j = 0; j <= i; j++)
-                            {
-                                row[j] = K(trainRows[i], trainRows[j]);
-                            }
-
-                            row[i] += ridge / weights[trainRows[i] % n];
-                            matrix[i] = row;
-                        }
-
-                        KernelTrainer.Cholesky(matrix, cancellationToken, parallel: false);
-                        var targets = Enumerable.Range(0, classCount).Select(c => trainRows.Select(t => y[t % n] == c ? 1.0 : 0.0).ToArray()).ToArray();
-                        var coefficients = KernelTrainer.SolveColumns(matrix, targets, parallel: false);
-                        foreach (var i in held)
-                        {
-                            for (var v = 0; v < viewCount; v++)
-                            {
-                                var row = (v * n) + i;
-                                var score = new double[classCount];
-                                for (var t = 0; t < m; t++)
-                                {
-                                    var k = K(row, trainRows[t]);
-                                    for (var c = 0; c < classCount; c++)
-                                    {
-                                        score[c] += k * coefficients[c][t];
-                                    }
-                                }
-
-                                perHead[h][v][i] = score;
-                            }
+                            perHead[h][heldRows[k] / n][heldRows[k] % n] = scores[k];
                         }
 
                         lock (gate)
@@ -417,7 +388,7 @@ public static class LeverSearch
     }
 
     /// <summary>The kernel and the absolute ridge weight of a head option (the L-BFGS linear head is stood in for by the ridge linear head with ridge 1).</summary>
-    private static (RidgeKernel Kernel, double Ridge) KernelOf(HeadOptions head, int featureSize) => head switch
+    internal static (RidgeKernel Kernel, double Ridge) KernelOf(HeadOptions head, int featureSize) => head switch
     {
         KernelHeadOptions k => (RidgeKernel.Gaussian, k.Ridge),
         RidgeHeadOptions r => (RidgeKernel.Linear, r.Ridge * featureSize),

@@ -58,9 +58,10 @@ internal static partial class TrainingRun
             }
         }
 
+        var inspection = options.InspectData ? InspectData(data, featurised, scan.Classes, options, featurisedLayout, reporter, cancellationToken) : null;
+
         // The model keeps only the session that Predict uses; opening it counts as loading the backbone. Its evaluations
         // and batch predictions use the run's cache.
-        var inspection = options.InspectData ? InspectData(data, featurised, scan.Classes, options, featurisedLayout, reporter, cancellationToken) : null;
         var extractor = new FeatureExtractor(runtime, options.Image, options.FeatureCache.Enabled ? new FeatureCache(options.FeatureCache) : null);
         try
         {

@@ -132,4 +132,27 @@ public class DataInspectorTests
         Assert.That(report.Leakage, Has.Count.EqualTo(1));
         Assert.That(report with { LabelIssues = [], Duplicates = [] }, Has.Property(nameof(DataInspectionReport.HasFindings)).False);
     }
+
+    [Test]
+    public void MatrixProduct_MultiplyTransposed_EqualsTheDotProducts()
+    {
+        var random = new Random(3);
+        float[] Matrix(int rows, int columns) => [.. Enumerable.Range(0, rows * columns).Select(_ => (float)(random.NextDouble() - 0.5))];
+        var a = Matrix(7, 33);
+        var b = Matrix(5, 33);
+        var y = PretrainedKit.Onnx.MatrixProduct.MultiplyTransposed(a, 7, b, 5, 33);
+        Assert.That(y, Has.Length.EqualTo(35));
+        for (var i = 0; i < 7; i++)
+        {
+            for (var j = 0; j < 5; j++)
+            {
+                var expected = Enumerable.Range(0, 33).Sum(c => (double)a[(i * 33) + c] * b[(j * 33) + c]);
+                Assert.That(y[(i * 5) + j], Is.EqualTo(expected).Within(1e-5), $"({i}, {j})");
+            }
+        }
+
+        var block = PretrainedKit.Onnx.MatrixProduct.MultiplyTransposed(a.AsMemory(2 * 33), 3, b, 5, 33);
+        Assert.That(block, Is.EqualTo(y.Skip(2 * 5).Take(15)).Within(1e-6f), "a block of rows from an offset");
+        Assert.That(PretrainedKit.Onnx.MatrixProduct.MultiplyTransposed(a, 0, b, 5, 33), Is.Empty);
+    }
 }

@@ -182,8 +182,10 @@ public class InspectionTests
             Assert.That(root.GetProperty("skipped").EnumerateArray().Single().GetProperty("path").GetString(), Is.EqualTo(_bad));
         });
 
-        var (topCode, topOut, _) = CliProcess.Run(null, "inspect", _data, "--top", "1");
+        var page = Path.Combine(TestPaths.NewTempFolder("inspect-html"), "findings.html");
+        var (topCode, topOut, _) = CliProcess.Run(null, "inspect", _data, "--top", "1", "--html", page);
         Assert.That(topCode, Is.EqualTo(0));
+        Assert.That(File.ReadAllText(page), Does.Contain("<section id=\"label-issues\">").And.Contain("<section id=\"duplicates\">").And.Contain("<section id=\"outliers\">"));
         Assert.That(topOut.Split('\n').Count(l => l.Contains("labelled '", StringComparison.Ordinal)), Is.EqualTo(1), "--top 1 shows one label issue");
 
         var model = Path.Combine(TestPaths.NewTempFolder("inspect-train"), "m.pkmodel");

@@ -82,7 +82,7 @@ public partial class HtmlReportBrowserTests
         var probe = Probe(1280, 900);
         Assert.Multiple(() =>
         {
-            foreach (var id in new[] { "summary", "per-class", "confusion", "confused-pairs", "worst-mistakes", "skipped" })
+            foreach (var id in new[] { "summary", "per-class", "confusion", "confused-pairs", "worst-mistakes", "label-issues", "duplicates", "outliers", "skipped" })
             {
                 Assert.That(probe.Sections.TryGetValue(id, out var box) && box.Width > 100 && box.Height > 40, Is.True, $"section #{id} is laid out and visible");
             }
@@ -95,6 +95,10 @@ public partial class HtmlReportBrowserTests
             Assert.That(probe.ImagesDecoded, Is.EqualTo(probe.Images), "every thumbnail decoded in the browser");
             Assert.That(probe.SkippedRows, Is.EqualTo(1));
             Assert.That(probe.MistakeText, Does.Contain("really-red-"));
+            var inspection = _model.TrainingReport!.Inspection!;
+            var shown = Math.Min(inspection.LabelIssues.Count, HtmlReportOptions.DefaultInspectionFindings) + Math.Min(inspection.Duplicates.Count, HtmlReportOptions.DefaultInspectionFindings) + Math.Min(inspection.Outliers.Count, HtmlReportOptions.DefaultInspectionFindings);
+            Assert.That(probe.FindingImages, Is.GreaterThanOrEqualTo(shown), "at least one thumbnail per finding shown (two for a pair)");
+            Assert.That(probe.FindingImagesDecoded, Is.EqualTo(probe.FindingImages), "every inspection thumbnail decoded in the browser");
         });
 
         var png = Path.Combine(TestContext.CurrentContext.WorkDirectory, "report-desktop.png");
@@ -116,6 +120,7 @@ public partial class HtmlReportBrowserTests
             Assert.That(probe.MistakeColumns, Is.EqualTo(2), "two thumbnails per row on a phone");
             Assert.That(probe.BodyFontPx, Is.GreaterThanOrEqualTo(14), "body text stays readable");
             Assert.That(probe.ImagesDecoded, Is.EqualTo(probe.Images));
+            Assert.That(probe.FindingImagesDecoded, Is.EqualTo(probe.FindingImages));
         });
 
         var png = Path.Combine(TestContext.CurrentContext.WorkDirectory, "report-phone.png");
@@ -166,6 +171,7 @@ public partial class HtmlReportBrowserTests
               var sections = {};
               all('section').forEach(function (s) { var r = s.getBoundingClientRect(); sections[s.id] = { width: r.width, height: r.height, right: r.right }; });
               var imgs = all('#worst-mistakes img');
+              var findingImgs = all('.finding img');
               var grid = d.querySelector('.mistakes');
               var out = document.createElement('pre');
               out.id = 'probe';
@@ -180,6 +186,8 @@ public partial class HtmlReportBrowserTests
                 images: imgs.length,
                 imagesDecoded: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
                 skippedRows: all('#skipped-table tbody tr').length,
+                findingImages: findingImgs.length,
+                findingImagesDecoded: findingImgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
                 mistakeText: (d.querySelector('#worst-mistakes') || {}).innerText || '',
                 mistakeColumns: grid ? w.getComputedStyle(grid).gridTemplateColumns.split(' ').length : 0,
                 bodyFontPx: parseFloat(w.getComputedStyle(d.body).fontSize)
@@ -210,6 +218,8 @@ public partial class HtmlReportBrowserTests
         int Images,
         int ImagesDecoded,
         int SkippedRows,
+        int FindingImages,
+        int FindingImagesDecoded,
         string MistakeText,
         int MistakeColumns,
         double BodyFontPx);

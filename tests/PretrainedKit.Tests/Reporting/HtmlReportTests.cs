@@ -227,4 +227,55 @@ public partial class HtmlReportTests
 
     [GeneratedRegex("<img [^>]*alt=\"([^\"]*)\"")]
     private static partial Regex AltAttribute();
+
+    [Test]
+    public async Task RenderInspection_HasASectionPerKind_WithBothImagesOfEachPair_AndIsSelfContained()
+    {
+        var images = _report.Images.Select(i => i.Path).ToList();
+        var inspection = new PretrainedKit.Inspection.DataInspectionReport
+        {
+            LabelIssues = [new PretrainedKit.Inspection.LabelIssue(images[1], "cat", "dog", 0.7, 0.3, 0.6)],
+            Duplicates =
+            [
+                new PretrainedKit.Inspection.DuplicatePair(images[0], "cat", images[4], "dog", PretrainedKit.Inspection.DuplicateKind.Near, 0.97, true),
+                new PretrainedKit.Inspection.DuplicatePair(images[2], "cat", images[3], "cat", PretrainedKit.Inspection.DuplicateKind.Exact, 1, false),
+            ],
+            Outliers = [new PretrainedKit.Inspection.OutlierImage(images[5], "<b>fox&co</b>", 6.2, "cat", 0.31)],
+            TypicalImages = new Dictionary<string, string> { ["dog"] = images[4] },
+            ImageCount = images.Count,
+            TestImageCount = 1,
+            Skipped = [],
+            LabelMethod = "5-fold out-of-fold probabilities",
+            NearDuplicateThreshold = 0.96,
+            OutlierThreshold = 3.5,
+            Notes = [],
+            Duration = TimeSpan.Zero,
+        };
+
+        var html = HtmlReport.RenderInspection(inspection, new HtmlReportOptions { Title = "Findings", GeneratedAt = DateTimeOffset.UnixEpoch });
+
+        Assert.Multiple(() =>
+        {
+            foreach (var id in new[] { "label-issues", "duplicates", "outliers" })
+            {
+                Assert.That(html, Does.Contain($"<section id=\"{id}\">"));
+            }
+
+            Assert.That(Regex.Count(html, "<figure class=\"finding\">"), Is.EqualTo(4));
+            Assert.That(SrcAttribute().Count(html), Is.EqualTo(2 + 2 + 2 + 1), "the suspect and a typical image of its suggested class; both images of each pair; the outlier");
+            Assert.That(html, Does.Contain("leakage").And.Contain("conflict: cat / dog").And.Contain("exact copy"));
+            Assert.That(html, Does.Contain("&lt;b&gt;fox&amp;co&lt;/b&gt;").And.Not.Contain("<b>fox&co</b>"), "labels from the data are encoded");
+            Assert.That(html, Does.Not.Contain("<script").IgnoreCase.And.Not.Contain("http://").And.Not.Contain("https://"));
+        });
+
+        // Off by default in the evaluation report; there when given.
+        Assert.That(HtmlReport.Render(_report), Does.Not.Contain("id=\"label-issues\""));
+        var both = HtmlReport.Render(_report, new HtmlReportOptions { Inspection = inspection, InspectionFindings = 1 });
+        Assert.That(Regex.Count(both, "<figure class=\"finding\">"), Is.EqualTo(3), "one finding of each kind with InspectionFindings = 1");
+        Assert.That(both, Does.Contain("The first 1 of 2 are shown"));
+
+        var path = Path.Combine(TestPaths.NewTempFolder("inspection-page"), "findings.html");
+        await HtmlReport.WriteInspectionAsync(inspection, path);
+        Assert.That(File.ReadAllText(path), Does.StartWith("<!DOCTYPE html>").And.Contain("PretrainedKit data inspection"));
+    }
 }

@@ -35,7 +35,7 @@ public class TrainingTests
         using var model = await ImageClassifier.Create().FromFolder(_data).WithFeatureCacheDirectory(TestPaths.NewTempFolder("cold-cache")).TrainAsync(progress);
         Assert.Multiple(() =>
         {
-            Assert.That(reports.Select(r => r.Phase).Distinct(), Is.EqualTo(new[] { TrainingPhase.Scanning, TrainingPhase.Validating, TrainingPhase.LoadingBackbone, TrainingPhase.Featurizing, TrainingPhase.SearchingLevers, TrainingPhase.Training, TrainingPhase.Evaluating, TrainingPhase.Completed }));
+            Assert.That(reports.Select(r => r.Phase).Distinct(), Is.EqualTo(new[] { TrainingPhase.Scanning, TrainingPhase.Validating, TrainingPhase.LoadingBackbone, TrainingPhase.Featurizing, TrainingPhase.SearchingLevers, TrainingPhase.Inspecting, TrainingPhase.Training, TrainingPhase.Evaluating, TrainingPhase.Completed }));
             var featurizing = reports.Where(r => r.Phase == TrainingPhase.Featurizing).ToList();
             Assert.That(featurizing.Select(r => r.Completed), Is.EqualTo(Enumerable.Range(1, 48)), "24 images, each in the original and the mirror view");
             Assert.That(featurizing.All(r => r.Total == 48 && r.EstimatedRemaining is not null));
