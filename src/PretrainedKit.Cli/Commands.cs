@@ -37,6 +37,7 @@ internal static partial class Commands
         var l2 = new Option<float>("--l2") { Description = "L2 regularisation of the final layer.", DefaultValueFactory = _ => LinearHeadOptions.Default.L2Regularization };
         var autoL2 = new Option<bool>("--auto-l2") { Description = "Choose the L2 regularisation by cross-validation on the training features (one-standard-error rule)." };
         var noAuto = new Option<bool>("--no-auto") { Description = "Do not choose the levers automatically: use the plain defaults (pooled features, linear head, L2 10, no augmentation) for every lever not given." };
+        var noInspect = new Option<bool>("--no-inspect") { Description = "Do not inspect the training data (likely label errors, duplicates, leakage to the validation images, outliers); see 'inspect'." };
         var singleView = new Option<bool>("--single-view") { Description = "Automatic choice may not pick test-time mirroring: every prediction costs one backbone run." };
         var head = new Option<HeadKind>("--head") { Description = "What is trained on the features: Linear (a retrained final layer, L-BFGS) or Kernel (kernel ridge regression, at most 800 centres). Not given: a closed-form linear or kernel head chosen automatically.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Head.Kind };
         var (quiet, json) = OutputOptions("the metrics document (the same as --metrics writes)");
@@ -52,7 +53,7 @@ internal static partial class Commands
             "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --auto-l2",
             "pretrainedkit train photos --model pets.pkmodel --features MultiStageGrid --augment Mirror --tta Mirror --head Kernel"))
         {
-            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, features, augment, tta, normalize, l2, autoL2, head, noAuto, singleView, quiet, json,
+            data, model, testDir, split, seed, metrics, strict, unknownPrecision, noCalibration, features, augment, tta, normalize, l2, autoL2, head, noAuto, singleView, noInspect, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
@@ -64,7 +65,7 @@ internal static partial class Commands
                 .WithCalibration(!parse.GetValue(noCalibration))
                 .WithUnknownPrecisionTarget(parse.GetValue(unknownPrecision));
             // Only the levers given on the command line are set, so that automatic choice searches the others.
-            var options = builder.Options with { Auto = !parse.GetValue(noAuto), SingleViewPrediction = parse.GetValue(singleView) };
+            var options = builder.Options with { Auto = !parse.GetValue(noAuto), SingleViewPrediction = parse.GetValue(singleView), InspectData = !parse.GetValue(noInspect) };
             options = Given(parse, features) ? options with { FeatureLayout = parse.GetValue(features) } : options;
             options = Given(parse, augment) ? options with { Augmentation = parse.GetValue(augment) } : options;
             options = Given(parse, tta) ? options with { TestTimeAugmentation = parse.GetValue(tta) } : options;
@@ -131,7 +132,7 @@ internal static partial class Commands
             {
                 ui.Warning($"Data: {findings.Summary}: run '{inspectCommand}' for the list.");
             }
-            else if (parse.GetValue(testDir) is not null)
+            else if (report.Inspection is not null && parse.GetValue(testDir) is not null)
             {
                 ui.Info($"Training inspected its own images (nothing found); the test folder was not compared with them: run '{inspectCommand}' to look for leakage.");
             }

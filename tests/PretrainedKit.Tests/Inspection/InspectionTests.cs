@@ -192,5 +192,10 @@ public class InspectionTests
         var (trainCode, trainOut, trainErr) = CliProcess.Run(null, "train", _data, "--model", model, "--test-dir", _test);
         Assert.That(trainCode, Is.EqualTo(0), trainErr);
         Assert.That(trainOut, Does.Match("Data: .+: run 'pretrainedkit inspect "));
+
+        var (plainCode, plainOut, plainErr) = CliProcess.Run(null, "train", _data, "--model", model, "--no-inspect", "--json");
+        Assert.That(plainCode, Is.EqualTo(0), plainErr);
+        using var plain = JsonDocument.Parse(plainOut);
+        Assert.That(plain.RootElement.TryGetProperty("inspection", out var none) && none.ValueKind != JsonValueKind.Null, Is.False, "--no-inspect: no findings");
     }
 }
