@@ -132,9 +132,14 @@ internal static partial class Commands
             {
                 ui.Warning($"Data: {findings.Summary}: run '{inspectCommand}' for the list.");
             }
-            else if (report.Inspection is not null && parse.GetValue(testDir) is not null)
+            if (evaluation is { LeakedImages.Count: > 0 } leaking)
             {
-                ui.Info($"Training inspected its own images (nothing found); the test folder was not compared with them: run '{inspectCommand}' to look for leakage.");
+                var first = leaking.LeakedImages[0];
+                ui.Warning($"Leakage: {leaking.LeakedImages.Count} test image{(leaking.LeakedImages.Count == 1 ? " is a copy" : "s are copies")} of training images (for example {first.Path} = {first.TrainingPath}), so the test metrics overstate accuracy: run '{inspectCommand}' for the list and for near copies.");
+            }
+            else if (report.Inspection is { HasFindings: false } && evaluation is not null)
+            {
+                ui.Info($"Training inspected its own images (nothing found) and no test image is a byte-for-byte copy of one; near copies in the test folder: run '{inspectCommand}'.");
             }
 
             ui.Info("Levers: " + string.Join("; ", report.Levers.Select(l => $"{l.Name} {l.Setting}{(l.IsDefault ? string.Empty : " (changed)")}{(l.Detail is null ? string.Empty : $" ({l.Detail})")}")));
@@ -171,7 +176,7 @@ internal static partial class Commands
                 throw new UserException("--metrics and --json need validation or test images: use --validation-split above 0 or --test-dir.");
             }
 
-            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, LeverSearch = LeverSearchDocument.Create(report.LeverSearch), Inspection = report.Inspection is null ? null : InspectionDocument.Create(report.Inspection, null), TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
+            var document = shown is null ? null : MetricsDocument.Create(on, shown, skipped, ignored, report.ImagesUsed, seconds) with { Calibration = report.Calibration, Levers = report.Levers, LeverSearch = LeverSearchDocument.Create(report.LeverSearch), Inspection = report.Inspection is null ? null : InspectionDocument.Create(report.Inspection, null), LeakedImages = evaluation?.LeakedImages, TrainingSet = TrainingSetDocument.Create(report.TrainingMetrics) };
             if (parse.GetValue(metrics) is { } metricsPath)
             {
                 JsonOutput.WriteFile(metricsPath, document!);

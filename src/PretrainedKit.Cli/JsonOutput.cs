@@ -37,6 +37,9 @@ internal sealed record MetricsDocument(
     /// <summary>Gets what inspecting the training data found (<c>train</c> only; see <c>inspect</c> for a test folder too).</summary>
     public InspectionDocument? Inspection { get; init; }
 
+    /// <summary>Gets the test images that are byte-for-byte copies of training images (<c>train --test-dir</c> only).</summary>
+    public IReadOnlyList<Evaluation.LeakedImage>? LeakedImages { get; init; }
+
     /// <summary>Gets the trained head's accuracy and log-loss on its own training images (<c>train</c> only), to compare with the held-out metrics.</summary>
     public TrainingSetDocument? TrainingSet { get; init; }
 

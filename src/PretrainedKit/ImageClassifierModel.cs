@@ -494,7 +494,14 @@ public sealed class ImageClassifierModel : IDisposable
 
         var metrics = ClassificationMetrics.Compute(Classes, actual, probabilities);
         reporter.Complete();
-        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images, FeatureCacheHits = features.CacheHits };
+        var trained = TrainingReport?.TrainingImageHashes ?? new Dictionary<string, string>();
+        var leaked = Enumerable.Range(0, scan.Images.Count)
+            .Where(i => features.Views[i] is not null && i < features.ContentHashes.Count && features.ContentHashes[i] is not null)
+            .Select(i => (Path: scan.Images[i].Path, Training: trained.GetValueOrDefault(Convert.ToHexString(features.ContentHashes[i]!))))
+            .Where(x => x.Training is not null)
+            .Select(x => new LeakedImage(x.Path, x.Training!))
+            .ToList();
+        var report = new EvaluationReport { Metrics = metrics, Skipped = features.Skipped, IgnoredFileCount = scan.IgnoredFiles.Count, Elapsed = reporter.Elapsed, Images = images, FeatureCacheHits = features.CacheHits, LeakedImages = leaked };
         if (UnknownThreshold is not { } threshold)
         {
             return report;

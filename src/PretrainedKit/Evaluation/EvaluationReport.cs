@@ -25,6 +25,13 @@ public sealed record EvaluationReport
     /// <value>The default is empty (a report made by hand without per-image results).</value>
     public IReadOnlyList<EvaluatedImage> Images { get; init; } = [];
 
+    /// <summary>
+    /// Gets the evaluated images whose bytes equal one of the model's training images (leakage: the metrics count images
+    /// the model learned from). Known only for a model trained in this process (a loaded model does not know its training
+    /// images); near copies (re-encoded, resized, mirrored) are found by <c>ImageClassifierBuilder.InspectAsync</c>.
+    /// </summary>
+    public IReadOnlyList<LeakedImage> LeakedImages { get; init; } = [];
+
     /// <summary>Gets the model's unknown threshold the evaluation applied, or <see langword="null"/> when the model has none.</summary>
     /// <value>The default is <see langword="null"/>.</value>
     public float? UnknownThreshold { get; init; }
@@ -37,3 +44,8 @@ public sealed record EvaluationReport
     /// <value>The default is <see langword="null"/>.</value>
     public double? AcceptedPrecision { get; init; }
 }
+
+/// <summary>An evaluated image that is a byte-for-byte copy of a training image.</summary>
+/// <param name="Path">The evaluated image.</param>
+/// <param name="TrainingPath">The training image it copies.</param>
+public sealed record LeakedImage(string Path, string TrainingPath);

@@ -71,6 +71,9 @@ public sealed record TrainingReport
     /// <summary>Gets what inspecting the data found (likely label errors, duplicates, leakage to the validation images, outliers), or <see langword="null"/> when <see cref="ImageClassifierOptions.InspectData"/> is off.</summary>
     public Inspection.DataInspectionReport? Inspection { get; init; }
 
+    /// <summary>Gets the training images by the SHA-256 of their bytes (hex), so that an evaluation by the trained model can name exact copies of them (leakage). Not saved with the model.</summary>
+    internal IReadOnlyDictionary<string, string> TrainingImageHashes { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Gets the number of images used for training and validation together.</summary>
     public int ImagesUsed => Counts.Sum(c => c.Training + c.Validation);
 }

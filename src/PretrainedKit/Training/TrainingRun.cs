@@ -82,7 +82,16 @@ internal static partial class TrainingRun
                 UnknownThreshold = calibration.UnknownThreshold,
             };
             var trainingMetrics = MeasureTraining(fit.Head, data, scan.Classes, calibration.Temperature);
-            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter) with { TrainingMetrics = trainingMetrics, LeverSearch = search, Inspection = inspection };
+            var report = BuildReport(scan, validationScan, data, fit, calibration, metrics, warnings, options, reporter) with
+            {
+                TrainingMetrics = trainingMetrics,
+                LeverSearch = search,
+                Inspection = inspection,
+                TrainingImageHashes = data.TrainPaths
+                    .Where(data.ContentHashes.ContainsKey)
+                    .GroupBy(p => Convert.ToHexString(data.ContentHashes[p]), StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal),
+            };
             reporter.Complete();
             return new TrainingResult(definition, extractor, report);
         }
@@ -493,6 +502,6 @@ internal static partial class TrainingRun
         public IReadOnlyList<string> ValidationPaths { get; init; } = [];
 
         /// <summary>Gets the SHA-256 of every image read, by path.</summary>
-        public IReadOnlyDictionary<string, byte[]> ContentHashes { get; init; } = new Dictionary<string, byte[]>();
+        public Dictionary<string, byte[]> ContentHashes { get; init; } = [];
     }
 }

@@ -162,6 +162,13 @@ public class InspectionTests
 
         using var plain = await ImageClassifier.Create().FromFolder(_data).WithOptions(PretrainedKit.Training.ImageClassifierOptions.Default with { InspectData = false }).TrainAsync();
         Assert.That(plain.TrainingReport!.Inspection, Is.Null);
+
+        // Evaluation by the freshly trained model names byte-for-byte copies of its training images; the JPEG copy is a near copy, not named here.
+        var evaluation = await model.EvaluateAsync(_data);
+        Assert.That(evaluation.LeakedImages, Has.Count.EqualTo(33), "every usable image of the training folder is a training image");
+        Assert.That(evaluation.LeakedImages.Where(l => l.Path != l.TrainingPath).Select(l => (l.Path, l.TrainingPath)), Is.EqualTo(new[] { (_copied, _copy) }), "two training images with the same bytes: named by the first in scan order");
+        var onTest = await model.EvaluateAsync(_test);
+        Assert.That(onTest.LeakedImages, Is.Empty, "the test folder holds no byte-for-byte copy of a training image");
     }
 
     [Test]
@@ -188,10 +195,22 @@ public class InspectionTests
         Assert.That(File.ReadAllText(page), Does.Contain("<section id=\"label-issues\">").And.Contain("<section id=\"duplicates\">").And.Contain("<section id=\"outliers\">"));
         Assert.That(topOut.Split('\n').Count(l => l.Contains("labelled '", StringComparison.Ordinal)), Is.EqualTo(1), "--top 1 shows one label issue");
 
+        // A test folder with a byte-for-byte copy of a training image: train --test-dir names it.
+        var test = TestPaths.NewTempFolder("inspect-test-copy");
+        foreach (var file in Directory.GetFiles(_test, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(test, Path.GetRelativePath(_test, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        var copied = Path.Combine(test, "squares", "copied-from-training.png");
+        File.Copy(Path.Combine(_data, "squares", "squares-07.png"), copied);
         var model = Path.Combine(TestPaths.NewTempFolder("inspect-train"), "m.pkmodel");
-        var (trainCode, trainOut, trainErr) = CliProcess.Run(null, "train", _data, "--model", model, "--test-dir", _test);
+        var (trainCode, trainOut, trainErr) = CliProcess.Run(null, "train", _data, "--model", model, "--test-dir", test);
         Assert.That(trainCode, Is.EqualTo(0), trainErr);
         Assert.That(trainOut, Does.Match("Data: .+: run 'pretrainedkit inspect "));
+        Assert.That(trainOut, Does.Contain("Leakage: 1 test image is a copy of training images").And.Contain(copied));
 
         var (plainCode, plainOut, plainErr) = CliProcess.Run(null, "train", _data, "--model", model, "--no-inspect", "--json");
         Assert.That(plainCode, Is.EqualTo(0), plainErr);
