@@ -466,7 +466,8 @@ public sealed class ImageClassifierModel : IDisposable
             scan.Images.Select(i => ImageInput.FromFile(i.Path)).ToList(),
             _ => views,
             (done, total, eta) => reporter.Report(TrainingPhase.Featurizing, done, total, eta),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            hashContent: TrainingReport?.TrainingImageHashes.Count > 0).ConfigureAwait(false);
 
         foreach (var skipped in features.Skipped)
         {

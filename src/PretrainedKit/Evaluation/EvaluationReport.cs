@@ -27,8 +27,8 @@ public sealed record EvaluationReport
 
     /// <summary>
     /// Gets the evaluated images whose bytes equal one of the model's training images (leakage: the metrics count images
-    /// the model learned from). Known only for a model trained in this process (a loaded model does not know its training
-    /// images); near copies (re-encoded, resized, mirrored) are found by <c>ImageClassifierBuilder.InspectAsync</c>.
+    /// the model learned from). Known only for a model trained in this process with the feature cache or data inspection on
+    /// (a loaded model does not know its training images); near copies (re-encoded, resized, mirrored) are found by <c>ImageClassifierBuilder.InspectAsync</c>.
     /// </summary>
     public IReadOnlyList<LeakedImage> LeakedImages { get; init; } = [];
 

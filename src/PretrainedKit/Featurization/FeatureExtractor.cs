@@ -125,13 +125,16 @@ internal sealed class FeatureExtractor : IDisposable
     /// <param name="progress">Receives (views done, views in all, estimated time left), one call at a time.</param>
     /// <param name="cancellationToken">Stops the pass within the runs in flight.</param>
     /// <param name="queueLength">How many tensors may wait for the backbone.</param>
+    /// <param name="hashContent">Whether to fill <see cref="FeatureSet.ContentHashes"/> even without a cache (with one, the
+    /// hash the cache key needs is kept anyway); inspection and leakage checks ask for it, predictions do not.</param>
     /// <returns>The features and the bad images.</returns>
     public async Task<FeatureSet> ExtractAsync(
         IReadOnlyList<ImageInput> inputs,
         Func<int, IReadOnlyList<ImageView>>? viewsOf,
         Action<int, int, TimeSpan?>? progress,
         CancellationToken cancellationToken,
-        int queueLength = DefaultQueueLength)
+        int queueLength = DefaultQueueLength,
+        bool hashContent = false)
     {
         viewsOf ??= _ => OriginalOnly;
         var views = new IReadOnlyList<ImageView>[inputs.Count];
@@ -200,7 +203,8 @@ internal sealed class FeatureExtractor : IDisposable
                 try
                 {
                     var bytes = input.ReadBytes();
-                    var digest = SHA256.HashData(bytes); // Hashed once: the cache keys of all views and the content hash.
+                    // Hashed once, and only when needed: the cache keys of all views and the content hash.
+                    var digest = cache is not null || hashContent ? SHA256.HashData(bytes) : null;
                     hashes[index] = digest;
                     var keys = cache is null ? null : FeatureCache.KeysFromDigest(digest, views[index].Select(v => contexts![v]).ToList());
                     renderer.Reset();

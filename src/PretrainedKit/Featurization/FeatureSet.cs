@@ -18,7 +18,7 @@ internal sealed record FeatureSet(float[][]?[] Views, IReadOnlyList<InvalidImage
     /// <summary>Gets, per image in input order, why it could not be used, or <see langword="null"/> where it could.</summary>
     public IReadOnlyList<InvalidImageException?> ErrorsByImage { get; init; } = [];
 
-    /// <summary>Gets, per image in input order, the SHA-256 of its bytes, or <see langword="null"/> where it could not be read.</summary>
+    /// <summary>Gets, per image in input order, the SHA-256 of its bytes, or <see langword="null"/> where it could not be read or was not hashed (no cache and no hash asked for).</summary>
     public IReadOnlyList<byte[]?> ContentHashes { get; init; } = [];
 
     /// <summary>Gets the first view's features per image (the original image unless other views were asked for).</summary>

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using PretrainedKit.Models;
 using PretrainedKit.Onnx;
 
 namespace PretrainedKit.Inspection;
@@ -116,7 +117,7 @@ internal static class DataInspector
 
         // Unit rows; the similarity of i and j is the better of u_i.u_j and u_i.m_j (m: the mirrored vector, where known).
         var columns = images[0].Vector.Length;
-        float[] Unit(IEnumerable<int> of, bool mirrored) => MatrixProduct.Rows([.. of.Select(i => Normalized(mirrored ? images[i].Mirrored! : images[i].Vector))], columns);
+        float[] Unit(IEnumerable<int> of, bool mirrored) => MatrixProduct.Rows([.. of.Select(i => FeatureScaling.L2Normalized(mirrored ? images[i].Mirrored! : images[i].Vector))], columns);
         var hasMirror = images.All(i => i.Mirrored is not null);
         var unitTrain = Unit(train, false);
         var unitTest = Unit(test, false);
@@ -231,18 +232,6 @@ internal static class DataInspector
         }
 
         return (duplicates, [.. outliers.OrderByDescending(o => o.Score).ThenBy(o => o.Path, StringComparer.Ordinal)]);
-    }
-
-    private static float[] Normalized(float[] vector)
-    {
-        var norm = TensorPrimitives.Norm(vector);
-        var result = new float[vector.Length];
-        if (norm > 0)
-        {
-            TensorPrimitives.Divide(vector, norm, result);
-        }
-
-        return result;
     }
 
     private static double Median(double[] values)

@@ -366,7 +366,7 @@ public static class HtmlReport
             return;
         }
 
-        void Section<T>(string id, string title, string note, IReadOnlyList<T> findings, Func<T, (string Path, string Caption)[]> images, Func<T, string> caption)
+        void Section<T>(string id, string title, string note, IReadOnlyList<T> findings, Func<T, (string Path, string Name)[]> images, Func<T, string> caption)
         {
             html.Append("<section id=\"").Append(id).Append("\"><h2>").Append(Encode(title)).Append("</h2><p class=\"note\">").Append(Encode(note));
             if (findings.Count > options.InspectionFindings)
@@ -386,11 +386,11 @@ public static class HtmlReport
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 html.Append("<figure class=\"finding\"><div class=\"pair\">");
-                foreach (var (path, label) in images(finding))
+                foreach (var (path, name) in images(finding))
                 {
                     html.Append("<div class=\"side\">");
                     AppendThumbnail(html, path, options.ThumbnailSize);
-                    html.Append("<div class=\"file\" title=\"").Append(Encode(path)).Append("\">").Append(Encode(label)).Append("</div></div>");
+                    html.Append("<div class=\"file\" title=\"").Append(Encode(path)).Append("\">").Append(Encode(name)).Append("</div></div>");
                 }
 
                 html.Append("</div><figcaption>").Append(caption(finding)).Append("</figcaption></figure>");

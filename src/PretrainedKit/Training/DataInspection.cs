@@ -151,7 +151,6 @@ internal static class DataInspection
         // kernel ridge fit on the fold's kernel matrix (two matrix products on ONNX Runtime's Gemm, not pairwise dots).
         var n = labels.Count;
         var dimension = features[0].Length;
-        var prepared = features.Select(f => options.Normalization == FeatureNormalization.L2ThenStandardize ? FeatureScaling.L2Normalized(f) : f).ToList();
         var fitHead = options.Head is LinearHeadOptions ? RidgeHeadOptions.Default : options.Head;
         var (kernel, ridge) = LeverSearch.KernelOf(fitHead, dimension);
         var gamma = KernelTrainer.Gamma(dimension);
@@ -173,10 +172,8 @@ internal static class DataInspection
                 return;
             }
 
-            var (mean, scale) = options.Normalization == FeatureNormalization.None
-                ? (new float[dimension], Enumerable.Repeat(1f, dimension).ToArray())
-                : HeadTrainer.ComputeStandardization([.. train.Select(i => prepared[i])], dimension);
-            float[] Rows(int[] of) => MatrixProduct.Rows([.. of.Select(i => FeatureScaling.Standardize(prepared[i], mean, scale))], dimension);
+            var scaling = HeadTrainer.FitScaling([.. train.Select(i => features[i])], options.Normalization);
+            float[] Rows(int[] of) => MatrixProduct.Rows([.. of.Select(i => scaling.Apply(features[i]))], dimension);
             var trainRows = Rows(train);
             var heldRows = Rows(held);
             var m = train.Length;

@@ -23,12 +23,7 @@ internal static class HeadTrainer
     public static HeadFit Train(IReadOnlyList<float[][]> views, IReadOnlyList<int> labels, int classCount, ImageClassifierOptions options, CancellationToken cancellationToken)
     {
         var dimension = views[0][0].Length;
-        var l2Normalize = options.Normalization == FeatureNormalization.L2ThenStandardize;
-        var prepared = views.Select(v => v.Select(f => l2Normalize ? FeatureScaling.L2Normalized(f) : f).ToArray()).ToList();
-        var (mean, scale) = options.Normalization == FeatureNormalization.None
-            ? (new float[dimension], Enumerable.Repeat(1f, dimension).ToArray())
-            : ComputeStandardization(prepared.SelectMany(v => v).ToList(), dimension);
-        var scaling = new FeatureScaling(options.Normalization, mean, scale);
+        var scaling = FitScaling(views.SelectMany(v => v).ToList(), options.Normalization);
 
         var counts = new int[classCount];
         foreach (var label in labels)
@@ -37,7 +32,7 @@ internal static class HeadTrainer
         }
 
         // Per image: its standardised views and its weight (balanced: every class weighs the same in total).
-        var z = prepared.Select(v => v.Select(f => FeatureScaling.Standardize(f, mean, scale)).ToArray()).ToList();
+        var z = views.Select(v => v.Select(f => scaling.Apply(f)).ToArray()).ToList();
         var weights = labels.Select(l => options.ClassWeighting == ClassWeighting.Balanced ? (float)labels.Count / (classCount * counts[l]) : 1f).ToList();
 
         if (options.Head is KernelHeadOptions or RidgeHeadOptions)
@@ -125,6 +120,23 @@ internal static class HeadTrainer
         var best = scored.MinBy(s => s.MeanLogLoss)!;
         var chosen = scored.Where(s => s.MeanLogLoss <= best.MeanLogLoss + best.StandardError).MaxBy(s => s.L2)!;
         return new RegularizationSearch { Candidates = scored, ChosenL2 = chosen.L2, BestL2 = best.L2, Folds = folds, Repetitions = repetitions };
+    }
+
+    /// <summary>
+    /// The feature scaling a head fits on its training rows: for <see cref="FeatureNormalization.L2ThenStandardize"/> the
+    /// rows divided by their length first; the identity for <see cref="FeatureNormalization.None"/>.
+    /// </summary>
+    internal static FeatureScaling FitScaling(IReadOnlyList<float[]> rows, FeatureNormalization normalization)
+    {
+        var dimension = rows[0].Length;
+        if (normalization == FeatureNormalization.None)
+        {
+            return FeatureScaling.Identity(dimension);
+        }
+
+        var prepared = normalization == FeatureNormalization.L2ThenStandardize ? rows.Select(f => FeatureScaling.L2Normalized(f)).ToList() : rows.ToList();
+        var (mean, scale) = ComputeStandardization(prepared, dimension);
+        return new FeatureScaling(normalization, mean, scale);
     }
 
     /// <summary>Deals each class's images round-robin into folds after a seeded shuffle, so every fold holds every class.</summary>

@@ -44,7 +44,8 @@ internal static partial class TrainingRun
                 [.. scan.Images.Concat(testImages).Select(i => ImageInput.FromFile(i.Path))],
                 i => i < scan.Images.Count ? trainViews : [ImageView.Original],
                 (d, n, eta) => reporter.Report(TrainingPhase.Featurizing, d, n, eta),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken,
+                hashContent: true).ConfigureAwait(false);
             reporter.EndPhase(TrainingPhase.Featurizing);
         }
 
@@ -56,13 +57,7 @@ internal static partial class TrainingRun
         var classIndex = scan.Classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
         var usable = Enumerable.Range(0, scan.Images.Count).Where(i => features.Views[i] is not null).ToList();
         var hashes = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        for (var i = 0; i < scan.Images.Count + testImages.Count; i++)
-        {
-            if (features.ContentHashes[i] is { } hash)
-            {
-                hashes[i < scan.Images.Count ? scan.Images[i].Path : testImages[i - scan.Images.Count].Path] = hash;
-            }
-        }
+        KeepHashes([.. scan.Images.Concat(testImages)], features, hashes);
 
         var data = new Featurized([.. usable.Select(i => features.Views[i]!)], [.. usable.Select(i => classIndex[scan.Images[i].Label])], [], [], 0, [], [.. features.Skipped], features.CacheHits)
         {

@@ -176,22 +176,12 @@ internal static partial class TrainingRun
             images.Select(i => ImageInput.FromFile(i.Path)).ToList(),
             i => i < trainImages.Count ? trainViews : testViews,
             (d, n, eta) => reporter.Report(TrainingPhase.Featurizing, d, n, eta),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            hashContent: options.InspectData).ConfigureAwait(false);
         var bad = features.Errors.Where(e => e.Path is not null).GroupBy(e => e.Path!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var byPath = new Dictionary<(string Path, bool Train), float[][]>();
         var hashes = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        void KeepHashes(IReadOnlyList<LabeledImage> of, FeatureSet set)
-        {
-            for (var i = 0; i < of.Count; i++)
-            {
-                if (i < set.ContentHashes.Count && set.ContentHashes[i] is { } hash)
-                {
-                    hashes[of[i].Path] = hash;
-                }
-            }
-        }
-
-        KeepHashes(images, features);
+        KeepHashes(images, features, hashes);
         for (var i = 0; i < images.Count; i++)
         {
             if (features.Views[i] is { } v)
@@ -225,9 +215,9 @@ internal static partial class TrainingRun
 
             if (moved.Count > 0)
             {
-                var again = await featurizer.ExtractAsync(moved.Select(m => ImageInput.FromFile(m.Image.Path)).ToList(), i => moved[i].Train ? trainViews : testViews, null, cancellationToken).ConfigureAwait(false);
+                var again = await featurizer.ExtractAsync(moved.Select(m => ImageInput.FromFile(m.Image.Path)).ToList(), i => moved[i].Train ? trainViews : testViews, null, cancellationToken, hashContent: options.InspectData).ConfigureAwait(false);
                 hits += again.CacheHits;
-                KeepHashes([.. moved.Select(m => m.Image)], again);
+                KeepHashes([.. moved.Select(m => m.Image)], again, hashes);
                 skipped.AddRange(again.Skipped);
                 foreach (var e in again.Errors.Where(e => e.Path is not null))
                 {
@@ -261,6 +251,18 @@ internal static partial class TrainingRun
             ValidationPaths = [.. validationSet.Select(t => t.Image.Path)],
             ContentHashes = hashes,
         };
+    }
+
+    /// <summary>Adds the content hash of each image of a featurisation pass (input order) to <paramref name="into"/>, by path.</summary>
+    private static void KeepHashes(List<LabeledImage> images, FeatureSet set, Dictionary<string, byte[]> into)
+    {
+        for (var i = 0; i < images.Count && i < set.ContentHashes.Count; i++)
+        {
+            if (set.ContentHashes[i] is { } hash)
+            {
+                into[images[i].Path] = hash;
+            }
+        }
     }
 
     /// <summary>
