@@ -40,6 +40,10 @@ internal sealed class PackStore : IDisposable
     private readonly object _gate = new();
     private readonly Dictionary<ulong, Location> _index = [];
     private readonly Dictionary<string, Pack> _packs = new(StringComparer.Ordinal);
+
+    // Every pack this process has seen, by number: the index refers to packs by number, so that it holds no object
+    // reference and the garbage collector never scans it (a million entries would otherwise cost every collection).
+    private readonly List<Pack> _numbered = [];
     private readonly HashSet<ulong> _used = [];
     private readonly long _packCap;
     private bool _loaded;
@@ -83,6 +87,7 @@ internal sealed class PackStore : IDisposable
     {
         var id = BinaryPrimitives.ReadUInt64LittleEndian(keyHash);
         Location location;
+        Pack pack;
         lock (_gate)
         {
             if (!_index.TryGetValue(id, out location))
@@ -93,10 +98,12 @@ internal sealed class PackStore : IDisposable
                     return null;
                 }
             }
+
+            pack = _numbered[location.Pack];
         }
 
         var bytes = new byte[FeatureCache.EntryLength(length)];
-        if (!ReadAt(location.Pack, location.Offset, bytes) || !FeatureCache.IsEntryOf(bytes, keyHash, length))
+        if (!ReadAt(pack, location.Offset, bytes) || !FeatureCache.IsEntryOf(bytes, keyHash, length))
         {
             lock (_gate)
             {
@@ -114,9 +121,9 @@ internal sealed class PackStore : IDisposable
         lock (_gate)
         {
             _used.Add(id);
-            if (stamp - location.Pack.Touched > FeatureCache.RecencyResolution)
+            if (stamp - pack.Touched > FeatureCache.RecencyResolution)
             {
-                location.Pack.Touched = stamp;
+                pack.Touched = stamp;
                 touch = true;
             }
         }
@@ -124,7 +131,7 @@ internal sealed class PackStore : IDisposable
         if (touch)
         {
             // The pack was used: evicted after packs used less recently. At most once per resolution per pack.
-            TryTouch(IndexPath(location.Pack.Name), stamp);
+            TryTouch(IndexPath(pack.Name), stamp);
         }
 
         return bytes;
@@ -156,7 +163,7 @@ internal sealed class PackStore : IDisposable
                     BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(32), offset);
                     _ownIndex!.Write(record);
                     _own!.IndexBytesRead += IndexRecordLength;
-                    _index[id] = new Location(_own, offset);
+                    _index[id] = new Location(_own.Number, offset);
                     _used.Add(id);
                     return true;
                 }
@@ -313,6 +320,7 @@ internal sealed class PackStore : IDisposable
 
             _index.Clear();
             _packs.Clear();
+            _numbered.Clear();
             _used.Clear();
             _loaded = false;
             return deleted;
@@ -466,8 +474,7 @@ internal sealed class PackStore : IDisposable
             var name = Path.GetFileNameWithoutExtension(file.Name);
             if (!_packs.TryGetValue(name, out var pack))
             {
-                pack = new Pack(name, DataPath(name)) { Touched = file.LastWriteTimeUtc };
-                _packs[name] = pack;
+                pack = Add(name, file.LastWriteTimeUtc);
             }
 
             var whole = file.Length / IndexRecordLength * IndexRecordLength; // A torn last record is left for later.
@@ -493,7 +500,7 @@ internal sealed class PackStore : IDisposable
             for (var at = 0; at < records.Length; at += IndexRecordLength)
             {
                 var id = BinaryPrimitives.ReadUInt64LittleEndian(records.AsSpan(at));
-                _index[id] = new Location(pack, BinaryPrimitives.ReadInt64LittleEndian(records.AsSpan(at + 32)));
+                _index[id] = new Location(pack.Number, BinaryPrimitives.ReadInt64LittleEndian(records.AsSpan(at + 32)));
             }
 
             pack.IndexBytesRead = whole;
@@ -505,14 +512,13 @@ internal sealed class PackStore : IDisposable
         CloseOwnPack();
         System.IO.Directory.CreateDirectory(Directory);
         var name = $"{DateTime.UtcNow:yyyyMMdd'T'HHmmssfffffff}-{Environment.ProcessId}-{Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6)).ToLowerInvariant()}";
-        var pack = new Pack(name, DataPath(name)) { Touched = DateTime.UtcNow };
+        var pack = Add(name, DateTime.UtcNow);
 
         // Unbuffered appends: each entry and each index record is one write, visible to readers as soon as it returns.
         // Not flushed to the disk: a record lost in a crash is only recomputed, and a torn one fails its checksum.
         _ownData = new FileStream(pack.DataPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete, bufferSize: 0);
         _ownIndex = new FileStream(IndexPath(name), FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete, bufferSize: 0);
         _own = pack;
-        _packs[name] = pack;
     }
 
     private void CloseOwnPack()
@@ -522,6 +528,14 @@ internal sealed class PackStore : IDisposable
         _ownData = null;
         _ownIndex = null;
         _own = null;
+    }
+
+    private Pack Add(string name, DateTime touched)
+    {
+        var pack = new Pack(name, DataPath(name), _numbered.Count) { Touched = touched };
+        _numbered.Add(pack);
+        _packs[name] = pack;
+        return pack;
     }
 
     private bool IsOwn(string name)
@@ -548,8 +562,10 @@ internal sealed class PackStore : IDisposable
         }
     }
 
-    private sealed class Pack(string name, string dataPath)
+    private sealed class Pack(string name, string dataPath, int number)
     {
+        public int Number { get; } = number;
+
         public string Name { get; } = name;
 
         public string DataPath { get; } = dataPath;
@@ -559,5 +575,5 @@ internal sealed class PackStore : IDisposable
         public DateTime Touched { get; set; }
     }
 
-    private readonly record struct Location(Pack Pack, long Offset);
+    private readonly record struct Location(int Pack, long Offset);
 }
