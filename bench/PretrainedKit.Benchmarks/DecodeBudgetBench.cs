@@ -128,7 +128,7 @@ internal static class DecodeBudgetBench
     private static string FormatMib(long bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024 * 1024):N0} MiB");
 
     /// <summary>The CPU model and whether it has AVX2, AVX-512F and VNNI, from <c>/proc/cpuinfo</c> (what <c>lscpu</c> reads).</summary>
-    private static (string Model, string Flags) Cpu()
+    internal static (string Model, string Flags) Cpu()
     {
         if (!File.Exists("/proc/cpuinfo"))
         {

@@ -5,46 +5,69 @@ using System.Text;
 namespace PretrainedKit.Caching;
 
 /// <summary>
-/// A content-addressed, size-bounded store of feature vectors on disk. Entries are written atomically (temporary file,
-/// then rename), so readers in this or another process never see a torn entry; each entry carries a checksum over its
-/// key's hash and its features, so an entry that is corrupt, or that is valid but sits under another key's name (copied
-/// or renamed over it), is deleted and recomputed.
+/// A content-addressed, size-bounded store of feature vectors on disk. Entries are appended to pack files (one per
+/// writing process, with an index beside each), so a lookup costs the same at a million entries as at ten thousand and a
+/// run's overhead does not grow with the number of entries; each entry carries a checksum over its key's hash and its
+/// features, so an entry that is torn, corrupt, or valid but filed under another key's name is a miss and is recomputed.
 /// </summary>
 /// <remarks>
+/// <para>
 /// The checksum is not a signature: whoever can write to the cache folder can still forge an entry for a key they can
 /// compute. Keep a shared cache folder writable only by users you trust, or give each user their own (the default).
-/// Entry layout (format 2): magic <c>PKFC0002</c>, the feature count (int32, little-endian), the SHA-256 of the key's
-/// UTF-8 bytes, the features (float32, little-endian), then the SHA-256 of everything before it. Entries of format 1 are
-/// misses, and are replaced as their images are featurised again.
+/// </para>
+/// <para>
+/// Layout: <c>packs/NAME.pack</c> holds entries one after the other, each in entry format 2: magic <c>PKFC0002</c>, the
+/// feature count (int32, little-endian), the SHA-256 of the key's UTF-8 bytes, the features (float32, little-endian),
+/// then the SHA-256 of everything before it; <c>packs/NAME.idx</c> holds a 40-byte record per entry (the key's SHA-256
+/// and the entry's offset). Each process writes only its own pack, so several processes, or machines sharing the folder,
+/// never write to one file; nothing is ever rewritten in place. Entries of the earlier one-file-per-entry store
+/// (<c>ab/KEY.bin</c>, format 2) are still read, never written, and are the first to go when the cache is trimmed.
+/// </para>
 /// </remarks>
 /// <threadsafety>Safe from many threads and processes at once.</threadsafety>
 public sealed class FeatureCache
 {
+    /// <summary>The largest feature count an entry may declare (what a pack reader accepts before it allocates).</summary>
+    internal const int MaxFeatures = 1 << 20;
+
+    /// <summary>The length of an entry's header: magic, feature count, SHA-256 of the key.</summary>
+    internal const int HeaderLength = KeyHashOffset + SHA256.HashSizeInBytes;
+
     private const int KeyHashOffset = 8 + 4;
-    private const int HeaderLength = KeyHashOffset + SHA256.HashSizeInBytes;
     private const int ChecksumLength = SHA256.HashSizeInBytes;
     private static readonly byte[] Magic = "PKFC0002"u8.ToArray();
+    private readonly PackStore _store;
+    private int _legacy = -1;
 
     /// <summary>The fraction of <see cref="FeatureCacheOptions.MaxBytes"/> that <see cref="Trim"/> evicts down to.</summary>
     public const double TrimTarget = 0.9;
 
-    /// <summary>How many entries <see cref="EstimateSize"/> lists at least before it extrapolates.</summary>
+    /// <summary>How many entries <see cref="EstimateLegacySize"/> lists at least before it extrapolates.</summary>
     private const int SampleEntries = 2000;
 
-    /// <summary>How many entry folders there are at most (the first two hexadecimal digits of the key).</summary>
+    /// <summary>How many entry folders the one-file-per-entry store has at most (the first two hexadecimal digits of the key).</summary>
     private const int ShardCount = 256;
 
-    /// <summary>How stale an entry's time stamp may be before a read refreshes it (the granularity of least-recently-used eviction).</summary>
+    /// <summary>How stale a pack's time stamp may be before a read refreshes it (the granularity of least-recently-used eviction).</summary>
     internal static readonly TimeSpan RecencyResolution = TimeSpan.FromMinutes(10);
 
     /// <summary>Initializes a new instance of the <see cref="FeatureCache"/> class.</summary>
     /// <param name="options">Where the cache lives and how big it may grow.</param>
     public FeatureCache(FeatureCacheOptions options)
+        : this(options, isolated: false)
+    {
+    }
+
+    /// <summary>Initializes a new instance of the <see cref="FeatureCache"/> class.</summary>
+    /// <param name="options">Where the cache lives and how big it may grow.</param>
+    /// <param name="isolated">Test seam: a store of its own, as another process would have (its own pack, its own index).</param>
+    internal FeatureCache(FeatureCacheOptions options, bool isolated)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
         Directory = options.ResolveDirectory();
+        _store = isolated ? new PackStore(Directory, options.MaxBytes) : PackStore.For(Directory, options.MaxBytes);
     }
 
     /// <summary>Gets the options.</summary>
@@ -52,6 +75,9 @@ public sealed class FeatureCache
 
     /// <summary>Gets the absolute cache folder.</summary>
     public string Directory { get; }
+
+    /// <summary>Gets the folder of the pack files.</summary>
+    internal string PacksDirectory => _store.Directory;
 
     /// <summary>Computes the key of an image: its bytes plus everything that decides its features.</summary>
     /// <param name="imageBytes">The encoded image file.</param>
@@ -92,62 +118,22 @@ public sealed class FeatureCache
     /// <param name="key">The key from <see cref="ComputeKey"/>.</param>
     /// <param name="length">The expected number of features.</param>
     /// <returns>
-    /// The features, or <see langword="null"/> when absent, corrupt, of another entry format, or written for another key
-    /// (such an entry is deleted).
+    /// The features, or <see langword="null"/> when absent, torn, corrupt, of another entry format or length, or written
+    /// for another key.
     /// </returns>
     public float[]? TryRead(string key, int length)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var path = PathOf(key);
-        var expected = HeaderLength + (4 * length) + ChecksumLength;
-        var bytes = new byte[expected];
-        try
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        var keyHash = KeyHash(key);
+        var entry = _store.TryRead(keyHash, length) ?? (HasLegacyEntries() ? TryReadLegacy(key, keyHash, length) : null);
+        if (entry is null)
         {
-            // One handle for the size, the bytes and the time stamp: a cache hit costs one open, however it goes on.
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-            if (RandomAccess.GetLength(handle) != expected || RandomAccess.Read(handle, bytes, 0) != expected)
-            {
-                handle.Dispose();
-                TryDelete(path);
-                return null;
-            }
-
-            var now = DateTime.UtcNow;
-            if (now - File.GetLastWriteTimeUtc(handle) > RecencyResolution)
-            {
-                // Recently used: evicted last. Refreshed at most once per RecencyResolution, so that a warm run does not
-                // write every entry's metadata each time; eviction order is only as fine as that.
-                TryTouch(handle, now);
-            }
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-        catch (DirectoryNotFoundException)
-        {
-            return null;
-        }
-        catch (IOException)
-        {
-            return null; // Being replaced by another process right now: recompute.
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return null; // An entry this user may not read is a miss; the write that follows will fail quietly too.
-        }
-
-        if (!bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic)
-            || BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(Magic.Length)) != length
-            || !bytes.AsSpan(KeyHashOffset, SHA256.HashSizeInBytes).SequenceEqual(KeyHash(key))
-            || !SHA256.HashData(bytes.AsSpan(0, expected - ChecksumLength)).AsSpan().SequenceEqual(bytes.AsSpan(expected - ChecksumLength)))
-        {
-            TryDelete(path);
             return null;
         }
 
         var features = new float[length];
-        var stored = bytes.AsSpan(HeaderLength, 4 * length);
+        var stored = entry.AsSpan(HeaderLength, 4 * length);
         if (BitConverter.IsLittleEndian)
         {
             System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(stored).CopyTo(features);
@@ -163,97 +149,147 @@ public sealed class FeatureCache
         return features;
     }
 
-    /// <summary>Writes an entry atomically. Failures (full disk, read-only folder) are swallowed into a <see langword="false"/> result: the cache is an optimisation.</summary>
+    /// <summary>Writes an entry (appended to this process's pack). Failures (full disk, read-only folder) are swallowed into a <see langword="false"/> result: the cache is an optimisation.</summary>
     /// <param name="key">The key from <see cref="ComputeKey"/>.</param>
     /// <param name="features">The features.</param>
     /// <returns>Whether the entry was written.</returns>
     public bool TryWrite(string key, ReadOnlySpan<float> features)
     {
         ArgumentNullException.ThrowIfNull(key);
-        var path = PathOf(key);
-        var bytes = new byte[HeaderLength + (4 * features.Length) + ChecksumLength];
+        var keyHash = KeyHash(key);
+        var bytes = new byte[EntryLength(features.Length)];
         Magic.CopyTo(bytes, 0);
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(Magic.Length), features.Length);
-        KeyHash(key).CopyTo(bytes, KeyHashOffset);
+        keyHash.CopyTo(bytes, KeyHashOffset);
         for (var i = 0; i < features.Length; i++)
         {
             BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(HeaderLength + (4 * i)), features[i]);
         }
 
         SHA256.HashData(bytes.AsSpan(0, bytes.Length - ChecksumLength), bytes.AsSpan(bytes.Length - ChecksumLength));
+        return _store.TryWrite(keyHash, bytes);
+    }
+
+    /// <summary>The length of an entry of <paramref name="count"/> features.</summary>
+    internal static int EntryLength(int count) => HeaderLength + (4 * count) + ChecksumLength;
+
+    /// <summary>Whether <paramref name="entry"/> is a whole, intact format-2 entry of <paramref name="length"/> features for the key whose hash is <paramref name="keyHash"/>.</summary>
+    internal static bool IsEntryOf(ReadOnlySpan<byte> entry, ReadOnlySpan<byte> keyHash, int length) =>
+        entry.Length == EntryLength(length)
+        && entry[..Magic.Length].SequenceEqual(Magic)
+        && BinaryPrimitives.ReadInt32LittleEndian(entry[Magic.Length..]) == length
+        && entry.Slice(KeyHashOffset, SHA256.HashSizeInBytes).SequenceEqual(keyHash)
+        && SHA256.HashData(entry[..^ChecksumLength]).AsSpan().SequenceEqual(entry[^ChecksumLength..]);
+
+    /// <summary>Reads an entry of the one-file-per-entry store; one that fails its checks is deleted.</summary>
+    private byte[]? TryReadLegacy(string key, byte[] keyHash, int length)
+    {
+        var path = PathOf(key);
+        var bytes = new byte[EntryLength(length)];
         try
         {
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-
-            // Not flushed to the disk: an entry lost in a crash is only recomputed, a torn one fails its checksum, and a
-            // flush per entry would stall the backbone thread that writes it.
-            Internal.AtomicFile.Write(path, stream => stream.Write(bytes), durable: false);
-            return true;
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            if (RandomAccess.GetLength(handle) == bytes.Length && RandomAccess.Read(handle, bytes, 0) == bytes.Length && IsEntryOf(bytes, keyHash, length))
+            {
+                return bytes;
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return false;
+            return null; // Absent, being replaced, or not ours to read: a miss.
         }
+
+        TryDelete(path);
+        return null;
     }
 
-    /// <summary>Gets the total size of the entries, in bytes.</summary>
+    /// <summary>Whether the folder holds entry folders of the one-file-per-entry store (looked at once per instance).</summary>
+    private bool HasLegacyEntries()
+    {
+        if (_legacy < 0)
+        {
+            _legacy = System.IO.Directory.Exists(Directory) && LegacyFolders().Any() ? 1 : 0;
+        }
+
+        return _legacy == 1;
+    }
+
+    private IEnumerable<DirectoryInfo> LegacyFolders() =>
+        new DirectoryInfo(Directory).EnumerateDirectories().Where(d => d.Name.Length == 2 && d.Name.All(char.IsAsciiHexDigitLower));
+
+    /// <summary>Gets the total size of the cache on disk (packs, their indexes and any entries of the earlier store), in bytes.</summary>
     /// <returns>The size.</returns>
-    public long GetSize() => Entries().Sum(f => f.Length);
+    public long GetSize() => _store.List().Sum(p => p.Bytes) + LegacyEntries().Sum(f => f.Length);
+
+    /// <summary>Gets the number of entries on disk: distinct keys in the packs (an entry that two processes wrote counts once), plus entries of the earlier store. It reads every index, so it is for reports and tests, not for a hot path.</summary>
+    /// <returns>The count.</returns>
+    public long GetEntryCount() => _store.CountEntries() + LegacyEntries().LongCount();
+
+    /// <summary>Test seam: closes this instance's pack, as the end of its process would (the store stays usable).</summary>
+    internal void CloseWriter() => _store.Dispose();
 
     /// <summary>
-    /// Keeps the cache within <see cref="FeatureCacheOptions.MaxBytes"/>: when it is over, deletes the least recently used
-    /// entries until it is within <see cref="TrimTarget"/> of the limit, so that a full cache is not listed again on the
-    /// next run. Whether it is over is first estimated from a sample of the 256 entry folders (entries spread evenly over
-    /// them by key), so a cache well within its limit costs a few milliseconds to check however many entries it holds;
-    /// only a cache near or over the limit is listed whole.
+    /// Keeps the cache within <see cref="FeatureCacheOptions.MaxBytes"/>: when it is over, removes entries until it is
+    /// within <see cref="TrimTarget"/> of the limit, so that a full cache is not trimmed again on the next run. Entries of
+    /// the earlier one-file-per-entry store go first; then whole packs, least recently used first (a read marks its pack
+    /// as used), except this process's own pack and packs that another live process is still writing. Entries of a removed
+    /// pack that this process read or wrote are copied into its own pack first, while they fit within the target, so
+    /// what a run just used survives its own trim. Also merges small packs when there are many (one per process that
+    /// wrote). The check costs a listing of the packs (a few dozen files), however many entries they hold.
     /// </summary>
     /// <returns>The number of entries deleted.</returns>
     public int Trim()
     {
-        if (Options.MaxBytes == 0 || !System.IO.Directory.Exists(Directory))
+        if (!System.IO.Directory.Exists(Directory))
         {
             return 0;
         }
 
-        if (EstimateSize() < Options.MaxBytes * TrimTarget)
+        _store.Compact();
+        if (Options.MaxBytes == 0)
         {
             return 0;
         }
 
-        var entries = Entries().ToList();
-        var total = entries.Sum(f => f.Length);
-        if (total <= Options.MaxBytes)
+        var packs = _store.List().Sum(p => p.Bytes);
+        var legacy = HasLegacyEntries() ? EstimateLegacySize() : 0;
+        if (packs + legacy <= Options.MaxBytes)
         {
             return 0;
         }
 
         var target = (long)(Options.MaxBytes * TrimTarget);
         var deleted = 0;
-        foreach (var entry in entries.OrderBy(f => f.LastWriteTimeUtc))
+        if (legacy > 0)
         {
-            if (total <= target)
+            foreach (var entry in LegacyEntries().ToList())
             {
-                break;
+                if (TryDelete(entry.FullName))
+                {
+                    legacy -= entry.Length;
+                    deleted++;
+                }
             }
 
-            if (TryDelete(entry.FullName))
-            {
-                total -= entry.Length;
-                deleted++;
-            }
+            legacy = Math.Max(legacy, 0);
+        }
+
+        if (packs + legacy > target)
+        {
+            deleted += _store.Evict(packs + legacy, target);
         }
 
         return deleted;
     }
 
     /// <summary>
-    /// The cache's size, estimated from entry folders taken in a random order until at least <see cref="SampleEntries"/>
-    /// entries are seen (exact when that takes every folder).
+    /// The size of the earlier store's entries, estimated from entry folders taken in a random order until at least
+    /// <see cref="SampleEntries"/> entries are seen (exact when that takes every folder).
     /// </summary>
     /// <param name="random">Orders the folders; by default <see cref="Random.Shared"/>.</param>
-    internal long EstimateSize(Random? random = null)
+    internal long EstimateLegacySize(Random? random = null)
     {
-        var folders = new DirectoryInfo(Directory).GetDirectories();
+        var folders = System.IO.Directory.Exists(Directory) ? LegacyFolders().ToArray() : [];
         if (folders.Length == 0)
         {
             return 0;
@@ -281,8 +317,8 @@ public sealed class FeatureCache
         return listed == folders.Length ? seenBytes : seenBytes * ShardCount / listed;
     }
 
-    /// <summary>Deletes every entry (and leftover temporary files) in the cache folder.</summary>
-    /// <returns>The number of files deleted.</returns>
+    /// <summary>Deletes every entry: the packs this process can (not those another live process is writing) and the earlier store's entries.</summary>
+    /// <returns>The number of entries deleted.</returns>
     public int Clear()
     {
         if (!System.IO.Directory.Exists(Directory))
@@ -290,45 +326,26 @@ public sealed class FeatureCache
             return 0;
         }
 
-        var deleted = 0;
-        foreach (var file in System.IO.Directory.EnumerateFiles(Directory, "*", SearchOption.AllDirectories))
+        var deleted = _store.Clear();
+        foreach (var folder in LegacyFolders())
         {
-            if ((file.EndsWith(".bin", StringComparison.Ordinal) || file.EndsWith(".tmp", StringComparison.Ordinal)) && TryDelete(file))
+            foreach (var file in folder.EnumerateFiles())
             {
-                deleted++;
+                if ((file.Name.EndsWith(".bin", StringComparison.Ordinal) || file.Name.EndsWith(".tmp", StringComparison.Ordinal)) && TryDelete(file.FullName) && file.Name.EndsWith(".bin", StringComparison.Ordinal))
+                {
+                    deleted++;
+                }
             }
         }
 
         return deleted;
     }
 
+    /// <summary>Where the earlier one-file-per-entry store kept the entry of <paramref name="key"/>.</summary>
     internal string PathOf(string key) => Path.Combine(Directory, key[..2], key + ".bin");
 
-    /// <summary>What binds an entry to its key: an entry copied or renamed to another key's file fails this check.</summary>
-    private static byte[] KeyHash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
-
-    private IEnumerable<FileInfo> Entries() =>
-        System.IO.Directory.Exists(Directory)
-            ? new DirectoryInfo(Directory).EnumerateFiles("*.bin", SearchOption.AllDirectories)
-            : [];
-
-    private static void TryTouch(Microsoft.Win32.SafeHandles.SafeFileHandle handle, DateTime now)
-    {
-        try
-        {
-            File.SetLastWriteTimeUtc(handle, now);
-        }
-        catch (IOException)
-        {
-            // Not worth failing a read over; the entry may just be evicted sooner.
-        }
-        catch (UnauthorizedAccessException)
-        {
-            // Same: a read-only cache (or another user's entry) still serves reads.
-        }
-    }
-
-    private static bool TryDelete(string path)
+    /// <summary>Deletes a file; <see langword="false"/> when it cannot be (in use, not ours, gone).</summary>
+    internal static bool TryDelete(string path)
     {
         try
         {
@@ -344,4 +361,10 @@ public sealed class FeatureCache
             return false;
         }
     }
+
+    /// <summary>What binds an entry to its key: an entry copied or filed under another key fails this check.</summary>
+    private static byte[] KeyHash(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
+
+    private IEnumerable<FileInfo> LegacyEntries() =>
+        System.IO.Directory.Exists(Directory) ? LegacyFolders().SelectMany(d => d.EnumerateFiles("*.bin")) : [];
 }

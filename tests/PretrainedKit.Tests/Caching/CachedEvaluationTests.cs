@@ -25,7 +25,7 @@ public class CachedEvaluationTests
     [OneTimeTearDown]
     public void Close() => _model.Dispose();
 
-    private static int Entries(string folder) => Directory.Exists(folder) ? Directory.GetFiles(folder, "*.bin", SearchOption.AllDirectories).Length : 0;
+    private static long Entries(string folder) => new FeatureCache(new FeatureCacheOptions { Directory = folder }, isolated: true).GetEntryCount();
 
     [Test]
     public async Task EvaluateAsync_SameFolderTwice_SecondRunTakesEveryFeatureFromTheCacheWithTheSameResult()

@@ -65,14 +65,14 @@ public class CliTests
             Assert.That(run.Result.ExitCode, Is.EqualTo(0), run.Result.Err);
         }
 
-        var cache = new PretrainedKit.Caching.FeatureCache(new PretrainedKit.Caching.FeatureCacheOptions { Directory = cacheDir });
-        var entries = Directory.GetFiles(cacheDir, "*.bin", SearchOption.AllDirectories);
-        Assert.That(entries, Has.Length.EqualTo(36), "one entry per image and view (automatic choice computes the original and the mirror view), whichever process wrote it");
+        var cache = new PretrainedKit.Caching.FeatureCache(new PretrainedKit.Caching.FeatureCacheOptions { Directory = cacheDir }, isolated: true);
+        Assert.That(cache.GetEntryCount(), Is.EqualTo(36), "one entry per image and view (automatic choice computes the original and the mirror view), whichever process wrote it");
         Assert.That(Directory.GetFiles(cacheDir, "*.tmp", SearchOption.AllDirectories), Is.Empty);
-        foreach (var entry in entries)
-        {
-            Assert.That(cache.TryRead(Path.GetFileNameWithoutExtension(entry), PretrainedKit.Backbones.MultiStagePooling.FeatureSize(PretrainedKit.Backbones.KnownBackbones.ResNet18.Stages, PretrainedKit.Backbones.FeatureLayout.MultiStageGrid)), Is.Not.Null, entry);
-        }
+        var third = Run(environment, "featurize", data, "--json");
+        Assert.That(third.ExitCode, Is.EqualTo(0), third.Err);
+        var summary = System.Text.Json.JsonDocument.Parse(third.Out).RootElement;
+        Assert.That(summary.GetProperty("cacheHits").GetInt32(), Is.EqualTo(36), "a third process reads every entry the two wrote");
+        Assert.That(summary.GetProperty("viewsComputed").GetInt32(), Is.Zero);
     }
 
     [Test]

@@ -20,11 +20,18 @@ public class CachePoisoningTests
         }
 
         const int Entries = 30; // 15 images, each with the original and the mirror view that automatic lever choice computes.
-        var entries = Directory.GetFiles(cacheDir, "*.bin", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
-        Assert.That(entries, Has.Length.EqualTo(Entries));
-        foreach (var entry in entries[1..])
+        var probe = new FeatureCache(new FeatureCacheOptions { Directory = cacheDir }, isolated: true);
+        var records = Caching.FeatureCacheTests.IndexRecords(probe);
+        Assert.That(records, Has.Count.EqualTo(Entries));
+        var pack = Directory.GetFiles(probe.PacksDirectory, "*.pack").Single();
+        var first = new byte[records[1].Offset - records[0].Offset];
+        using (var handle = File.OpenHandle(pack, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
         {
-            File.Copy(entries[0], entry, overwrite: true);
+            RandomAccess.Read(handle, first, records[0].Offset);
+            foreach (var (_, offset) in records.Skip(1))
+            {
+                RandomAccess.Write(handle, first, offset); // The first entry copied over every other one, in place.
+            }
         }
 
         using var poisoned = await ImageClassifier.Create().FromFolder(data).WithFeatureCacheDirectory(cacheDir).TrainAsync();
@@ -38,25 +45,44 @@ public class CachePoisoningTests
             Assert.That(poisoned.Definition.Head.Biases, Is.EqualTo(uncached.Definition.Head.Biases));
             Assert.That(images.Select(i => poisoned.Predict(i, 3).Probabilities), Is.EqualTo(images.Select(i => uncached.Predict(i, 3).Probabilities)));
             Assert.That(again.TrainingReport!.FeatureCacheHits, Is.EqualTo(Entries), "the recomputed entries replaced the copies");
-            Assert.That(entries.Select(File.ReadAllBytes).Distinct(new BytesComparer()).Count(), Is.EqualTo(Entries));
+            Assert.That(new FeatureCache(new FeatureCacheOptions { Directory = cacheDir }, isolated: true).GetEntryCount(), Is.EqualTo(Entries));
         });
     }
 
     [Test]
-    public void TryRead_EntryRenamedToAnotherKey_IsAMissAndIsDeleted()
+    public void TryRead_IndexRecordFilingAnEntryUnderAnotherKey_IsAMiss()
     {
-        var cache = new FeatureCache(new FeatureCacheOptions { Directory = TestPaths.NewTempFolder("cache") });
+        var options = new FeatureCacheOptions { Directory = TestPaths.NewTempFolder("cache") };
+        var writer = new FeatureCache(options, isolated: true);
         var a = FeatureCache.ComputeKey([1, 2, 3], "context");
         var b = FeatureCache.ComputeKey([4, 5, 6], "context");
-        Assert.That(cache.TryWrite(a, Enumerable.Repeat(1f, 512).ToArray()), Is.True);
+        Assert.That(writer.TryWrite(a, Enumerable.Repeat(1f, 512).ToArray()), Is.True);
+        writer.CloseWriter();
+        var idx = Directory.GetFiles(writer.PacksDirectory, "*.idx").Single();
+        var forged = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(b)).Concat(BitConverter.GetBytes(0L)).ToArray();
+        File.AppendAllBytes(idx, forged); // b's name on a's entry
+
+        var reader = new FeatureCache(options, isolated: true);
+        Assert.Multiple(() =>
+        {
+            Assert.That(reader.TryRead(b, 512), Is.Null);
+            Assert.That(reader.TryRead(a, 512), Is.EqualTo(Enumerable.Repeat(1f, 512)));
+        });
+    }
+
+    [Test]
+    public void TryRead_EarlierStoreEntryRenamedToAnotherKey_IsAMissAndIsDeleted()
+    {
+        var cache = new FeatureCache(new FeatureCacheOptions { Directory = TestPaths.NewTempFolder("cache") }, isolated: true);
+        var a = FeatureCache.ComputeKey([1, 2, 3], "context");
+        var b = FeatureCache.ComputeKey([4, 5, 6], "context");
         Directory.CreateDirectory(Path.GetDirectoryName(cache.PathOf(b))!);
-        File.Copy(cache.PathOf(a), cache.PathOf(b));
+        File.WriteAllBytes(cache.PathOf(b), Caching.FeatureCacheTests.LegacyEntry(a, Enumerable.Repeat(1f, 512).ToArray()));
 
         Assert.Multiple(() =>
         {
             Assert.That(cache.TryRead(b, 512), Is.Null);
             Assert.That(File.Exists(cache.PathOf(b)), Is.False);
-            Assert.That(cache.TryRead(a, 512), Is.EqualTo(Enumerable.Repeat(1f, 512)));
         });
     }
 
@@ -74,12 +100,5 @@ public class CachePoisoningTests
         File.WriteAllBytes(cache.PathOf(key), entry);
 
         Assert.That(cache.TryRead(key, 4), Is.Null);
-    }
-
-    private sealed class BytesComparer : IEqualityComparer<byte[]>
-    {
-        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
-
-        public int GetHashCode(byte[] obj) => obj.Length == 0 ? 0 : HashCode.Combine(obj.Length, obj[^1], obj[obj.Length / 2]);
     }
 }
