@@ -655,6 +655,11 @@ public sealed class ImageClassifierModel : IDisposable
             notes.Add("No labelled images were given and the model's head keeps no training images: likely unknowns were not looked for, and distances are measured between suggestions only. Give the labelled images (LabelingSuggestionOptions.LabelledImages, or suggest --labelled DIR).");
         }
 
+        else if (usable.Count < LabelingRanker.MinImagesForUnknowns)
+        {
+            notes.Add($"Fewer than {LabelingRanker.MinImagesForUnknowns} unlabelled images: too few to tell an unusually distant one, so likely unknowns were not looked for.");
+        }
+
         if (options.Diversity && options.Top > LabelingRanker.MaxCandidates)
         {
             notes.Add($"More than {LabelingRanker.MaxCandidates} suggestions were asked for: they are ranked by uncertainty alone.");

@@ -14,6 +14,9 @@ internal static class LabelingRanker
     /// <summary>The most candidates the diverse choice compares pairwise; asking for more suggestions than this ranks by uncertainty alone.</summary>
     public const int MaxCandidates = 4096;
 
+    /// <summary>The fewest unlabelled images whose distances make a robust scale for "likely unknown".</summary>
+    public const int MinImagesForUnknowns = 20;
+
     private const int Block = 1024;
 
     /// <summary>Ranks unlabelled images.</summary>
@@ -39,7 +42,7 @@ internal static class LabelingRanker
         // Likely unknown: the distance to the nearest labelled image is an outlier among the unlabelled images.
         var unknown = new List<LikelyUnknownImage>();
         var isUnknown = new bool[n];
-        if (nearest is not null && n >= 3)
+        if (nearest is not null && n >= MinImagesForUnknowns)
         {
             var distances = nearest.Select(s => 1.0 - s).ToArray();
             var median = Median(distances);

@@ -56,7 +56,7 @@ public sealed record LabelingSuggestionOptions
     /// <value>The default is none.</value>
     public IReadOnlyList<string> LabelledImages { get; init; } = [];
 
-    /// <summary>Gets the robust z-score (median and median absolute deviation over the unlabelled images) of the distance to the nearest labelled image above which an image is listed as likely unknown.</summary>
+    /// <summary>Gets the robust z-score (median and median absolute deviation over the unlabelled images, when there are at least 20) of the distance to the nearest labelled image above which an image is listed as likely unknown.</summary>
     /// <value>The default is 3.5.</value>
     public double UnknownScore { get; init; } = DefaultUnknownScore;
 
