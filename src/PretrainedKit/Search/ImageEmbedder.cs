@@ -182,7 +182,13 @@ public sealed class ImageEmbedder : IDisposable
     /// <summary>The embedding of one raw feature vector: the head's scaling (when there is one), then divided by the length.</summary>
     /// <param name="raw">The backbone features of the original view.</param>
     /// <returns>A new vector.</returns>
-    internal float[] EmbedRaw(float[] raw) => FeatureScaling.L2Normalized(Scaling is null ? raw : Scaling.Apply(raw));
+    internal float[] EmbedRaw(float[] raw) => Embedding(raw, Scaling);
+
+    /// <summary>The embedding of one raw feature vector under a scaling (the one formula; the experiments call it too).</summary>
+    /// <param name="raw">The backbone features.</param>
+    /// <param name="scaling">The head's scaling, or <see langword="null"/>.</param>
+    /// <returns>A new vector of length 1 (or all zeros).</returns>
+    internal static float[] Embedding(float[] raw, FeatureScaling? scaling) => FeatureScaling.L2Normalized(scaling is null ? raw : scaling.Apply(raw));
 
     /// <summary>One cached featurisation pass over files: embeddings, errors by image and the bad images as report entries.</summary>
     internal async Task<(float[]?[] Vectors, InvalidImageException?[] Errors, IReadOnlyList<Data.SkippedImage> Skipped)> EmbedFilesAsync(IReadOnlyList<string> fullPaths, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
