@@ -31,7 +31,8 @@ internal static class ActiveLearningExperiment
     public const string Suggest = "suggest";
     public const string Random = "random";
     public const string Uncertainty = "uncertainty only";
-    public static readonly string[] Strategies = [Suggest, Random, Uncertainty];
+    public const string Typical = "suggest + typicality";
+    public static string[] Strategies { get; set; } = [Suggest, Random, Uncertainty];
 
     public static List<ActiveRow> Run(ActiveTask task, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int rounds, int batch)
     {
@@ -62,8 +63,8 @@ internal static class ActiveLearningExperiment
                 else
                 {
                     var scaling = definition.Head.Scaling;
-                    var diverse = strategy == Suggest;
-                    var options = LabelingSuggestionOptions.Default with { Top = batch, Diversity = diverse };
+                    var diverse = strategy is Suggest or Typical;
+                    var options = LabelingSuggestionOptions.Default with { Top = batch, Diversity = diverse, Typicality = strategy == Typical };
                     var references = diverse ? labelled.Select(k => ImageEmbedder.Embedding(pooled(k), scaling)).ToList() : [];
                     var (suggestions, _, _) = LabelingRanker.Rank(
                         candidates.Select(k => k.ToString(CultureInfo.InvariantCulture)).ToList(),
@@ -127,7 +128,7 @@ internal static class ActiveLearningExperiment
         return (accuracy, macro);
     }
 
-    public static void Write(List<ActiveRow> rows, string outDir, string machine, IReadOnlyDictionary<string, string> descriptions)
+    public static void Write(List<ActiveRow> rows, string outDir, string machine, IReadOnlyDictionary<string, string> descriptions, string name)
     {
         var csv = new StringBuilder("dataset,strategy,seed,round,labels,accuracy,macroAccuracy,seconds\n");
         foreach (var r in rows)
@@ -135,32 +136,39 @@ internal static class ActiveLearningExperiment
             csv.AppendLine(CultureInfo.InvariantCulture, $"{r.Dataset},{r.Strategy},{r.Seed},{r.Round},{r.Labels},{r.Accuracy:F4},{r.MacroAccuracy:F4},{r.Seconds:F2}");
         }
 
-        File.WriteAllText(Path.Combine(outDir, "active-learning.csv"), csv.ToString());
+        File.WriteAllText(Path.Combine(outDir, name + ".csv"), csv.ToString());
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"# Which images to label next: evidence ({DateTime.UtcNow:yyyy-MM-dd}, {machine})");
         md.AppendLine();
-        md.AppendLine("`dotnet run -c Release --project bench/PretrainedKit.Experiments -- --active-learning`. Accuracy on the held-out images (Fashion-MNIST: the official 10k test set; clip art: macro accuracy on the held-out 40% of each class) of the library's default head trained on the labelled images, mean over seeds; after each round of labels chosen by `suggest` (the library's ranking, defaults), at random, or by uncertainty alone.");
+        md.AppendLine("`dotnet run -c Release --project bench/PretrainedKit.Experiments -- --active-learning` (arguments of this run: " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1)) + "). Accuracy on the held-out images (Fashion-MNIST: the official 10k test set; clip art: macro accuracy on the held-out 40% of each class) of the library's default head trained on the labelled images, mean over seeds; after each round of labels chosen by `suggest` (the library's ranking, defaults), at random, or by uncertainty alone.");
         md.AppendLine();
-        foreach (var (name, description) in descriptions)
+        foreach (var (set, description) in descriptions)
         {
-            md.AppendLine(CultureInfo.InvariantCulture, $"- **{name}**: {description}");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- **{set}**: {description}");
         }
 
         md.AppendLine();
-        md.AppendLine("| Dataset | Labels | Seeds | suggest | random | uncertainty only | suggest - random (min / max over seeds) | suggest - uncertainty only |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|");
+        var present = Strategies.Where(st => rows.Any(r => r.Strategy == st)).ToArray();
+        var others = present.Where(st => st != Random).ToArray();
+        md.AppendLine("| Dataset | Labels | Seeds | " + string.Join(" | ", present) + " | " + string.Join(" | ", others.Select(o => $"{o} - random (min / max over seeds)")) + " |");
+        md.AppendLine("|---|---|---|" + string.Concat(present.Concat(others).Select(_ => "---|")));
         foreach (var group in rows.GroupBy(r => (r.Dataset, r.Round)))
         {
-            double Mean(string s) => group.Where(r => r.Strategy == s).Average(r => Metric(r));
-            var diffs = group.Where(r => r.Strategy == Suggest).Select(r => Metric(r) - Metric(group.Single(x => x.Strategy == Random && x.Seed == r.Seed))).ToArray();
-            var labels = group.Where(r => r.Strategy == Suggest).Select(r => r.Labels).Distinct().Single();
-            md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {group.Key.Dataset} | {labels} | {diffs.Length} | {Mean(Suggest):F4} | {Mean(Random):F4} | {Mean(Uncertainty):F4} | **{(Mean(Suggest) - Mean(Random)) * 100:+0.00;-0.00} pt** ({diffs.Min() * 100:+0.0;-0.0} / {diffs.Max() * 100:+0.0;-0.0}) | {(Mean(Suggest) - Mean(Uncertainty)) * 100:+0.00;-0.00} pt |");
+            double Mean(string st) => group.Where(r => r.Strategy == st).Average(r => Metric(r));
+            string Gap(string st)
+            {
+                var diffs = group.Where(r => r.Strategy == st).Select(r => Metric(r) - Metric(group.Single(x => x.Strategy == Random && x.Seed == r.Seed))).ToArray();
+                return string.Create(CultureInfo.InvariantCulture, $"**{(Mean(st) - Mean(Random)) * 100:+0.00;-0.00} pt** ({diffs.Min() * 100:+0.0;-0.0} / {diffs.Max() * 100:+0.0;-0.0})");
+            }
+
+            var labels = group.Select(r => r.Labels).Distinct().Single();
+            var seeds = group.Select(r => r.Seed).Distinct().Count();
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {group.Key.Dataset} | {labels} | {seeds} | ") + string.Join(" | ", present.Select(st => Mean(st).ToString("F4", CultureInfo.InvariantCulture))) + " | " + string.Join(" | ", others.Select(Gap)) + " |");
         }
 
-        File.WriteAllText(Path.Combine(outDir, "active-learning.md"), md.ToString());
-        Plot(rows, Path.Combine(outDir, "active-learning.png"));
-        Console.WriteLine($"Wrote {Path.Combine(outDir, "active-learning.csv")}, .md and .png");
+        File.WriteAllText(Path.Combine(outDir, name + ".md"), md.ToString());
+        Plot(rows, Path.Combine(outDir, name + ".png"));
+        Console.WriteLine($"Wrote {Path.Combine(outDir, name + ".csv")}, .md and .png");
     }
 
     /// <summary>Fashion-MNIST is balanced (accuracy); the clip-art sets are not (macro accuracy).</summary>
@@ -177,7 +185,8 @@ internal static class ActiveLearningExperiment
         using var grid = new SKPaint { Color = new SKColor(0xdd, 0xdd, 0xdd), StrokeWidth = 1, Style = SKPaintStyle.Stroke };
         using var font = new SKFont(SKTypeface.Default, 13);
         using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
-        (string Strategy, SKColor Color)[] series = [(Suggest, new SKColor(0xd6, 0x27, 0x28)), (Random, new SKColor(0x1f, 0x77, 0xb4)), (Uncertainty, new SKColor(0x2c, 0xa0, 0x2c))];
+        (string Strategy, SKColor Color)[] all = [(Suggest, new SKColor(0xd6, 0x27, 0x28)), (Random, new SKColor(0x1f, 0x77, 0xb4)), (Uncertainty, new SKColor(0x2c, 0xa0, 0x2c)), (Typical, new SKColor(0x94, 0x67, 0xbd))];
+        var series = all.Where(x => rows.Any(r => r.Strategy == x.Strategy)).ToArray();
         for (var d = 0; d < datasets.Count; d++)
         {
             var ofSet = rows.Where(r => r.Dataset == datasets[d]).ToList();
@@ -224,7 +233,7 @@ internal static class ActiveLearningExperiment
 
                 canvas.DrawLine(legendX, height - 18, legendX + 24, height - 18, line);
                 canvas.DrawText(strategy, legendX + 28, height - 13, font, text);
-                legendX += 120;
+                legendX += strategy.Length > 12 ? 170 : 100;
             }
         }
 

@@ -168,6 +168,12 @@ if (args.Contains("--label-noise"))
     return 0;
 }
 
+if (args.Contains("--search"))
+{
+    // Issue #16: similar-image search on Fashion-MNIST through the public API (see SearchBench.cs).
+    return await SearchBench.RunAsync(work, train, test, outDir, Arg("--machine") ?? "machine not given (--machine)", (Arg("--search-sizes") ?? "10000,60000").Split(',').Select(int.Parse).ToArray());
+}
+
 if (args.Contains("--active-learning"))
 {
     // Issue #16: which images to label next (see ActiveLearningExperiment.cs). Fashion-MNIST: per seed, the draw's first
@@ -184,15 +190,26 @@ if (args.Contains("--active-learning"))
     {
         ["fashion-mnist"] = $"start: the first 10 images per class of each seed's draw (100); pool: 5,000 training images drawn at random (seeded) from the {cachedTrain.Length:N0} whose features earlier experiments cached, the start excluded; 5 rounds of +50 labels; test: the official {fashionTest.Length:N0} test images.",
     };
-    for (var s = 0; s < draws; s++)
+    // --seed-offset N: seeds N.. (held out: starts, pools and clip-art splits not used by the first run); --strategies a,b.
+    var offset = int.Parse(Arg("--seed-offset") ?? "0");
+    if (Arg("--strategies") is { } strategies)
     {
-        var start = drawIndices[s].SelectMany(c => c.Take(10)).ToArray();
+        ActiveLearningExperiment.Strategies = strategies.Split(',');
+    }
+
+    for (var s = offset; s < offset + draws; s++)
+    {
+        var seed = s;
+        var start = s < drawIndices.Length
+            ? drawIndices[s].SelectMany(c => c.Take(10)).ToArray()
+            : cachedTrain.GroupBy(k => (int)train.Labels[k]).SelectMany(g => g.OrderBy(k => new Random(16_300 + seed + (k * 7919)).Next()).Take(10)).ToArray();
         var rest = cachedTrain.Except(start).ToArray();
         new Random(16_100 + s).Shuffle(rest);
         alRows.AddRange(ActiveLearningExperiment.Run(new ActiveTask("fashion-mnist", s, start, rest.Take(5000).ToArray(), fashionTest), fashionClasses, FashionPooled, FashionLabel, 5, 50));
     }
 
-    var (alA, alB) = ColourSets();
+    var alA = PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-5", clipArt5, colourWork, offset + draws, 0.6);
+    var alB = PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-6", clipArt6, colourWork, offset + draws, 0.6);
     foreach (var set in new[] { alA, alB })
     {
         if (set is null)
@@ -201,7 +218,7 @@ if (args.Contains("--active-learning"))
         }
 
         descriptions[set.Name] = $"{set.Description}; start: 3 random images per class of the training part, pool: the rest of it; 5 rounds of +10 labels.";
-        foreach (var (_, s, trainPart, testPart) in set.Draws)
+        foreach (var (_, s, trainPart, testPart) in set.Draws.Where(d => d.Draw >= offset))
         {
             var shuffled = trainPart.ToArray();
             new Random(16_200 + s).Shuffle(shuffled);
@@ -210,7 +227,7 @@ if (args.Contains("--active-learning"))
         }
     }
 
-    ActiveLearningExperiment.Write(alRows, outDir, Arg("--machine") ?? "machine not given (--machine)", descriptions);
+    ActiveLearningExperiment.Write(alRows, outDir, Arg("--machine") ?? "machine not given (--machine)", descriptions, Arg("--name") ?? "active-learning");
     return 0;
 }
 
@@ -342,13 +359,26 @@ namespace PretrainedKit.Experiments
 
         public Dictionary<int, Features> Featurize(string folder, Dataset data, int[] indices)
         {
+            WritePngs(folder, data, indices);
+            return Featurize(folder, indices.ToDictionary(i => i, i => PngPath(folder, i)));
+        }
+
+        /// <summary>Writes the PNG files of the images that do not have one yet; returns their paths in index order.</summary>
+        public static List<string> WritePngs(string folder, Dataset data, IEnumerable<int> indices)
+        {
             Directory.CreateDirectory(Path.Combine(folder, "png"));
-            foreach (var i in indices.Where(i => !File.Exists(PngPath(folder, i))))
+            var paths = new List<string>();
+            foreach (var i in indices)
             {
-                WritePng(PngPath(folder, i), data, i);
+                if (!File.Exists(PngPath(folder, i)))
+                {
+                    WritePng(PngPath(folder, i), data, i);
+                }
+
+                paths.Add(PngPath(folder, i));
             }
 
-            return Featurize(folder, indices.ToDictionary(i => i, i => PngPath(folder, i)));
+            return paths;
         }
 
         /// <summary>Featurises image files by key, keeping a store in <paramref name="folder"/>.</summary>

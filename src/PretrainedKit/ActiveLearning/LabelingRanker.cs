@@ -69,6 +69,7 @@ internal static class LabelingRanker
         }
 
         unknown.Sort((a, b) => b.Score.CompareTo(a.Score));
+        var typicality = options.Typicality && n > 1 ? TypicalityPercentile(embeddings) : null;
         var order = Enumerable.Range(0, n).Where(i => !isUnknown[i]).OrderByDescending(i => uncertainty[i]).ThenBy(i => i).ToArray();
         var top = Math.Min(options.Top, order.Length);
         var chosen = new List<(int Index, double? Distance)>();
@@ -113,7 +114,7 @@ internal static class LabelingRanker
                 {
                     if (!taken[a])
                     {
-                        var score = uncertainty[candidates[a]] * Math.Min(1.0, distance[a] / scale);
+                        var score = uncertainty[candidates[a]] * Math.Min(1.0, distance[a] / scale) * (typicality?[candidates[a]] ?? 1);
                         if (score > pickScore)
                         {
                             pick = a;
@@ -169,6 +170,44 @@ internal static class LabelingRanker
         }
 
         return entropy / Math.Log(p.Length);
+    }
+
+    /// <summary>Per embedding, the percentile (0 to 1) of its mean similarity to its 10 nearest others: 1 for the most typical.</summary>
+    public static double[] TypicalityPercentile(IReadOnlyList<float[]> embeddings)
+    {
+        const int Neighbours = 10;
+        var n = embeddings.Count;
+        var k = Math.Min(Neighbours, n - 1);
+        var dimension = embeddings[0].Length;
+        var all = MatrixProduct.Rows(embeddings, dimension);
+        var density = new double[n];
+        for (var start = 0; start < n; start += Block)
+        {
+            var rows = Math.Min(Block, n - start);
+            var similarity = MatrixProduct.MultiplyTransposed(all.AsMemory(start * dimension, rows * dimension), rows, all, n, dimension);
+            Parallel.For(0, rows, r =>
+            {
+                var row = similarity.AsSpan(r * n, n).ToArray();
+                row[start + r] = float.NegativeInfinity;
+                Array.Sort(row);
+                double sum = 0;
+                for (var j = 1; j <= k; j++)
+                {
+                    sum += row[n - j];
+                }
+
+                density[start + r] = sum / k;
+            });
+        }
+
+        var order = Enumerable.Range(0, n).OrderBy(i => density[i]).ThenBy(i => i).ToArray();
+        var percentile = new double[n];
+        for (var r = 0; r < n; r++)
+        {
+            percentile[order[r]] = n == 1 ? 1 : (double)r / (n - 1);
+        }
+
+        return percentile;
     }
 
     /// <summary>The cosine similarity of each embedding to its nearest reference (blocks of rows through <see cref="MatrixProduct"/>).</summary>

@@ -43,6 +43,14 @@ public sealed record LabelingSuggestionOptions
     /// <value>The default is <see langword="true"/>.</value>
     public bool Diversity { get; init; } = true;
 
+    /// <summary>
+    /// Gets a value indicating whether typical images are preferred over atypical ones: each candidate's score is also
+    /// multiplied by the percentile, among the unlabelled images, of its mean similarity to its 10 nearest unlabelled
+    /// images (1 for the most typical), so that a label teaches about many images rather than an odd one.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>.</value>
+    public bool Typicality { get; init; }
+
     /// <summary>Gets how many times <see cref="Top"/> of the most uncertain images are candidates for the diverse choice (at most 4,096 in all).</summary>
     /// <value>The default is 10.</value>
     public int CandidateFactor { get; init; } = 10;

@@ -98,6 +98,25 @@ public class LabelingRankerTests
     }
 
     [Test]
+    public void Rank_WithTypicality_PrefersATypicalImageToAnOddOneOfEqualUncertainty()
+    {
+        // Twelve images in one tight group and one odd image, all equally uncertain: typicality takes one from the group.
+        var random = new Random(6);
+        var group = Enumerable.Range(0, 12).Select(_ => Unit(1, (float)random.NextDouble() * 0.3f, (float)random.NextDouble() * 0.3f)).ToList();
+        List<float[]> e = [Unit(0, 0, 1), .. group];
+        var paths = e.Select((_, i) => i == 0 ? "odd" : $"typical{i}").ToList();
+        var p = e.Select(_ => new[] { 0.5f, 0.4f, 0.1f }).ToList();
+        var plain = LabelingRanker.Rank(paths, p, e, [], Classes, LabelingSuggestionOptions.Default with { Top = 1 }).Suggestions;
+        var typical = LabelingRanker.Rank(paths, p, e, [], Classes, LabelingSuggestionOptions.Default with { Top = 1, Typicality = true }).Suggestions;
+        Assert.Multiple(() =>
+        {
+            Assert.That(plain.Single().Path, Is.EqualTo("odd"), "without typicality the tie goes to the first");
+            Assert.That(typical.Single().Path, Does.StartWith("typical"));
+            Assert.That(LabelingRanker.TypicalityPercentile(e)[0], Is.EqualTo(0), "the odd image is the least typical");
+        });
+    }
+
+    [Test]
     public void Options_OutOfRange_AreAllReportedTogether()
     {
         var options = LabelingSuggestionOptions.Default with { Top = 0, CandidateFactor = 0, UnknownScore = double.NaN };
