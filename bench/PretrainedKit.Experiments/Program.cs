@@ -168,6 +168,12 @@ if (args.Contains("--label-noise"))
     return 0;
 }
 
+if (args.Contains("--search-store"))
+{
+    // Issue #16: search time and precision at sizes beyond one cold featurisation here (see SearchBench.RunStore).
+    return SearchBench.RunStore(trainFeatures, testFeatures, train, test, outDir, Arg("--machine") ?? "machine not given (--machine)");
+}
+
 if (args.Contains("--search"))
 {
     // Issue #16: similar-image search on Fashion-MNIST through the public API (see SearchBench.cs).

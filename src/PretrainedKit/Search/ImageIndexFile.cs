@@ -57,8 +57,8 @@ internal sealed record ImageIndexManifest
 /// </summary>
 internal static class ImageIndexFile
 {
-    /// <summary>The largest index file read (2 GiB: a million 512-float embeddings with their paths).</summary>
-    public const long MaxFileBytes = 2L * 1024 * 1024 * 1024;
+    /// <summary>The largest index file read: the largest byte array .NET allocates (just under 2 GiB: about a million 512-float embeddings with their paths).</summary>
+    public static readonly long MaxFileBytes = Array.MaxLength;
 
     private const int MaxManifestBytes = 512 * 1024 * 1024;
     private const int MaxDimension = 1 << 20;
