@@ -5,6 +5,7 @@ using PretrainedKit.Caching;
 using PretrainedKit.Imaging;
 using PretrainedKit.Models;
 using PretrainedKit.Search;
+using PretrainedKit.Training;
 using PretrainedKit.Tests.Inspection;
 
 namespace PretrainedKit.Tests.Search;
@@ -265,6 +266,39 @@ public class ImageIndexTests
             Assert.That(() => ImageIndex.Load(folder), Throws.TypeOf<FileNotFoundException>());
             Assert.That(ImageIndex.Load(good).Count, Is.EqualTo(_index.Count), "the intact file still loads");
         });
+    }
+
+    [Test]
+    public void Embed_FromManyThreads_EqualsSequential()
+    {
+        var sequential = _pictureFiles.Select(_model.Embed).ToList();
+        var parallel = new float[_pictureFiles.Count][];
+        Parallel.For(0, _pictureFiles.Count * 3, new ParallelOptions { MaxDegreeOfParallelism = 6 }, i => parallel[i % _pictureFiles.Count] = _model.Embed(_pictureFiles[i % _pictureFiles.Count]));
+        for (var i = 0; i < sequential.Count; i++)
+        {
+            Assert.That(parallel[i], Is.EqualTo(sequential[i]), _pictureFiles[i]);
+        }
+    }
+
+    [Test]
+    public async Task BuildAsync_ReportsProgress_AndStopsWhenCancelled()
+    {
+        var reports = new List<TrainingProgress>();
+        var progress = new SynchronousProgress(reports.Add);
+        var index = await ImageIndex.BuildAsync(_embedder, _pictureFiles.Take(3), progress);
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        Assert.Multiple(() =>
+        {
+            Assert.That(index.Count, Is.EqualTo(3));
+            Assert.That(reports.Where(r => r.Phase == TrainingPhase.Featurizing).Select(r => r.Completed).Max(), Is.EqualTo(3));
+            Assert.That(() => ImageIndex.BuildAsync(_embedder, _pictureFiles, null, cancelled.Token), Throws.InstanceOf<OperationCanceledException>());
+        });
+    }
+
+    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
     }
 
     [Test]
