@@ -71,6 +71,26 @@ public class SearchCliTests
     }
 
     [Test]
+    public void IndexWithModel_QueriesAreEmbeddedWithTheModelsScaling()
+    {
+        var index = Path.Combine(_work, "model.pkindex");
+        var (code, json, err) = CliProcess.Run(null, "index", _data, "--out", index, "--model", _model, "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        using var built = JsonDocument.Parse(json);
+        var query = Directory.GetFiles(Path.Combine(_data, "blue"), "*.png").Order(StringComparer.Ordinal).Last();
+        var (similarCode, similar, similarErr) = CliProcess.Run(null, "similar", index, query, "--top", "1", "--json");
+        Assert.That(similarCode, Is.EqualTo(0), similarErr);
+        using var found = JsonDocument.Parse(similar);
+        var top = found.RootElement.GetProperty("neighbours")[0];
+        Assert.Multiple(() =>
+        {
+            Assert.That(built.RootElement.GetProperty("embeddingId").GetString(), Does.Contain("/Standardize-"), "the model's scaling is part of the space");
+            Assert.That(top.GetProperty("path").GetString(), Is.EqualTo(query));
+            Assert.That(top.GetProperty("similarity").GetDouble(), Is.EqualTo(1).Within(1e-4));
+        });
+    }
+
+    [Test]
     public void Similar_CorruptIndex_ExitsWith2NamingTheFile()
     {
         var index = Path.Combine(_work, "corrupt.pkindex");
