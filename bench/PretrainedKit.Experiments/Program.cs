@@ -168,6 +168,75 @@ if (args.Contains("--label-noise"))
     return 0;
 }
 
+if (args.Contains("--search-store"))
+{
+    // Issue #16: search time and precision at sizes beyond one cold featurisation here (see SearchBench.RunStore).
+    return SearchBench.RunStore(trainFeatures, testFeatures, train, test, outDir, Arg("--machine") ?? "machine not given (--machine)");
+}
+
+if (args.Contains("--search"))
+{
+    // Issue #16: similar-image search on Fashion-MNIST through the public API (see SearchBench.cs).
+    return await SearchBench.RunAsync(work, train, test, outDir, Arg("--machine") ?? "machine not given (--machine)", (Arg("--search-sizes") ?? "10000,60000").Split(',').Select(int.Parse).ToArray());
+}
+
+if (args.Contains("--active-learning"))
+{
+    // Issue #16: which images to label next (see ActiveLearningExperiment.cs). Fashion-MNIST: per seed, the draw's first
+    // 10 images per class labelled, a pool of 5,000 training images drawn (seeded) from those whose features are cached,
+    // 5 rounds of +50; the official 10k test set. Clip art: per seed, the draw's training part (60%) with 3 per class
+    // labelled and the rest as the pool, 5 rounds of +10; macro accuracy on the held-out 40%.
+    var alRows = new List<ActiveRow>();
+    var fashionClasses = Enumerable.Range(0, 10).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToList();
+    var cachedTrain = trainFeatures.Keys.Order().ToArray();
+    var fashionTest = testIndices.Select(i => 100000 + i).ToArray();
+    float[] FashionPooled(int k) => k >= 100000 ? testFeatures[k - 100000].Pooled[0] : trainFeatures[k].Pooled[0];
+    int FashionLabel(int k) => k >= 100000 ? test.Labels[k - 100000] : train.Labels[k];
+    var descriptions = new Dictionary<string, string>
+    {
+        ["fashion-mnist"] = $"start: the first 10 images per class of each seed's draw (100); pool: 5,000 training images drawn at random (seeded) from the {cachedTrain.Length:N0} whose features earlier experiments cached, the start excluded; 5 rounds of +50 labels; test: the official {fashionTest.Length:N0} test images.",
+    };
+    // --seed-offset N: seeds N.. (held out: starts, pools and clip-art splits not used by the first run); --strategies a,b.
+    var offset = int.Parse(Arg("--seed-offset") ?? "0");
+    if (Arg("--strategies") is { } strategies)
+    {
+        ActiveLearningExperiment.Strategies = strategies.Split(',');
+    }
+
+    for (var s = offset; s < offset + draws; s++)
+    {
+        var seed = s;
+        var start = s < drawIndices.Length
+            ? drawIndices[s].SelectMany(c => c.Take(10)).ToArray()
+            : cachedTrain.GroupBy(k => (int)train.Labels[k]).SelectMany(g => g.OrderBy(k => new Random(16_300 + seed + (k * 7919)).Next()).Take(10)).ToArray();
+        var rest = cachedTrain.Except(start).ToArray();
+        new Random(16_100 + s).Shuffle(rest);
+        alRows.AddRange(ActiveLearningExperiment.Run(new ActiveTask("fashion-mnist", s, start, rest.Take(5000).ToArray(), fashionTest), fashionClasses, FashionPooled, FashionLabel, 5, 50));
+    }
+
+    var alA = PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-5", clipArt5, colourWork, offset + draws, 0.6);
+    var alB = PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, "clipart-6", clipArt6, colourWork, offset + draws, 0.6);
+    foreach (var set in new[] { alA, alB })
+    {
+        if (set is null)
+        {
+            continue;
+        }
+
+        descriptions[set.Name] = $"{set.Description}; start: 3 random images per class of the training part, pool: the rest of it; 5 rounds of +10 labels.";
+        foreach (var (_, s, trainPart, testPart) in set.Draws.Where(d => d.Draw >= offset))
+        {
+            var shuffled = trainPart.ToArray();
+            new Random(16_200 + s).Shuffle(shuffled);
+            var start = shuffled.GroupBy(set.LabelOf).SelectMany(g => g.Take(3)).ToArray();
+            alRows.AddRange(ActiveLearningExperiment.Run(new ActiveTask(set.Name, s, start, shuffled.Except(start).ToArray(), testPart), set.Classes, k => set.FeaturesOf(k).Pooled[0], set.LabelOf, 5, 10));
+        }
+    }
+
+    ActiveLearningExperiment.Write(alRows, outDir, Arg("--machine") ?? "machine not given (--machine)", descriptions, Arg("--name") ?? "active-learning");
+    return 0;
+}
+
 if (args.Contains("--auto"))
 {
     // Issue #14's evidence: automatic lever choice against the old default and fixed combinations (see AutoLevers.cs).
@@ -296,13 +365,26 @@ namespace PretrainedKit.Experiments
 
         public Dictionary<int, Features> Featurize(string folder, Dataset data, int[] indices)
         {
+            WritePngs(folder, data, indices);
+            return Featurize(folder, indices.ToDictionary(i => i, i => PngPath(folder, i)));
+        }
+
+        /// <summary>Writes the PNG files of the images that do not have one yet; returns their paths in index order.</summary>
+        public static List<string> WritePngs(string folder, Dataset data, IEnumerable<int> indices)
+        {
             Directory.CreateDirectory(Path.Combine(folder, "png"));
-            foreach (var i in indices.Where(i => !File.Exists(PngPath(folder, i))))
+            var paths = new List<string>();
+            foreach (var i in indices)
             {
-                WritePng(PngPath(folder, i), data, i);
+                if (!File.Exists(PngPath(folder, i)))
+                {
+                    WritePng(PngPath(folder, i), data, i);
+                }
+
+                paths.Add(PngPath(folder, i));
             }
 
-            return Featurize(folder, indices.ToDictionary(i => i, i => PngPath(folder, i)));
+            return paths;
         }
 
         /// <summary>Featurises image files by key, keeping a store in <paramref name="folder"/>.</summary>

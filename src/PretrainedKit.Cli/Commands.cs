@@ -432,7 +432,7 @@ internal static partial class Commands
             WriteError($"error: {ex.Message}");
             return UserError;
         }
-        catch (Exception ex) when (ex is UserException or DirectoryNotFoundException or FileNotFoundException or ModelFormatException
+        catch (Exception ex) when (ex is UserException or DirectoryNotFoundException or FileNotFoundException or ModelFormatException or Search.ImageIndexFormatException
                                        or InvalidImageException or BackboneNotFoundException or ArgumentException or IOException or UnauthorizedAccessException
                                        or System.ComponentModel.Win32Exception)
         {

@@ -9,6 +9,9 @@ var root = new RootCommand("pretrainedkit: train an image classifier on a folder
     Commands.Export(),
     Commands.Featurize(),
     Commands.Inspect(),
+    Commands.Index(),
+    Commands.Similar(),
+    Commands.Suggest(),
     ReportCommand.Create(),
 };
 

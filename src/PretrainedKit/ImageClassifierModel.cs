@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using System.Diagnostics;
+using PretrainedKit.ActiveLearning;
 using PretrainedKit.Backbones;
 using PretrainedKit.Caching;
 using PretrainedKit.Data;
@@ -8,6 +10,7 @@ using PretrainedKit.Featurization;
 using PretrainedKit.Imaging;
 using PretrainedKit.Internal;
 using PretrainedKit.Models;
+using PretrainedKit.Search;
 using PretrainedKit.Serialization;
 using PretrainedKit.Training;
 
@@ -37,7 +40,18 @@ public sealed class ImageClassifierModel : IDisposable
         _extractor = extractor;
         TrainingReport = report;
         _logger = logger ?? NullLogger.Instance;
+        Embedder = new ImageEmbedder(extractor, definition.Head.Scaling, definition.WeightsSha256, _guard);
     }
+
+    /// <summary>
+    /// Gets the model's embedder, for a similar-image index (<see cref="ImageIndex.BuildAsync(ImageEmbedder, string, IProgress{TrainingProgress}, CancellationToken)"/>)
+    /// or anything else that needs embeddings: see <see cref="Embed(string)"/> for what an embedding is. It belongs to the
+    /// model (disposing it does nothing) and stops working when the model is disposed.
+    /// </summary>
+    public ImageEmbedder Embedder { get; }
+
+    /// <summary>Gets the length of an embedding: the feature size of the model's layout (512 for ResNet18 pooled features).</summary>
+    public int EmbeddingDimension => Definition.FeatureSize;
 
     /// <summary>Gets the class names, in the order of <see cref="Prediction.Probabilities"/>.</summary>
     public IReadOnlyList<string> Classes => Definition.Classes;
@@ -225,6 +239,92 @@ public sealed class ImageClassifierModel : IDisposable
         ArgumentNullException.ThrowIfNull(bytes);
         using var lease = _guard.Enter(nameof(ImageClassifierModel));
         return PredictCore(ImageInput.FromBytes(bytes), topK);
+    }
+
+    /// <summary>
+    /// Embeds an image file: the feature vector the model's head reads, divided by its Euclidean length, so that the dot
+    /// product of two embeddings is their cosine similarity. Precisely: the backbone features of the model's
+    /// <see cref="FeatureLayout"/> (<see cref="EmbeddingDimension"/> values, backbone <see cref="Backbone"/>) of the
+    /// original view, scaled as the head scales them before its final layer (<see cref="Normalization"/>: optional L2
+    /// normalisation, then the stored means and factors), then L2-normalised. With test-time mirroring the head also reads
+    /// the mirrored view; the embedding does not (a search should tell a picture from its mirror image, and it costs one
+    /// backbone run). Single image: the latency path, no feature cache.
+    /// </summary>
+    /// <param name="path">The image.</param>
+    /// <returns>A new vector of <see cref="EmbeddingDimension"/> floats of length 1.</returns>
+    /// <exception cref="InvalidImageException">The file cannot be read or is not a usable image; the message names it.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public float[] Embed(string path) => Embedder.Embed(path);
+
+    /// <summary>Embeds an image held in memory; see <see cref="Embed(string)"/>.</summary>
+    /// <param name="bytes">The encoded image.</param>
+    /// <returns>A new vector of <see cref="EmbeddingDimension"/> floats of length 1.</returns>
+    /// <exception cref="InvalidImageException">The bytes are not a usable image.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public float[] Embed(byte[] bytes) => Embedder.Embed(bytes);
+
+    /// <summary>Embeds an image read from a stream (read to its end; not closed); see <see cref="Embed(string)"/>.</summary>
+    /// <param name="stream">The image bytes.</param>
+    /// <returns>A new vector of <see cref="EmbeddingDimension"/> floats of length 1.</returns>
+    /// <exception cref="InvalidImageException">The bytes are not a usable image, or there are more than <see cref="ImageLimits.MaxFileBytes"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public float[] Embed(Stream stream) => Embedder.Embed(stream);
+
+    /// <summary>
+    /// Embeds many image files in one featurisation pass that reads and writes the model's <see cref="FeatureCache"/> (as
+    /// <see cref="PredictBatchAsync(IEnumerable{string}, int, CancellationToken)"/> does); a bad image does not stop the batch.
+    /// See <see cref="Embed(string)"/> for what an embedding is.
+    /// </summary>
+    /// <param name="paths">The image files.</param>
+    /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops the pass within the images in flight.</param>
+    /// <returns>One result per path, in order: the embedding, or the error that names the file.</returns>
+    /// <exception cref="ArgumentException">A path is <see langword="null"/> or empty.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<IReadOnlyList<ImageEmbedding>> EmbedBatchAsync(IEnumerable<string> paths, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Embedder.EmbedBatchAsync(paths, progress, cancellationToken);
+
+    /// <summary>
+    /// Ranks the images below an unlabelled folder by how much labelling them is expected to help the model: the most
+    /// uncertain predictions (calibrated probabilities, <see cref="LabelingSuggestionOptions.Uncertainty"/>), kept apart
+    /// from each other and from the labelled images so that near-copies are not suggested twice
+    /// (<see cref="LabelingSuggestionOptions.Diversity"/>). Images far from every labelled image are listed apart as likely
+    /// unknown. One featurisation pass through the model's feature cache; nothing is moved or deleted.
+    /// </summary>
+    /// <param name="folder">The unlabelled images (sub-folders included).</param>
+    /// <param name="options">How to rank; by default <see cref="LabelingSuggestionOptions.Default"/>.</param>
+    /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops the pass within the images in flight.</param>
+    /// <returns>The suggestions (never an image twice, at most <see cref="LabelingSuggestionOptions.Top"/>), the likely unknowns and the skipped images.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<LabelingSuggestionReport> SuggestLabelsAsync(string folder, LabelingSuggestionOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var (images, ignored) = ImageFolder.List(folder);
+        return SuggestCoreAsync(images, ignored, options, progress, cancellationToken);
+    }
+
+    /// <summary>Ranks a list of unlabelled image files; see <see cref="SuggestLabelsAsync(string, LabelingSuggestionOptions, IProgress{TrainingProgress}, CancellationToken)"/>.</summary>
+    /// <param name="paths">The unlabelled images; a path given twice is ranked once.</param>
+    /// <param name="options">How to rank.</param>
+    /// <param name="progress">Receives progress; may be <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Stops the pass within the images in flight.</param>
+    /// <returns>The suggestions, the likely unknowns and the skipped images.</returns>
+    /// <exception cref="ArgumentException">A path is <see langword="null"/> or empty, or an option is out of range.</exception>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<LabelingSuggestionReport> SuggestLabelsAsync(IEnumerable<string> paths, LabelingSuggestionOptions? options = null, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        var images = paths.Select(p =>
+        {
+            ArgumentException.ThrowIfNullOrEmpty(p, nameof(paths));
+            return Path.GetFullPath(p);
+        }).ToList();
+        return SuggestCoreAsync(images, 0, options, progress, cancellationToken);
     }
 
     /// <summary>Classifies many image files; decoding overlaps with the backbone, and a bad image does not stop the batch.</summary>
@@ -514,6 +614,78 @@ public sealed class ImageClassifierModel : IDisposable
             UnknownThreshold = threshold,
             Coverage = (double)accepted.Count / images.Count,
             AcceptedPrecision = accepted.Count == 0 ? null : (double)accepted.Count(i => i.IsCorrect) / accepted.Count,
+        };
+    }
+
+    /// <summary>The suggestion shared by the folder and the list: one featurisation pass (unlabelled images with the test views, labelled ones with the original view), then <see cref="LabelingRanker.Rank"/>.</summary>
+    private async Task<LabelingSuggestionReport> SuggestCoreAsync(List<string> images, int ignored, LabelingSuggestionOptions? options, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        options ??= LabelingSuggestionOptions.Default;
+        options.Validate();
+        var watch = Stopwatch.StartNew();
+        var reporter = new ProgressReporter(progress, _logger);
+        var labelled = options.LabelledImages.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
+        var labelledSet = labelled.ToHashSet(StringComparer.Ordinal);
+        var pool = images.Distinct(StringComparer.Ordinal).Where(p => !labelledSet.Contains(p)).ToList();
+        ignored += images.Count - pool.Count;
+
+        using var lease = _guard.Enter(nameof(ImageClassifierModel));
+        var views = Definition.TestViews;
+        IReadOnlyList<ImageView> original = [ImageView.Original];
+        var set = await _extractor.ExtractAsync(
+            pool.Concat(labelled).Select(ImageInput.FromFile).ToList(),
+            i => i < pool.Count ? views : original,
+            (done, total, eta) => reporter.Report(TrainingPhase.Featurizing, done, total, eta),
+            cancellationToken).ConfigureAwait(false);
+        foreach (var skipped in set.Skipped)
+        {
+            Log.Skipped(_logger, skipped.Path, skipped.Message);
+        }
+
+        var usable = Enumerable.Range(0, pool.Count).Where(i => set.Views[i] is not null).ToList();
+        var references = Enumerable.Range(pool.Count, labelled.Count).Where(i => set.Views[i] is not null).Select(i => Embedder.EmbedRaw(set.Views[i]![0])).ToList();
+        if (Definition.Head is KernelHeadDefinition kernel)
+        {
+            references.AddRange(kernel.Centres.Select(c => FeatureScaling.L2Normalized(c)));
+        }
+
+        var notes = new List<string>();
+        if (references.Count == 0)
+        {
+            notes.Add("No labelled images were given and the model's head keeps no training images: likely unknowns were not looked for, and distances are measured between suggestions only. Give the labelled images (LabelingSuggestionOptions.LabelledImages, or suggest --labelled DIR).");
+        }
+
+        else if (usable.Count < LabelingRanker.MinImagesForUnknowns)
+        {
+            notes.Add($"Fewer than {LabelingRanker.MinImagesForUnknowns} unlabelled images: too few to tell an unusually distant one, so likely unknowns were not looked for.");
+        }
+
+        if (options.Diversity && options.Top > LabelingRanker.MaxCandidates)
+        {
+            notes.Add($"More than {LabelingRanker.MaxCandidates} suggestions were asked for: they are ranked by uncertainty alone.");
+        }
+
+        var (suggestions, unknown, typical) = usable.Count == 0
+            ? ([], [], null)
+            : LabelingRanker.Rank(
+                usable.Select(i => pool[i]).ToList(),
+                usable.Select(i => Definition.Probabilities(set.Views[i]!)).ToList(),
+                usable.Select(i => Embedder.EmbedRaw(set.Views[i]![0])).ToList(),
+                references,
+                Classes,
+                options);
+        reporter.Complete();
+        return new LabelingSuggestionReport
+        {
+            Suggestions = suggestions,
+            LikelyUnknown = unknown,
+            ImageCount = usable.Count,
+            Skipped = set.Skipped,
+            IgnoredFileCount = ignored,
+            ReferenceCount = references.Count,
+            TypicalDistance = typical,
+            Notes = notes,
+            Elapsed = watch.Elapsed,
         };
     }
 

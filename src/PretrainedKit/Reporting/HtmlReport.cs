@@ -90,6 +90,68 @@ public static class HtmlReport
         return WriteHtmlAsync(full, RenderInspection(inspection, options, cancellationToken), cancellationToken);
     }
 
+    /// <summary>
+    /// Renders a similar-image search as a self-contained gallery page (no scripts, fonts or network): the query's
+    /// thumbnail, then each neighbour's thumbnail with its rank, similarity and file.
+    /// </summary>
+    /// <param name="queryPath">The query image.</param>
+    /// <param name="neighbours">What <see cref="Search.ImageIndex.Search(Search.ImageEmbedder, string, int)"/> returned.</param>
+    /// <param name="options">The title and thumbnail size; the other options are not used.</param>
+    /// <param name="cancellationToken">Stops the rendering between thumbnails.</param>
+    /// <returns>The whole HTML document.</returns>
+    /// <exception cref="ArgumentException">An option is out of range, or the query path is empty.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public static string RenderSimilar(string queryPath, IReadOnlyList<Search.SimilarImage> neighbours, HtmlReportOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(queryPath);
+        ArgumentNullException.ThrowIfNull(neighbours);
+        options ??= HtmlReportOptions.Default with { Title = "PretrainedKit similar images" };
+        options.Validate();
+        var html = Begin(options, Inv, $"{neighbours.Count} most similar indexed images (cosine similarity of embeddings); generated {(options.GeneratedAt ?? DateTimeOffset.UtcNow).ToUniversalTime():yyyy-MM-dd HH:mm} UTC.");
+        html.Append("<section id=\"query\"><h2>Query</h2><div class=\"findings\"><figure class=\"finding\"><div class=\"pair\"><div class=\"side\">");
+        AppendThumbnail(html, queryPath, options.ThumbnailSize);
+        html.Append("<div class=\"file\" title=\"").Append(Encode(queryPath)).Append("\">").Append(Encode(ShortName(queryPath))).Append("</div></div></div></figure></div></section>\n");
+        html.Append("<section id=\"neighbours\"><h2>Most similar</h2>");
+        if (neighbours.Count == 0)
+        {
+            html.Append("<p class=\"empty\">The index is empty.</p>");
+        }
+        else
+        {
+            html.Append("<div class=\"findings\">");
+            foreach (var n in neighbours)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                html.Append("<figure class=\"finding neighbour\"><div class=\"pair\"><div class=\"side\">");
+                AppendThumbnail(html, n.Path, options.ThumbnailSize);
+                html.Append("<div class=\"file\" title=\"").Append(Encode(n.Path)).Append("\">").Append(Encode(ShortName(n.Path))).Append("</div></div></div><figcaption>")
+                    .Append(Encode(Inv, $"#{n.Rank}, similarity {n.Similarity:F3}")).Append("</figcaption></figure>");
+            }
+
+            html.Append("</div>");
+        }
+
+        html.Append("</section>\n");
+        return End(html);
+    }
+
+    /// <summary>Renders <see cref="RenderSimilar"/> and writes it to a file, atomically.</summary>
+    /// <param name="queryPath">The query image.</param>
+    /// <param name="neighbours">The search result.</param>
+    /// <param name="path">The HTML file to write; its folder must exist.</param>
+    /// <param name="options">The title and thumbnail size.</param>
+    /// <param name="cancellationToken">Stops the rendering between thumbnails.</param>
+    /// <returns>A task that completes when the file is written.</returns>
+    /// <exception cref="DirectoryNotFoundException">The folder of <paramref name="path"/> does not exist; the message names it.</exception>
+    /// <exception cref="IOException">The file cannot be written; a previous file is left unchanged.</exception>
+    /// <exception cref="ArgumentException">An option is out of range, or a path is empty.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled; nothing is written.</exception>
+    public static Task WriteSimilarAsync(string queryPath, IReadOnlyList<Search.SimilarImage> neighbours, string path, HtmlReportOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var full = CheckOutputPath(path);
+        return WriteHtmlAsync(full, RenderSimilar(queryPath, neighbours, options, cancellationToken), cancellationToken);
+    }
+
     private static StringBuilder Begin(HtmlReportOptions options, IFormatProvider provider, FormattableString subtitle)
     {
         var html = new StringBuilder(64 * 1024);

@@ -1,0 +1,244 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using PretrainedKit.ActiveLearning;
+using PretrainedKit.Backbones;
+using PretrainedKit.Data;
+using PretrainedKit.Imaging;
+using PretrainedKit.Models;
+using PretrainedKit.Search;
+using PretrainedKit.Training;
+using SkiaSharp;
+
+namespace PretrainedKit.Experiments;
+
+/// <summary>One active-learning result row: a strategy's test accuracy after a round.</summary>
+internal sealed record ActiveRow(string Dataset, string Strategy, int Seed, int Round, int Labels, double Accuracy, double MacroAccuracy, double Seconds);
+
+/// <summary>One active-learning task: the keys of the start set, the unlabelled pool and the test images.</summary>
+internal sealed record ActiveTask(string Dataset, int Seed, int[] Start, int[] Pool, int[] Test);
+
+/// <summary>
+/// Issue #16's evidence: which images to label next. From a small labelled start, rounds of labels chosen by the
+/// library's ranking (<see cref="LabelingRanker.Rank"/> with its defaults: margin uncertainty, diversity on, the labelled
+/// images as references), at random, and by uncertainty alone (margin, no diversity, no references); after each round the
+/// head is trained as the library trains it (the default linear head on pooled features, <see cref="HeadTrainer"/>, 20%
+/// of each class held out to fit the temperature with <see cref="Calibration.FitTemperature"/>) and measured on held-out
+/// images. Nothing here was tuned: the ranking's settings are the library's defaults, fixed before this ran.
+/// </summary>
+internal static class ActiveLearningExperiment
+{
+    public const string Suggest = "suggest";
+    public const string Random = "random";
+    public const string Uncertainty = "uncertainty only";
+    public const string Typical = "suggest + typicality";
+    public static string[] Strategies { get; set; } = [Suggest, Random, Uncertainty];
+
+    public static List<ActiveRow> Run(ActiveTask task, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int rounds, int batch)
+    {
+        var rows = new List<ActiveRow>();
+        foreach (var strategy in Strategies)
+        {
+            var labelled = task.Start.ToList();
+            var pool = task.Pool.ToHashSet();
+            var random = new Random(16_000 + task.Seed);
+            for (var round = 0; ; round++)
+            {
+                var sw = Stopwatch.StartNew();
+                var definition = Train(labelled, classes, pooled, labelOf, task.Seed);
+                var (accuracy, macro) = Measure(definition, task.Test, pooled, labelOf, classes.Count);
+                rows.Add(new ActiveRow(task.Dataset, strategy, task.Seed, round, labelled.Count, accuracy, macro, sw.Elapsed.TotalSeconds));
+                if (round == rounds)
+                {
+                    break;
+                }
+
+                var candidates = pool.Order().ToArray();
+                List<int> chosen;
+                if (strategy == Random)
+                {
+                    random.Shuffle(candidates);
+                    chosen = candidates.Take(batch).ToList();
+                }
+                else
+                {
+                    var scaling = definition.Head.Scaling;
+                    var diverse = strategy is Suggest or Typical;
+                    var options = LabelingSuggestionOptions.Default with { Top = batch, Diversity = diverse, Typicality = strategy == Typical };
+                    var references = diverse ? labelled.Select(k => ImageEmbedder.Embedding(pooled(k), scaling)).ToList() : [];
+                    var (suggestions, _, _) = LabelingRanker.Rank(
+                        candidates.Select(k => k.ToString(CultureInfo.InvariantCulture)).ToList(),
+                        candidates.Select(k => definition.Probabilities([pooled(k)])).ToList(),
+                        candidates.Select(k => ImageEmbedder.Embedding(pooled(k), scaling)).ToList(),
+                        references,
+                        classes,
+                        options);
+                    chosen = suggestions.Select(s => int.Parse(s.Path, CultureInfo.InvariantCulture)).ToList();
+                }
+
+                labelled.AddRange(chosen);
+                pool.ExceptWith(chosen);
+            }
+
+            var last = rows[^1];
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{task.Dataset} seed {task.Seed} {strategy}: {string.Join(" -> ", rows.Where(r => r.Strategy == strategy && r.Seed == task.Seed && r.Dataset == task.Dataset).Select(r => $"{r.Labels}:{r.Accuracy:F3}"))}"));
+            _ = last;
+        }
+
+        return rows;
+    }
+
+    /// <summary>The library's training of the default head: a stratified 80/20 split, the head on 80%, the temperature on 20%.</summary>
+    private static ModelDefinition Train(List<int> labelled, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int seed)
+    {
+        var labels = labelled.Select(labelOf).ToList();
+        var options = ImageClassifierOptions.Default with { Seed = seed, Auto = false, InspectData = false };
+        var (trainPart, validation) = StratifiedSplit.Split(labels, classes.Count, ImageClassifierOptions.DefaultValidationFraction, seed);
+        var fit = HeadTrainer.Train(trainPart.Select(i => pooled(labelled[i])).ToList(), trainPart.Select(i => labels[i]).ToList(), classes.Count, options, CancellationToken.None);
+        var temperature = validation.Count == 0
+            ? 1
+            : Calibration.FitTemperature(validation.Select(i => fit.Head.Logits(pooled(labelled[i]))).ToList(), validation.Select(i => labels[i]).ToList());
+        return new ModelDefinition
+        {
+            Backbone = KnownBackbones.ResNet18,
+            WeightsSha256 = "experiment",
+            FeatureLayout = FeatureLayout.Pooled,
+            Image = ImagePreprocessingOptions.Default,
+            Classes = classes,
+            Head = fit.Head,
+            Temperature = temperature,
+        };
+    }
+
+    private static (double Accuracy, double Macro) Measure(ModelDefinition definition, int[] test, Func<int, float[]> pooled, Func<int, int> labelOf, int classCount)
+    {
+        var predicted = new int[test.Length];
+        Parallel.For(0, test.Length, i =>
+        {
+            var logits = definition.Head.Logits(pooled(test[i]));
+            predicted[i] = Array.IndexOf(logits, logits.Max());
+        });
+        var actual = test.Select(labelOf).ToArray();
+        var accuracy = (double)predicted.Where((p, i) => p == actual[i]).Count() / test.Length;
+        var macro = Enumerable.Range(0, classCount).Where(c => actual.Contains(c)).Average(c =>
+        {
+            var members = Enumerable.Range(0, test.Length).Where(i => actual[i] == c).ToArray();
+            return (double)members.Count(i => predicted[i] == c) / members.Length;
+        });
+        return (accuracy, macro);
+    }
+
+    public static void Write(List<ActiveRow> rows, string outDir, string machine, IReadOnlyDictionary<string, string> descriptions, string name)
+    {
+        var csv = new StringBuilder("dataset,strategy,seed,round,labels,accuracy,macroAccuracy,seconds\n");
+        foreach (var r in rows)
+        {
+            csv.AppendLine(CultureInfo.InvariantCulture, $"{r.Dataset},{r.Strategy},{r.Seed},{r.Round},{r.Labels},{r.Accuracy:F4},{r.MacroAccuracy:F4},{r.Seconds:F2}");
+        }
+
+        File.WriteAllText(Path.Combine(outDir, name + ".csv"), csv.ToString());
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"# Which images to label next: evidence ({DateTime.UtcNow:yyyy-MM-dd}, {machine})");
+        md.AppendLine();
+        md.AppendLine("`dotnet run -c Release --project bench/PretrainedKit.Experiments -- --active-learning` (arguments of this run: " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1)) + "). Accuracy on the held-out images (Fashion-MNIST: the official 10k test set; clip art: macro accuracy on the held-out 40% of each class) of the library's default head trained on the labelled images, mean over seeds; after each round of labels chosen by `suggest` (the library's ranking, defaults), at random, or by uncertainty alone.");
+        md.AppendLine();
+        foreach (var (set, description) in descriptions)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"- **{set}**: {description}");
+        }
+
+        md.AppendLine();
+        var present = Strategies.Where(st => rows.Any(r => r.Strategy == st)).ToArray();
+        var others = present.Where(st => st != Random).ToArray();
+        md.AppendLine("| Dataset | Labels | Seeds | " + string.Join(" | ", present) + " | " + string.Join(" | ", others.Select(o => $"{o} - random (min / max over seeds)")) + " |");
+        md.AppendLine("|---|---|---|" + string.Concat(present.Concat(others).Select(_ => "---|")));
+        foreach (var group in rows.GroupBy(r => (r.Dataset, r.Round)))
+        {
+            double Mean(string st) => group.Where(r => r.Strategy == st).Average(r => Metric(r));
+            string Gap(string st)
+            {
+                var diffs = group.Where(r => r.Strategy == st).Select(r => Metric(r) - Metric(group.Single(x => x.Strategy == Random && x.Seed == r.Seed))).ToArray();
+                return string.Create(CultureInfo.InvariantCulture, $"**{(Mean(st) - Mean(Random)) * 100:+0.00;-0.00} pt** ({diffs.Min() * 100:+0.0;-0.0} / {diffs.Max() * 100:+0.0;-0.0})");
+            }
+
+            var labels = group.Select(r => r.Labels).Distinct().Single();
+            var seeds = group.Select(r => r.Seed).Distinct().Count();
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {group.Key.Dataset} | {labels} | {seeds} | ") + string.Join(" | ", present.Select(st => Mean(st).ToString("F4", CultureInfo.InvariantCulture))) + " | " + string.Join(" | ", others.Select(Gap)) + " |");
+        }
+
+        File.WriteAllText(Path.Combine(outDir, name + ".md"), md.ToString());
+        Plot(rows, Path.Combine(outDir, name + ".png"));
+        Console.WriteLine($"Wrote {Path.Combine(outDir, name + ".csv")}, .md and .png");
+    }
+
+    /// <summary>Fashion-MNIST is balanced (accuracy); the clip-art sets are not (macro accuracy).</summary>
+    private static double Metric(ActiveRow r) => r.Dataset.StartsWith("fashion", StringComparison.Ordinal) ? r.Accuracy : r.MacroAccuracy;
+
+    private static void Plot(List<ActiveRow> rows, string path)
+    {
+        var datasets = rows.Select(r => r.Dataset).Distinct().ToList();
+        const int panelWidth = 420, height = 400, left = 60, right = 20, top = 40, bottom = 80;
+        using var surface = SKSurface.Create(new SKImageInfo(panelWidth * datasets.Count, height));
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        using var axis = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
+        using var grid = new SKPaint { Color = new SKColor(0xdd, 0xdd, 0xdd), StrokeWidth = 1, Style = SKPaintStyle.Stroke };
+        using var font = new SKFont(SKTypeface.Default, 13);
+        using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        (string Strategy, SKColor Color)[] all = [(Suggest, new SKColor(0xd6, 0x27, 0x28)), (Random, new SKColor(0x1f, 0x77, 0xb4)), (Uncertainty, new SKColor(0x2c, 0xa0, 0x2c)), (Typical, new SKColor(0x94, 0x67, 0xbd))];
+        var series = all.Where(x => rows.Any(r => r.Strategy == x.Strategy)).ToArray();
+        for (var d = 0; d < datasets.Count; d++)
+        {
+            var ofSet = rows.Where(r => r.Dataset == datasets[d]).ToList();
+            var x0 = (d * panelWidth) + left;
+            var x1 = ((d + 1) * panelWidth) - right;
+            var labels = ofSet.Select(r => r.Labels).Distinct().Order().ToArray();
+            var means = ofSet.GroupBy(r => (r.Strategy, r.Round)).Select(g => g.Average(Metric)).ToArray();
+            var yMin = Math.Floor(means.Min() * 50) / 50;
+            var yMax = Math.Ceiling(means.Max() * 50) / 50;
+            float X(double labelsCount) => x0 + ((x1 - x0) * (float)((labelsCount - labels[0]) / Math.Max(1, labels[^1] - labels[0])));
+            float Y(double a) => top + ((height - top - bottom) * (float)((yMax - a) / Math.Max(1e-9, yMax - yMin)));
+            for (var a = yMin; a <= yMax + 1e-9; a += 0.02)
+            {
+                canvas.DrawLine(x0, Y(a), x1, Y(a), grid);
+                canvas.DrawText(a.ToString("F2", CultureInfo.InvariantCulture), x0 - 45, Y(a) + 5, font, text);
+            }
+
+            canvas.DrawLine(x0, top, x0, height - bottom, axis);
+            canvas.DrawLine(x0, height - bottom, x1, height - bottom, axis);
+            foreach (var n in labels)
+            {
+                canvas.DrawText(n.ToString(CultureInfo.InvariantCulture), X(n) - 10, height - bottom + 18, font, text);
+            }
+
+            canvas.DrawText($"{datasets[d]}: {(datasets[d].StartsWith("fashion", StringComparison.Ordinal) ? "accuracy" : "macro accuracy")} vs labels", x0, 22, font, text);
+            canvas.DrawText("labelled images (mean over seeds)", x0 + 60, height - bottom + 38, font, text);
+            var legendX = x0;
+            foreach (var (strategy, color) in series)
+            {
+                using var line = new SKPaint { Color = color, StrokeWidth = 2.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
+                using var dot = new SKPaint { Color = color, IsAntialias = true };
+                SKPoint? previous = null;
+                foreach (var g in ofSet.Where(r => r.Strategy == strategy).GroupBy(r => r.Round).OrderBy(g => g.Key))
+                {
+                    var point = new SKPoint(X(g.Average(r => r.Labels)), Y(g.Average(Metric)));
+                    canvas.DrawCircle(point, 3.5f, dot);
+                    if (previous is { } p)
+                    {
+                        canvas.DrawLine(p, point, line);
+                    }
+
+                    previous = point;
+                }
+
+                canvas.DrawLine(legendX, height - 18, legendX + 24, height - 18, line);
+                canvas.DrawText(strategy, legendX + 28, height - 13, font, text);
+                legendX += strategy.Length > 12 ? 170 : 100;
+            }
+        }
+
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(path, data.ToArray());
+    }
+}
