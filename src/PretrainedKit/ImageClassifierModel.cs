@@ -49,6 +49,9 @@ public sealed class ImageClassifierModel : IDisposable
     /// </summary>
     public FeatureCacheOptions FeatureCache => _extractor.Cache?.Options ?? FeatureCacheOptions.Disabled;
 
+    /// <summary>Gets the featurisation layer (and through it the backbone runtime) of this model.</summary>
+    internal FeatureExtractor Extractor => _extractor;
+
     /// <summary>Gets the backbone the model was trained with.</summary>
     public Backbone Backbone => Definition.Backbone;
 

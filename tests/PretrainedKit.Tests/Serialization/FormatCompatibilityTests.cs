@@ -40,6 +40,7 @@ public partial class FormatCompatibilityTests
         var expected = JsonDocument.Parse(File.ReadAllText(Fixture($"{fixture}.expected.json"))).RootElement.GetProperty("predictions").EnumerateArray().ToList();
         using var model = ImageClassifierModel.Load(Fixture($"{fixture}.pkmodel"));
         Assert.That(model.Classes, Is.EqualTo(new[] { "Bag", "Sneaker", "Trouser" }));
+        Assert.That(model.Precision, Is.EqualTo(Precision.Float32)); // Files from before int8 existed are float.
         Assert.That(expected, Has.Count.EqualTo(12));
         Assert.Multiple(() =>
         {
