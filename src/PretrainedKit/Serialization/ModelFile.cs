@@ -64,7 +64,8 @@ internal sealed record BackboneManifest(
     /// <summary>Gets the feature layout; absent in files written before it existed, which all used <see cref="Backbones.FeatureLayout.Pooled"/>.</summary>
     public Backbones.FeatureLayout FeatureLayout { get; init; } = Backbones.FeatureLayout.Pooled;
 
-    /// <summary>Gets the arithmetic of the backbone; absent in files written before int8 existed, which are all float.</summary>
+    /// <summary>Gets the arithmetic of the backbone; absent in files written before int8 existed, which are all float, and not written for float (so that float manifests stay as they were).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public Backbones.Precision Precision { get; init; } = Backbones.Precision.Float32;
 
     /// <summary>Gets the int8 calibration (present exactly when <see cref="Precision"/> is int8): with the weights, it decides the int8 graph.</summary>
