@@ -16,7 +16,7 @@ namespace PretrainedKit.Serialization;
 /// features, <see cref="MultiStagePooling"/> of the stage outputs,) the head's standardisation, its linear layer or
 /// kernel layer (with the calibration temperature folded in: W / T and b / T), (the two views' logits averaged,) and a
 /// softmax, so that the probabilities equal <c>Predict</c>'s. Input <c>image</c> [N,3,H,W] (RGB, 0-255, planar), output
-/// <c>probabilities</c> [N,classes]. Every operator used exists in ONNX opset 7, so the backbone's own opset is kept.
+/// <c>probabilities</c> [N,classes]. Every operator used exists in ONNX opset 7, so the backbone's own opset is kept (13 for an int8 model, whose QDQ backbone is exported).
 /// </summary>
 internal static class OnnxExport
 {
