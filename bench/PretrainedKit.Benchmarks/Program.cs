@@ -25,6 +25,8 @@ using SkiaSharp;
 //   ... -- --first-call [--reps 7] [--json FILE]   first Predict after Load in a fresh process, with and without warmUp (median; JSON under bench/results/)
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --bdn        (BenchmarkDotNet micro-benchmarks of decoding)
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --decode-budget   (interleaved A/B of the decode memory budget)
+//   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --int8-types      (int8 integer types on this CPU: speed and cosine, fused and simulated)
+//   The headline run also measures int8 (issue #18) and runs bench/peers/pytorch_int8_resnet18.py; --no-int8 skips both, --no-rss the memory children.
 if (args.Contains("--bdn"))
 {
     BenchmarkRunner.Run<DecodeBenchmarks>(args: args.Where(a => a != "--bdn").ToArray());
@@ -39,6 +41,11 @@ if (args.Length >= 4 && args[0] == "--first-call-child")
 if (args.Contains("--first-call"))
 {
     return FirstCallBench.Run(args);
+}
+
+if (args.Contains("--int8-types"))
+{
+    return Int8TypesProbe.Run(args);
 }
 
 if (args.Contains("--decode-budget"))
@@ -302,6 +309,7 @@ try
     var images = options.ImagesDir is { } dir
         ? Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Where(f => ".jpg.jpeg.png.bmp.gif.webp".Contains(Path.GetExtension(f).ToLowerInvariant(), StringComparison.Ordinal) && Path.GetExtension(f).Length > 0).Order(StringComparer.Ordinal).ToList()
         : BenchImages.Generate(Path.Combine(work, "images"), largest);
+    Console.WriteLine($"CPU: {Int8TypesProbe.Cpu()}");
     Console.WriteLine($"PretrainedKit benchmark: {images.Count} images ({(options.ImagesDir is null ? "generated from assets/fashion-mnist, 256x256 JPEG, all distinct" : options.ImagesDir)}), {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, {DateTime.UtcNow:yyyy-MM-dd}");
     var sample = images.Take(options.Count).ToList();
     var results = new Dictionary<string, double>();
