@@ -413,7 +413,7 @@ try
     }
 
     Table.Print(results, options);
-    var json = JsonSerializer.Serialize(results.ToDictionary(k => k.Key, v => Math.Round(v.Value, 2)), new JsonSerializerOptions { WriteIndented = true });
+    var json = JsonSerializer.Serialize(results.ToDictionary(k => k.Key, v => Math.Round(v.Value, v.Key.Contains("Accuracy", StringComparison.Ordinal) || v.Key.Contains("Cosine", StringComparison.Ordinal) ? 4 : 2)), new JsonSerializerOptions { WriteIndented = true });
     File.WriteAllText(options.JsonPath, json);
     Console.WriteLine($"JSON written to {Path.GetFullPath(options.JsonPath)}");
     return 0;
