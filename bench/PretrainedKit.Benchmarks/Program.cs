@@ -25,6 +25,8 @@ using SkiaSharp;
 //   ... -- --first-call [--reps 7] [--json FILE]   first Predict after Load in a fresh process, with and without warmUp (median; JSON under bench/results/)
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --bdn        (BenchmarkDotNet micro-benchmarks of decoding)
 //   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --decode-budget   (interleaved A/B of the decode memory budget)
+//   dotnet run -c Release --project bench/PretrainedKit.Benchmarks -- --int8-types      (int8 integer types on this CPU: speed and cosine, fused and simulated)
+//   The headline run also measures int8 (issue #18) and runs bench/peers/pytorch_int8_resnet18.py; --no-int8 skips both, --no-rss the memory children.
 if (args.Contains("--bdn"))
 {
     BenchmarkRunner.Run<DecodeBenchmarks>(args: args.Where(a => a != "--bdn").ToArray());
@@ -39,6 +41,11 @@ if (args.Length >= 4 && args[0] == "--first-call-child")
 if (args.Contains("--first-call"))
 {
     return FirstCallBench.Run(args);
+}
+
+if (args.Contains("--int8-types"))
+{
+    return Int8TypesProbe.Run(args);
 }
 
 if (args.Contains("--decode-budget"))
@@ -357,6 +364,7 @@ try
     var images = options.ImagesDir is { } dir
         ? Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Where(f => ".jpg.jpeg.png.bmp.gif.webp".Contains(Path.GetExtension(f).ToLowerInvariant(), StringComparison.Ordinal) && Path.GetExtension(f).Length > 0).Order(StringComparer.Ordinal).ToList()
         : BenchImages.Generate(Path.Combine(work, "images"), largest);
+    Console.WriteLine($"CPU: {Int8TypesProbe.Cpu()}");
     Console.WriteLine($"PretrainedKit benchmark: {images.Count} images ({(options.ImagesDir is null ? "generated from assets/fashion-mnist, 256x256 JPEG, all distinct" : options.ImagesDir)}), {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, {DateTime.UtcNow:yyyy-MM-dd}");
     var sample = images.Take(options.Count).ToList();
     var results = new Dictionary<string, double>();
@@ -377,7 +385,8 @@ try
     {
         var r = new Dictionary<string, double>();
         var cacheDir = Path.Combine(work, $"cache-{round}");
-        double rawBatch1Seconds = 0, rawBatch8Seconds = 0, rawConcurrentSeconds = 0, coldSeconds = 0;
+        var int8CacheDir = Path.Combine(work, $"cache-int8-{round}");
+        double rawBatch1Seconds = 0, rawBatch8Seconds = 0, rawConcurrentSeconds = 0, coldSeconds = 0, int8Seconds = 0, int8CalibrationSeconds = 0;
         for (var start = 0; start < sample.Count; start += options.Block)
         {
             var block = sample.Skip(start).Take(options.Block).ToList();
@@ -385,6 +394,14 @@ try
             rawBatch8Seconds += raw.Batch8Seconds(block.Count);
             rawConcurrentSeconds += raw.ConcurrentSeconds(block.Count);
             coldSeconds += await Ours.ColdSeconds(block, cacheDir);
+            if (!options.NoInt8)
+            {
+                // Issue #18: the same cold training with an int8 backbone, right after; its featurising phase only (the
+                // calibration pass, once per training, is timed apart: the LoadingBackbone phase).
+                var (featurize, loading) = await Ours.ColdInt8Seconds(block, int8CacheDir);
+                int8Seconds += featurize;
+                int8CalibrationSeconds += loading;
+            }
         }
 
         r["ortRawBatch1ImagesPerSecond"] = sample.Count / rawBatch1Seconds;
@@ -404,6 +421,15 @@ try
         r["coldOverNaiveMlNet"] = cold / r["naiveMlNetImagesPerSecond"];
         r["predictOverOrtRawLatency"] = predictLatency / rawLatency;
         r["warmOverCold"] = warm / cold;
+        if (!options.NoInt8)
+        {
+            r["int8ImagesPerSecond"] = sample.Count / int8Seconds;
+            r["int8OverOrtRaw"] = r["int8ImagesPerSecond"] / r["ortRawImagesPerSecond"];
+            r["int8OverCold"] = r["int8ImagesPerSecond"] / cold;
+            r["int8LoadingBackboneSecondsPerTraining"] = int8CalibrationSeconds / ((sample.Count + options.Block - 1) / options.Block);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  int8 cold {r["int8ImagesPerSecond"]:F1}/s ({r["int8OverOrtRaw"]:F2}x best raw FP32 ORT, {r["int8OverCold"]:F2}x FP32 cold); calibration and backbone load {r["int8LoadingBackboneSecondsPerTraining"]:F1} s per training of {options.Block} images"));
+        }
+
         rounds.Add(r);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round + 1}/{options.Rounds}: raw ORT {r["ortRawImagesPerSecond"]:F1}/s (batch 1 {r["ortRawBatch1ImagesPerSecond"]:F1}, batch 8 {r["ortRawBatch8ImagesPerSecond"]:F1}, concurrent {r["ortRawConcurrentImagesPerSecond"]:F1}), cold {cold:F1}/s ({r["coldOverOrtRaw"]:F2}x raw, {r["coldOverOrtRawBatch"]:F2}x raw batch 1/8, {r["coldOverNaiveMlNet"]:F2}x naive), Predict p50 {predictLatency:F1} ms ({r["predictOverOrtRawLatency"]:F2}x raw {rawLatency:F1} ms)"));
     }
@@ -415,11 +441,34 @@ try
     }
 
     // 5. Peak memory for small and large runs, each in a fresh process.
-    results["peakRssMb500"] = RssChild.Measure(images.Take(options.RssSmall).ToList(), work);
-    results["peakRssMb5000"] = RssChild.Measure(images.Take(options.RssLarge).ToList(), work);
+    if (!options.NoRss)
+    {
+        results["peakRssMb500"] = RssChild.Measure(images.Take(options.RssSmall).ToList(), work);
+        results["peakRssMb5000"] = RssChild.Measure(images.Take(options.RssLarge).ToList(), work);
+    }
+
+    // 6. The PyTorch int8 peer (bench/peers/pytorch_int8_resnet18.py) in a child process, in the same run; and the int8
+    //    accuracy figures of bench/PretrainedKit.Experiments -- --int8 (not measured here: copied from their file).
+    if (!options.NoInt8)
+    {
+        foreach (var (key, value) in Int8Extras.PyTorchPeer(sample))
+        {
+            results[key] = value;
+        }
+
+        if (results.TryGetValue("pytorchInt8ImagesPerSecond", out var pytorchInt8))
+        {
+            results["int8OverPytorchInt8"] = results["int8ImagesPerSecond"] / pytorchInt8;
+        }
+
+        foreach (var (key, value) in Int8Extras.Accuracy())
+        {
+            results[key] = value;
+        }
+    }
 
     Table.Print(results, options);
-    var json = JsonSerializer.Serialize(results.ToDictionary(k => k.Key, v => Math.Round(v.Value, 2)), new JsonSerializerOptions { WriteIndented = true });
+    var json = JsonSerializer.Serialize(results.ToDictionary(k => k.Key, v => Math.Round(v.Value, v.Key.Contains("Accuracy", StringComparison.Ordinal) || v.Key.Contains("Cosine", StringComparison.Ordinal) ? 4 : 2)), new JsonSerializerOptions { WriteIndented = true });
     File.WriteAllText(options.JsonPath, json);
     Console.WriteLine($"JSON written to {Path.GetFullPath(options.JsonPath)}");
     return 0;
@@ -433,11 +482,17 @@ namespace PretrainedKit.Benchmarks
 {
     internal sealed record BenchOptions(string? ImagesDir, int Count, int RssSmall, int RssLarge, string JsonPath, int Rounds, int Block)
     {
+        /// <summary>Gets a value indicating whether the peak-memory children are skipped (--no-rss).</summary>
+        public bool NoRss { get; init; }
+
+        /// <summary>Gets a value indicating whether the int8 measurements and the PyTorch int8 peer are skipped (--no-int8).</summary>
+        public bool NoInt8 { get; init; }
+
         public static BenchOptions Parse(string[] args)
         {
             string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
             int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
-            return new BenchOptions(Value("--images"), Int("--count", 300), Int("--rss-small", 500), Int("--rss-large", 5000), Value("--json") ?? Path.Combine(BenchImages.FindRepositoryRoot(), "bench", "results", $"benchmark-{DateTime.UtcNow:yyyy-MM-dd}.json"), Int("--rounds", 3), Math.Max(8, Int("--block", 30)));
+            return new BenchOptions(Value("--images"), Int("--count", 300), Int("--rss-small", 500), Int("--rss-large", 5000), Value("--json") ?? Path.Combine(BenchImages.FindRepositoryRoot(), "bench", "results", $"benchmark-{DateTime.UtcNow:yyyy-MM-dd}.json"), Int("--rounds", 3), Math.Max(8, Int("--block", 30))) { NoRss = args.Contains("--no-rss"), NoInt8 = args.Contains("--no-int8") };
         }
     }
 
@@ -626,10 +681,16 @@ namespace PretrainedKit.Benchmarks
             using var model = await ImageClassifier.Create().FromImages(Labelled(images.Take(8))).WithValidationSplit(0).WithFeatureCache(FeatureCacheOptions.Disabled).TrainAsync();
         }
 
+        /// <summary>
+        /// Automatic lever choice off: one backbone run per image, as raw ORT does (with it on, small image sets are
+        /// featurised with their mirror views too, which doubled the runs and broke the warm run's hit count).
+        /// </summary>
+        private static ImageClassifierBuilder SingleView(ImageClassifierBuilder builder) => builder.WithOptions(builder.Options with { Auto = false });
+
         /// <summary>Trains on images not yet in the cache; returns the seconds of the featurising phase (read to features, cache writes included).</summary>
         public static async Task<double> ColdSeconds(IReadOnlyList<string> images, string cacheDir)
         {
-            using var cold = await ImageClassifier.Create().FromImages(Labelled(images)).WithValidationSplit(0).WithFeatureCacheDirectory(cacheDir).TrainAsync();
+            using var cold = await SingleView(ImageClassifier.Create().FromImages(Labelled(images)).WithValidationSplit(0).WithFeatureCacheDirectory(cacheDir)).TrainAsync();
             if (cold.TrainingReport!.FeatureCacheHits != 0)
             {
                 throw new InvalidOperationException($"Expected a cold cache, got {cold.TrainingReport.FeatureCacheHits} hits.");
@@ -638,10 +699,23 @@ namespace PretrainedKit.Benchmarks
             return cold.TrainingReport.PhaseDurations[PretrainedKit.Training.TrainingPhase.Featurizing].TotalSeconds;
         }
 
+        /// <summary>As <see cref="ColdSeconds"/> with an int8 backbone: (featurising seconds, loading-backbone seconds, which hold the calibration pass).</summary>
+        public static async Task<(double Featurize, double Loading)> ColdInt8Seconds(IReadOnlyList<string> images, string cacheDir)
+        {
+            using var cold = await SingleView(ImageClassifier.Create().FromImages(Labelled(images)).WithValidationSplit(0).WithFeatureCacheDirectory(cacheDir).WithPrecision(Precision.Int8)).TrainAsync();
+            if (cold.TrainingReport!.FeatureCacheHits != 0 || cold.Precision != Precision.Int8)
+            {
+                throw new InvalidOperationException($"Expected a cold int8 run, got {cold.TrainingReport.FeatureCacheHits} hits and {cold.Precision}.");
+            }
+
+            var phases = cold.TrainingReport.PhaseDurations;
+            return (phases[PretrainedKit.Training.TrainingPhase.Featurizing].TotalSeconds, phases[PretrainedKit.Training.TrainingPhase.LoadingBackbone].TotalSeconds);
+        }
+
         /// <summary>Retrains with another head setting on images that are all in the cache; returns images per second of featurising.</summary>
         public static async Task<double> WarmImagesPerSecond(IReadOnlyList<string> images, string cacheDir)
         {
-            using var warm = await ImageClassifier.Create().FromImages(Labelled(images)).WithValidationSplit(0).WithFeatureCacheDirectory(cacheDir).WithL2Regularization(1f).TrainAsync();
+            using var warm = await SingleView(ImageClassifier.Create().FromImages(Labelled(images)).WithValidationSplit(0).WithFeatureCacheDirectory(cacheDir)).WithL2Regularization(1f).TrainAsync();
             if (warm.TrainingReport!.FeatureCacheHits != images.Count)
             {
                 throw new InvalidOperationException($"Expected {images.Count} cache hits, got {warm.TrainingReport.FeatureCacheHits}.");
@@ -780,9 +854,21 @@ namespace PretrainedKit.Benchmarks
                 ("PretrainedKit warm cache (images/s)", F(r["warmCacheImagesPerSecond"]), $"{r["warmOverCold"]:F0}x cold (target >= 100)"),
                 ("Raw ORT latency p50, batch 1 (ms)", F(r["ortRawLatencyMsP50"]), string.Empty),
                 ("Predict latency p50, one file (ms)", F(r["predictLatencyMsP50"]), $"{r["predictOverOrtRawLatency"]:F2}x raw (target <= 1.15); median of per-round ratios"),
-                ($"Peak RSS, {options.RssSmall} images (MB)", F(r["peakRssMb500"]), string.Empty),
-                ($"Peak RSS, {options.RssLarge} images (MB)", F(r["peakRssMb5000"]), $"{r["peakRssMb5000"] / r["peakRssMb500"]:F2}x (target <= 1.30)"),
             };
+            if (!options.NoRss)
+            {
+                rows = [.. rows, ($"Peak RSS, {options.RssSmall} images (MB)", F(r["peakRssMb500"]), string.Empty), ($"Peak RSS, {options.RssLarge} images (MB)", F(r["peakRssMb5000"]), $"{r["peakRssMb5000"] / r["peakRssMb500"]:F2}x (target <= 1.30)")];
+            }
+
+            if (!options.NoInt8)
+            {
+                rows = [.. rows, ("PretrainedKit int8 cold, end to end (images/s)", F(r["int8ImagesPerSecond"]), $"{r["int8OverOrtRaw"]:F2}x best raw FP32 ORT (target >= 2.5), {r["int8OverCold"]:F2}x FP32 cold")];
+                if (r.TryGetValue("pytorchInt8ImagesPerSecond", out var torchInt8))
+                {
+                    rows = [.. rows, ("PyTorch int8 (FX, onednn), end to end batch 1 (images/s)", F(torchInt8), $"int8 ours / PyTorch int8 {r["int8OverPytorchInt8"]:F2} (target > 1); PyTorch FP32 {F(r["pytorchFp32ImagesPerSecond"])}")];
+                }
+            }
+
             var w = rows.Max(x => x.Name.Length);
             Console.WriteLine();
             Console.WriteLine($"Medians over {options.Rounds} rounds, each interleaving raw ORT and PretrainedKit in blocks of {options.Block} images (memory: one fresh process each).");

@@ -104,6 +104,41 @@ var trainFeatures = featurizer.Featurize(Path.Combine(work, "train"), train, tra
 var testFeatures = featurizer.Featurize(Path.Combine(work, "test"), test, testIndices);
 Console.WriteLine($"Features ready in {stopwatch.Elapsed.TotalSeconds:F0} s; cold featurisation measured at {featurizer.ColdImagesPerSecond:F1} images/s (0 = all from the feature store).");
 BothFeaturizer.VerifyAgainstLibrary(testIndices.Take(8).Select(i => BothFeaturizer.PngPath(Path.Combine(work, "test"), i)).ToList(), testIndices.Take(8).ToArray(), testFeatures);
+if (args.Contains("--int8"))
+{
+    // Issue #18 item 2: int8 against float accuracy and feature cosine (see Int8Accuracy.cs); int8 stores under work/../int8.
+    var int8Work = Path.GetFullPath(Path.Combine(work, "..", "int8"));
+    var int8Rows = new List<Int8Accuracy.Row>();
+    var int8Cosines = new Dictionary<string, Dictionary<string, double>>();
+    var fashionDraw = drawIndices[0].SelectMany(c => c.Take(200)).ToArray();
+    var (fashionRows, fashionCosines) = Int8Accuracy.Run(
+        "fashion-mnist",
+        [(fashionDraw, testIndices.Select(i => 100000 + i).ToArray())],
+        k => k >= 100000 ? BothFeaturizer.PngPath(Path.Combine(work, "test"), k - 100000) : BothFeaturizer.PngPath(Path.Combine(work, "train"), k),
+        k => k >= 100000 ? test.Labels[k - 100000] : train.Labels[k],
+        k => k >= 100000 ? testFeatures[k - 100000] : trainFeatures[k],
+        10,
+        int8Work);
+    int8Rows.AddRange(fashionRows);
+    int8Cosines["fashion-mnist"] = fashionCosines;
+    var (int8ColourA, int8ColourB) = ColourSets();
+    foreach (var (set, topics) in new[] { (int8ColourA, clipArt5), (int8ColourB, clipArt6) })
+    {
+        if (set is null)
+        {
+            continue;
+        }
+
+        var (_, keyed) = PretrainedKit.Experiments.AutoLevers.ClipArtFiles(topics);
+        var (colourRows, colourCosines) = Int8Accuracy.Run(set.Name, [.. set.Draws.Select(d => (d.Train, d.Test))], k => keyed[k], set.LabelOf, set.FeaturesOf, set.Classes.Count, int8Work);
+        int8Rows.AddRange(colourRows);
+        int8Cosines[set.Name] = colourCosines;
+    }
+
+    Int8Accuracy.Write(int8Rows, int8Cosines, outDir, Arg("--machine") ?? "machine not given (--machine)");
+    return 0;
+}
+
 if (args.Contains("--features-only"))
 {
     return 0;
@@ -342,7 +377,8 @@ namespace PretrainedKit.Experiments
     {
         public static readonly ImageView[] Views = [ImageView.Original, ImageView.Mirror];
         private const int Batch = 8;
-        private const string StoreName = "features-v2.bin";
+        private readonly string _storeName = "features-v2.bin";
+        private readonly ImageView[] _views = Views;
         private readonly BackboneRuntime _preprocess = BackboneRuntime.Open(KnownBackbones.ResNet18, FeatureLayout.Pooled, null);
         private readonly InferenceSession _session;
         private readonly string[] _outputs;
@@ -350,9 +386,17 @@ namespace PretrainedKit.Experiments
         private double _coldSeconds;
 
         public BothFeaturizer()
+            : this(null, null)
+        {
+        }
+
+        /// <summary>Another backbone graph (issue #18: the int8 one) with its own store; <paramref name="views"/> default to both.</summary>
+        public BothFeaturizer(PretrainedKit.Onnx.Proto.ModelProto? graph, string? storeName, ImageView[]? views = null)
         {
             var backbone = KnownBackbones.ResNet18;
-            var model = OnnxModelEditor.AddOutputs(OnnxModelEditor.MakeBatchDynamic(OnnxModelEditor.Read(backbone.ResolveModelPath())), backbone.Stages.Select(s => s.OutputName));
+            _storeName = storeName ?? _storeName;
+            _views = views ?? Views;
+            var model = OnnxModelEditor.AddOutputs(OnnxModelEditor.MakeBatchDynamic(graph ?? OnnxModelEditor.Read(backbone.ResolveModelPath())), backbone.Stages.Select(s => s.OutputName));
             using var options = new SessionOptions { IntraOpNumThreads = Environment.ProcessorCount, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
             _session = new InferenceSession(OnnxModelEditor.ToBytes(model), options);
             _outputs = [.. backbone.Stages.Select(s => s.OutputName), backbone.OutputName];
@@ -391,8 +435,8 @@ namespace PretrainedKit.Experiments
         public Dictionary<int, Features> Featurize(string folder, Dictionary<int, string> files)
         {
             Directory.CreateDirectory(folder);
-            var store = Path.Combine(folder, StoreName);
-            var result = Load(store);
+            var store = Path.Combine(folder, _storeName);
+            var result = Load(store, _views);
             var missing = files.Keys.Where(i => !result.ContainsKey(i)).Order().ToArray();
             if (missing.Length == 0)
             {
@@ -405,7 +449,7 @@ namespace PretrainedKit.Experiments
             for (var start = 0; start < missing.Length; start += Batch)
             {
                 var chunk = missing.Skip(start).Take(Batch).ToArray();
-                var count = chunk.Length * Views.Length;
+                var count = chunk.Length * _views.Length;
                 var tensors = new float[count * _preprocess.TensorLength];
                 Parallel.For(0, chunk.Length, k =>
                 {
@@ -413,10 +457,10 @@ namespace PretrainedKit.Experiments
                     var rgb = new byte[224 * 224 * 3];
                     var view = new byte[rgb.Length];
                     ImageDecoder.DecodeNormalized(File.ReadAllBytes(path), path, ImagePreprocessingOptions.Default, 224, 224, rgb);
-                    for (var v = 0; v < Views.Length; v++)
+                    for (var v = 0; v < _views.Length; v++)
                     {
-                        ImageViews.Apply(Views[v], rgb, view, 224, 224);
-                        _preprocess.Preprocess(view, tensors.AsSpan(((k * Views.Length) + v) * _preprocess.TensorLength, _preprocess.TensorLength));
+                        ImageViews.Apply(_views[v], rgb, view, 224, 224);
+                        _preprocess.Preprocess(view, tensors.AsSpan(((k * _views.Length) + v) * _preprocess.TensorLength, _preprocess.TensorLength));
                     }
                 });
                 using var input = OrtValue.CreateTensorValueFromMemory(tensors, [count, 3, 224, 224]);
@@ -428,7 +472,7 @@ namespace PretrainedKit.Experiments
                 MultiStagePooling.Pool(backbone.Stages, stageOutputs, count, grid, FeatureLayout.MultiStageGrid);
                 for (var k = 0; k < chunk.Length; k++)
                 {
-                    var at = Enumerable.Range(0, Views.Length).Select(v => (k * Views.Length) + v).ToArray();
+                    var at = Enumerable.Range(0, _views.Length).Select(v => (k * _views.Length) + v).ToArray();
                     result[chunk[k]] = new Features(
                         at.Select(j => pooled.AsSpan(j * 512, 512).ToArray()).ToArray(),
                         at.Select(j => grid.AsSpan(j * gridSize, gridSize).ToArray()).ToArray());
@@ -437,11 +481,11 @@ namespace PretrainedKit.Experiments
                 if ((start / Batch) % 125 == 124 || start + Batch >= missing.Length)
                 {
                     Save(store, result);
-                    Console.WriteLine($"  {folder}: {Math.Min(start + Batch, missing.Length)}/{missing.Length} images featurised ({Views.Length} views each), {sw.Elapsed.TotalSeconds:F0} s");
+                    Console.WriteLine($"  {folder}: {Math.Min(start + Batch, missing.Length)}/{missing.Length} images featurised ({_views.Length} views each), {sw.Elapsed.TotalSeconds:F0} s");
                 }
             }
 
-            _coldImages += missing.Length * Views.Length;
+            _coldImages += missing.Length * _views.Length;
             _coldSeconds += sw.Elapsed.TotalSeconds;
             return result;
         }
@@ -484,7 +528,7 @@ namespace PretrainedKit.Experiments
             File.WriteAllBytes(path, encoded.ToArray());
         }
 
-        private static Dictionary<int, Features> Load(string path)
+        private static Dictionary<int, Features> Load(string path, ImageView[] views)
         {
             var result = new Dictionary<int, Features>();
             if (!File.Exists(path))
@@ -497,8 +541,8 @@ namespace PretrainedKit.Experiments
             for (var i = 0; i < count; i++)
             {
                 var index = reader.ReadInt32();
-                var pooled = Views.Select(_ => ReadFloats(reader)).ToArray();
-                var grid = Views.Select(_ => ReadFloats(reader)).ToArray();
+                var pooled = views.Select(_ => ReadFloats(reader)).ToArray();
+                var grid = views.Select(_ => ReadFloats(reader)).ToArray();
                 result[index] = new Features(pooled, grid);
             }
 

@@ -23,14 +23,15 @@ internal static partial class Commands
         var tta = new Option<TestTimeAugmentation>("--tta") { Description = "As for 'train'.", DefaultValueFactory = _ => ImageClassifierOptions.Default.TestTimeAugmentation };
         var noAuto = new Option<bool>("--no-auto") { Description = "As for 'train'." };
         var singleView = new Option<bool>("--single-view") { Description = "As for 'train'." };
+        var precision = new Option<Precision>("--precision") { Description = "As for 'train'.", DefaultValueFactory = _ => ImageClassifierOptions.Default.Precision };
         var (quiet, json) = OutputOptions("a summary object: {shardIndex, shardCount, images, imagesInShard, viewsComputed, cacheHits, skipped, cacheDirectory}");
         var command = new Command("featurize", Help(
-            "Compute the features 'train' will need for one shard of the images into a (shared) feature cache, so that many machines share the work and 'train' then runs on cache hits. Give the same --features, --augment, --tta, --no-auto and --single-view as to 'train'.",
+            "Compute the features 'train' will need for one shard of the images into a (shared) feature cache, so that many machines share the work and 'train' then runs on cache hits. Give the same --features, --augment, --tta, --no-auto, --single-view and --precision as to 'train'.",
             "pretrainedkit featurize photos --shard 0/4 --cache-dir /shared/cache",
             "pretrainedkit featurize photos --shard 4 --cache-dir /shared/cache   # index from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID",
             "PRETRAINEDKIT_CACHE_DIR=/shared/cache pretrainedkit train photos --model pets.pkmodel"))
         {
-            data, shard, cacheDir, features, augment, tta, noAuto, singleView, quiet, json,
+            data, shard, cacheDir, features, augment, tta, noAuto, singleView, precision, quiet, json,
         };
         command.SetAction((parse, cancellationToken) => Run(async () =>
         {
@@ -42,7 +43,7 @@ internal static partial class Commands
                 builder.WithFeatureCacheDirectory(dir);
             }
 
-            var options = builder.Options with { Auto = !parse.GetValue(noAuto), SingleViewPrediction = parse.GetValue(singleView) };
+            var options = builder.Options with { Auto = !parse.GetValue(noAuto), SingleViewPrediction = parse.GetValue(singleView), Precision = parse.GetValue(precision) };
             options = Commands.Given(parse, features) ? options with { FeatureLayout = parse.GetValue(features) } : options;
             options = Commands.Given(parse, augment) ? options with { Augmentation = parse.GetValue(augment) } : options;
             options = Commands.Given(parse, tta) ? options with { TestTimeAugmentation = parse.GetValue(tta) } : options;

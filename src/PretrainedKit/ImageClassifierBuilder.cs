@@ -96,6 +96,11 @@ public sealed class ImageClassifierBuilder
     /// <returns>This builder.</returns>
     public ImageClassifierBuilder WithFeatureLayout(FeatureLayout layout) => WithOptions(Options with { FeatureLayout = layout });
 
+    /// <summary>Sets <see cref="ImageClassifierOptions.Precision"/>.</summary>
+    /// <param name="precision">The arithmetic the backbone runs in.</param>
+    /// <returns>This builder.</returns>
+    public ImageClassifierBuilder WithPrecision(Precision precision) => WithOptions(Options with { Precision = precision });
+
     /// <summary>Sets <see cref="ImageClassifierOptions.Image"/>.</summary>
     /// <param name="image">How images are normalised.</param>
     /// <returns>This builder.</returns>

@@ -63,6 +63,9 @@ public sealed class ImageClassifierModel : IDisposable
     /// </summary>
     public FeatureCacheOptions FeatureCache => _extractor.Cache?.Options ?? FeatureCacheOptions.Disabled;
 
+    /// <summary>Gets the featurisation layer (and through it the backbone runtime) of this model.</summary>
+    internal FeatureExtractor Extractor => _extractor;
+
     /// <summary>Gets the backbone the model was trained with.</summary>
     public Backbone Backbone => Definition.Backbone;
 
@@ -71,6 +74,9 @@ public sealed class ImageClassifierModel : IDisposable
 
     /// <summary>Gets which backbone activations the model uses as features.</summary>
     public FeatureLayout FeatureLayout => Definition.FeatureLayout;
+
+    /// <summary>Gets the arithmetic the backbone runs in (saved with the model).</summary>
+    public Precision Precision => Definition.Precision;
 
     /// <summary>Gets the views whose logits each prediction averages (saved with the model).</summary>
     public TestTimeAugmentation TestTimeAugmentation => Definition.TestTimeAugmentation;
@@ -134,6 +140,11 @@ public sealed class ImageClassifierModel : IDisposable
         var definition = ModelFile.Define(full, stored, ModelBackbone.Resolve(full, stored.Manifest.Backbone, backbone));
         var runtime = BackboneRuntime.Open(definition.Backbone, definition.FeatureLayout, logger);
         ModelBackbone.CheckInstalled(full, stored.Manifest.Backbone, runtime);
+        if (definition.Int8 is { } int8)
+        {
+            runtime = runtime.WithInt8(int8); // The same graph as at training: the calibration and the checked weights decide it.
+        }
+
         var extractor = new FeatureExtractor(runtime, definition.Image, featureCache.Enabled ? new FeatureCache(featureCache) : null);
         try
         {

@@ -7,9 +7,11 @@ namespace PretrainedKit.Backbones;
 /// <summary>Opens a backbone's ONNX file and checks that it matches its <see cref="BackboneDefinition"/>, naming the file and the fix.</summary>
 internal static class BackboneCheck
 {
-    public static InferenceSession OpenChecked(Backbone backbone, string modelPath, SessionOptions options, IEnumerable<string>? extraOutputs = null)
+    /// <summary>Opens the backbone file, or <paramref name="replacement"/> (its int8 graph) in its place, with extra outputs, and checks it.</summary>
+    public static InferenceSession OpenChecked(Backbone backbone, string modelPath, SessionOptions options, IEnumerable<string>? extraOutputs = null, Onnx.Proto.ModelProto? replacement = null)
     {
-        var session = extraOutputs is null ? OpenFile(modelPath, options) : OpenEdited(modelPath, options, extraOutputs);
+        var session = replacement is not null ? OpenEdited(modelPath, options, extraOutputs ?? [], replacement)
+            : extraOutputs is null ? OpenFile(modelPath, options) : OpenEdited(modelPath, options, extraOutputs);
         try
         {
             Check(backbone, modelPath, session);
@@ -40,11 +42,11 @@ internal static class BackboneCheck
     }
 
     /// <summary>A copy of the model with <paramref name="extraOutputs"/> added as graph outputs (the stage activations of multi-stage features).</summary>
-    private static InferenceSession OpenEdited(string modelPath, SessionOptions options, IEnumerable<string> extraOutputs)
+    private static InferenceSession OpenEdited(string modelPath, SessionOptions options, IEnumerable<string> extraOutputs, Onnx.Proto.ModelProto? replacement = null)
     {
         // The batch dimension is left as the file declares it (1 for the ResNet18 package): the backbone runs image by
         // image, which on the CPU beat batches on a symbolic-batch copy (bench/results).
-        var bytes = Onnx.OnnxModelEditor.ToBytes(Onnx.OnnxModelEditor.AddOutputs(Read(modelPath), extraOutputs));
+        var bytes = Onnx.OnnxModelEditor.ToBytes(Onnx.OnnxModelEditor.AddOutputs(replacement ?? Read(modelPath), extraOutputs));
         try
         {
             return new InferenceSession(bytes, options);

@@ -35,8 +35,9 @@ internal sealed class BackboneRuntime
     private readonly float[] _channelOffset;
     private readonly int[] _sourceChannel; // Which RGB byte feeds each tensor channel.
     private readonly IReadOnlyList<string>? _extraOutputs;
+    private readonly Lazy<Onnx.Proto.ModelProto>? _int8Graph;
 
-    private BackboneRuntime(Backbone backbone, string modelPath, string weightsSha256, float[]? negativeMean, FeatureLayout layout, bool usesCuda)
+    private BackboneRuntime(Backbone backbone, string modelPath, string weightsSha256, float[]? negativeMean, FeatureLayout layout, bool usesCuda, Int8Calibration? int8 = null)
     {
         var definition = backbone.Definition;
         _sourceChannel = definition.ChannelOrder == ChannelOrder.Bgr ? [2, 1, 0] : [0, 1, 2];
@@ -52,7 +53,18 @@ internal sealed class BackboneRuntime
         OutputNames = layout != FeatureLayout.Pooled ? backbone.Stages.Select(s => s.OutputName).ToArray() : [backbone.OutputName];
         FeatureSize = layout != FeatureLayout.Pooled ? MultiStagePooling.FeatureSize(backbone.Stages, layout) : backbone.FeatureSize;
         ConcurrentRuns = usesCuda || ThroughputRuns < 2 ? 1 : ThroughputRuns;
+        Int8 = int8;
+        _int8Graph = int8 is null ? null : new Lazy<Onnx.Proto.ModelProto>(() => Int8Backbone.Build(modelPath, int8), LazyThreadSafetyMode.ExecutionAndPublication);
     }
+
+    /// <summary>Gets the arithmetic the sessions run in.</summary>
+    public Precision Precision => Int8 is null ? Precision.Float32 : Precision.Int8;
+
+    /// <summary>Gets the calibration of the int8 graph, or <see langword="null"/> for float.</summary>
+    public Int8Calibration? Int8 { get; }
+
+    /// <summary>Gets the int8 graph (built on first use), or <see langword="null"/> for float.</summary>
+    public Onnx.Proto.ModelProto? Int8Graph => _int8Graph?.Value;
 
     /// <summary>Gets the backbone.</summary>
     public Backbone Backbone { get; }
@@ -135,6 +147,26 @@ internal sealed class BackboneRuntime
         return new BackboneRuntime(backbone, modelPath, hash, negativeMean, layout, cuda);
     }
 
+    /// <summary>The same backbone, run as the int8 graph of <paramref name="calibration"/> (its weights hash is still the float file's).</summary>
+    /// <param name="calibration">The calibration.</param>
+    /// <returns>The int8 runtime; its sessions run on the CPU.</returns>
+    public BackboneRuntime WithInt8(Int8Calibration calibration)
+    {
+        ArgumentNullException.ThrowIfNull(calibration);
+        calibration.Validate();
+        return new BackboneRuntime(Backbone, ModelPath, WeightsSha256, _negativeMean, Layout, usesCuda: false, calibration);
+    }
+
+    /// <summary>The same backbone with another feature layout (and the same precision).</summary>
+    /// <param name="layout">The layout.</param>
+    /// <param name="logger">Receives the device line.</param>
+    /// <returns>The runtime.</returns>
+    public BackboneRuntime WithLayout(FeatureLayout layout, ILogger? logger)
+    {
+        var opened = Open(Backbone, layout, logger);
+        return Int8 is null ? opened : opened.WithInt8(Int8);
+    }
+
     /// <summary>Opens (and checks against the backbone's definition) one ONNX Runtime session for the given kind of work.</summary>
     /// <param name="profile">Latency: all cores (or the GPU) per run. Throughput: a share of the cores per run, for <see cref="ConcurrentRuns"/> runs at once.</param>
     /// <returns>The session; the caller disposes it.</returns>
@@ -154,7 +186,7 @@ internal sealed class BackboneRuntime
             options.AppendExecutionProvider_CUDA(0);
         }
 
-        return new BackboneSession(this, BackboneCheck.OpenChecked(Backbone, ModelPath, options, _extraOutputs));
+        return new BackboneSession(this, BackboneCheck.OpenChecked(Backbone, ModelPath, options, _extraOutputs, Int8Graph));
     }
 
     /// <summary>The SHA-256 of a backbone file, remembered per path, size and time stamp (for the last few files only).</summary>

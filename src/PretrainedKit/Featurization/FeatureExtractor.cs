@@ -75,6 +75,11 @@ internal sealed class FeatureExtractor : IDisposable
         var context = string.Create(
             CultureInfo.InvariantCulture,
             $"v3|{runtime.Backbone.Id}|{runtime.WeightsSha256}|{runtime.Layout}|{runtime.Backbone.OutputName}|{runtime.Backbone.InputWidth}x{runtime.Backbone.InputHeight}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
+        if (runtime.Int8 is { } int8)
+        {
+            context = $"{context}|int8={int8.Digest}"; // Float keys are unchanged: their features are too.
+        }
+
         return view == ImageView.Original ? context : $"{context}|view={view}";
     }
 

@@ -21,6 +21,12 @@ internal sealed record ModelDefinition
     /// <summary>Gets which backbone activations are the features.</summary>
     public required FeatureLayout FeatureLayout { get; init; }
 
+    /// <summary>Gets the calibration of the int8 backbone the features come from, or <see langword="null"/> for the float backbone.</summary>
+    public Int8Calibration? Int8 { get; init; }
+
+    /// <summary>Gets the arithmetic the backbone runs in.</summary>
+    public Precision Precision => Int8 is null ? Precision.Float32 : Precision.Int8;
+
     /// <summary>Gets how images are decoded and normalised before the backbone.</summary>
     public required ImagePreprocessingOptions Image { get; init; }
 

@@ -18,10 +18,10 @@ internal sealed record ModelManifest
     /// <summary>
     /// The newest format version this library writes. Load accepts this version and every older one. Version 2 adds what
     /// a version-1 reader would silently get wrong (L2 normalisation, test-time augmentation, the grid feature layout);
-    /// version 3 adds the kernel head. A model that uses none of them is still written as version 1, so older
-    /// PretrainedKit versions keep reading it.
+    /// version 3 adds the kernel head; version 4 the int8 backbone (its calibration). A model that uses none of them is
+    /// still written as version 1, so older PretrainedKit versions keep reading it.
     /// </summary>
-    public const int CurrentFormatVersion = 3;
+    public const int CurrentFormatVersion = 4;
 
     public string Format { get; init; } = FormatName;
 
@@ -63,7 +63,19 @@ internal sealed record BackboneManifest(
 {
     /// <summary>Gets the feature layout; absent in files written before it existed, which all used <see cref="Backbones.FeatureLayout.Pooled"/>.</summary>
     public Backbones.FeatureLayout FeatureLayout { get; init; } = Backbones.FeatureLayout.Pooled;
+
+    /// <summary>Gets the arithmetic of the backbone; absent in files written before int8 existed, which are all float, and not written for float (so that float manifests stay as they were).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public Backbones.Precision Precision { get; init; } = Backbones.Precision.Float32;
+
+    /// <summary>Gets the int8 calibration (present exactly when <see cref="Precision"/> is int8): with the weights, it decides the int8 graph.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Int8Manifest? Int8 { get; init; }
 }
+
+internal sealed record Int8Manifest(Onnx.QuantizedTypes Types, int ImageCount, IReadOnlyList<Int8RangeManifest> Ranges);
+
+internal sealed record Int8RangeManifest(string Value, float Min, float Max);
 
 internal sealed record ImageManifest(string Background, ResizeMode ResizeMode, long MaxPixels);
 
@@ -104,7 +116,7 @@ internal static class ModelFile
         {
             LibraryVersion = LibraryVersion.Informational,
             CreatedUtc = DateTimeOffset.UtcNow,
-            Backbone = new BackboneManifest(backbone.Id, definition.WeightsSha256, definition.FeatureSize, backbone.InputWidth, backbone.InputHeight, ModelBackbone.Describe(backbone)) { FeatureLayout = definition.FeatureLayout },
+            Backbone = new BackboneManifest(backbone.Id, definition.WeightsSha256, definition.FeatureSize, backbone.InputWidth, backbone.InputHeight, ModelBackbone.Describe(backbone)) { FeatureLayout = definition.FeatureLayout, Precision = definition.Precision, Int8 = Int8Of(definition.Int8) },
             Image = new ImageManifest(definition.Image.Background.ToString(), definition.Image.ResizeMode, definition.Image.MaxPixels),
             Classes = definition.Classes,
             Head = new HeadManifest(definition.Head is KernelHeadDefinition ? KernelHeadKind : LinearHeadKind, HeadEntry, headSha256),
@@ -221,6 +233,7 @@ internal static class ModelFile
             Backbone = backbone,
             WeightsSha256 = manifest.Backbone.WeightsSha256,
             FeatureLayout = manifest.Backbone.FeatureLayout,
+            Int8 = Int8Of(path, manifest.Backbone),
             Image = image,
             Classes = manifest.Classes,
             Head = stored.Head,
@@ -300,12 +313,41 @@ internal static class ModelFile
 
     /// <summary>The oldest format version that can hold everything <paramref name="manifest"/> uses.</summary>
     internal static int RequiredVersion(ModelManifest manifest) =>
-        manifest.Head?.Kind == KernelHeadKind ? 3
+        manifest.Backbone.Precision != Backbones.Precision.Float32 ? 4
+        : manifest.Head?.Kind == KernelHeadKind ? 3
         : manifest.Normalization == FeatureNormalization.L2ThenStandardize
         || manifest.TestTimeAugmentation != TestTimeAugmentation.None
         || manifest.Backbone.FeatureLayout == Backbones.FeatureLayout.MultiStageGrid
             ? 2
             : 1;
+
+    private static Int8Manifest? Int8Of(Int8Calibration? calibration) =>
+        calibration is null ? null : new Int8Manifest(calibration.Types, calibration.ImageCount, [.. calibration.Ranges.Select(r => new Int8RangeManifest(r.Value, r.Min, r.Max))]);
+
+    private static Int8Calibration? Int8Of(string path, BackboneManifest backbone)
+    {
+        if (backbone.Precision == Backbones.Precision.Float32)
+        {
+            return null;
+        }
+
+        if (backbone.Int8 is not { Ranges: not null } int8)
+        {
+            throw new ModelFormatException(path, "the model's backbone is int8, but the file holds no int8 calibration. Re-train the model.", null);
+        }
+
+        var calibration = new Int8Calibration([.. int8.Ranges.Select(r => new Int8Range(r?.Value ?? string.Empty, r?.Min ?? float.NaN, r?.Max ?? float.NaN))], int8.Types, int8.ImageCount);
+        try
+        {
+            calibration.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ModelFormatException(path, $"the int8 calibration is invalid: {ex.Message}", ex);
+        }
+
+        return calibration;
+    }
 
     private static void Check(string path, ModelManifest manifest, byte[] headBytes)
     {
@@ -339,7 +381,7 @@ internal static class ModelFile
             throw new ModelFormatException(path, "the class names are invalid: at least two distinct, non-empty names are required.", null);
         }
 
-        if (!Enum.IsDefined(manifest.Normalization) || !Enum.IsDefined(manifest.TestTimeAugmentation) || !Enum.IsDefined(manifest.Backbone.FeatureLayout))
+        if (!Enum.IsDefined(manifest.Normalization) || !Enum.IsDefined(manifest.TestTimeAugmentation) || !Enum.IsDefined(manifest.Backbone.FeatureLayout) || !Enum.IsDefined(manifest.Backbone.Precision))
         {
             throw new ModelFormatException(path, "the manifest names a feature layout, normalisation or test-time augmentation this version of PretrainedKit does not know. Update PretrainedKit to load it.", null);
         }

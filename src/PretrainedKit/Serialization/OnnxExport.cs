@@ -16,7 +16,7 @@ namespace PretrainedKit.Serialization;
 /// features, <see cref="MultiStagePooling"/> of the stage outputs,) the head's standardisation, its linear layer or
 /// kernel layer (with the calibration temperature folded in: W / T and b / T), (the two views' logits averaged,) and a
 /// softmax, so that the probabilities equal <c>Predict</c>'s. Input <c>image</c> [N,3,H,W] (RGB, 0-255, planar), output
-/// <c>probabilities</c> [N,classes]. Every operator used exists in ONNX opset 7, so the backbone's own opset is kept.
+/// <c>probabilities</c> [N,classes]. Every operator used exists in ONNX opset 7, so the backbone's own opset is kept (13 for an int8 model, whose QDQ backbone is exported).
 /// </summary>
 internal static class OnnxExport
 {
@@ -82,7 +82,15 @@ internal static class OnnxExport
         }
 
         // With mirroring the backbone runs 2N images for N inputs: its batch dimension gets its own symbolic name.
-        var model = OnnxModelEditor.MakeBatchDynamic(OnnxModelEditor.Read(runtime.ModelPath), mirror ? ViewBatchDimension : OnnxModelEditor.BatchDimension);
+        // An int8 model exports its QDQ backbone (opset 13; every operator added below means the same there for the
+        // shapes used: Softmax over axis 1 of a 2-D tensor, Reshape without allowzero).
+        if (definition.Int8 != runtime.Int8)
+        {
+            throw new ArgumentException($"The model's precision ({definition.Precision}) differs from its backbone session's ({runtime.Precision}).", nameof(runtime));
+        }
+
+        var backboneGraph = runtime.Int8Graph ?? OnnxModelEditor.Read(runtime.ModelPath);
+        var model = OnnxModelEditor.MakeBatchDynamic(backboneGraph, mirror ? ViewBatchDimension : OnnxModelEditor.BatchDimension);
         var graph = model.Graph;
         var names = graph.Node.SelectMany(n => n.Output).Concat(graph.Input.Select(i => i.Name)).Concat(graph.Initializer.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);
         string Fresh(string name)
@@ -264,7 +272,12 @@ internal static class OnnxExport
             model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "unknown_threshold", Value = threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture) });
         }
 
-        // Written only when not the default, so that the files of pooled single-view models stay as they were.
+        // Written only when not the default, so that the files of pooled single-view float models stay as they were.
+        if (definition.Int8 is { } int8)
+        {
+            model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "precision", Value = $"int8 ({int8.Types}, calibrated on {int8.ImageCount} images)" });
+        }
+
         if (layout != FeatureLayout.Pooled)
         {
             model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "features", Value = FeaturesDescription(backbone.Stages, layout) });

@@ -86,7 +86,7 @@ internal static class FeatureShard
 
         reporter.EndPhase(TrainingPhase.Validating);
         reporter.Report(TrainingPhase.LoadingBackbone, 0, 1, null);
-        var runtime = BackboneRuntime.Open(options.Backbone, layout, logger);
+        var runtime = TrainingRun.OpenBackbone(options, layout, scan, logger, cancellationToken);
         var cache = new FeatureCache(options.FeatureCache);
         using var extractor = new FeatureExtractor(runtime, options.Image, cache);
         if (mine.Count > 0)

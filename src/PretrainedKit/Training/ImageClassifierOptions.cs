@@ -56,6 +56,12 @@ public sealed record ImageClassifierOptions
         }
     }
 
+    /// <summary>Gets the arithmetic the backbone runs in, saved with the model (and part of its feature-cache key).</summary>
+    /// <value>The default is <see cref="Backbones.Precision.Float32"/>. <see cref="Backbones.Precision.Int8"/> calibrates an
+    /// integer backbone on up to 300 of the training images before featurising; it is an option, never chosen by
+    /// <see cref="Auto"/>: whether it is faster depends on the CPU (see the README's measurements).</value>
+    public Precision Precision { get; init; } = Precision.Float32;
+
     /// <summary>Gets how images are decoded and normalised (the same at training and prediction time).</summary>
     /// <value>The default is <see cref="ImagePreprocessingOptions.Default"/>.</value>
     public ImagePreprocessingOptions Image { get; init; } = ImagePreprocessingOptions.Default;
@@ -306,6 +312,11 @@ public sealed record ImageClassifierOptions
         if (!Enum.IsDefined(Normalization))
         {
             problems.Add(new ArgumentOutOfRangeException(nameof(Normalization), Normalization, "Unknown feature normalisation."));
+        }
+
+        if (!Enum.IsDefined(Precision))
+        {
+            problems.Add(new ArgumentOutOfRangeException(nameof(Precision), Precision, "Unknown precision."));
         }
 
         if (!Enum.IsDefined(FeatureLayout))

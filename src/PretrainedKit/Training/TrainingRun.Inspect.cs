@@ -33,7 +33,7 @@ internal static partial class TrainingRun
         cancellationToken.ThrowIfCancellationRequested();
         reporter.Report(TrainingPhase.LoadingBackbone, 0, 1, null);
         var (space, layout, trainViews, _) = Plan(options);
-        var runtime = BackboneRuntime.Open(options.Backbone, layout, logger);
+        var runtime = TrainingRun.OpenBackbone(options, layout, scan, logger, cancellationToken);
         var testImages = test?.Images ?? [];
         FeatureSet features;
         using (var featurizer = new FeatureExtractor(runtime, options.Image, options.FeatureCache.Enabled ? new FeatureCache(options.FeatureCache) : null))

@@ -37,7 +37,7 @@ internal static partial class TrainingRun
 
         reporter.Report(TrainingPhase.LoadingBackbone, 0, 1, null);
         var (space, layout, trainViews, testViews) = Plan(options);
-        var runtime = BackboneRuntime.Open(options.Backbone, layout, logger);
+        var runtime = OpenBackbone(options, layout, scan, logger, cancellationToken);
         Featurized data;
         using (var featurizer = new FeatureExtractor(runtime, options.Image, options.FeatureCache.Enabled ? new FeatureCache(options.FeatureCache) : null))
         {
@@ -54,7 +54,7 @@ internal static partial class TrainingRun
                 (search, options, data) = SearchLevers(data, trainViews, testViews, scan.Classes.Count, options, space, runtime, reporter, cancellationToken);
             if (options.FeatureLayout != runtime.Layout)
             {
-                runtime = BackboneRuntime.Open(options.Backbone, options.FeatureLayout, logger);
+                runtime = runtime.WithLayout(options.FeatureLayout, logger);
             }
         }
 
@@ -74,6 +74,7 @@ internal static partial class TrainingRun
                 Backbone = options.Backbone,
                 WeightsSha256 = runtime.WeightsSha256,
                 FeatureLayout = runtime.Layout,
+                Int8 = runtime.Int8,
                 Image = options.Image,
                 Classes = scan.Classes,
                 Head = fit.Head,
@@ -100,6 +101,23 @@ internal static partial class TrainingRun
             extractor.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Stage 3: open the backbone; for <see cref="Precision.Int8"/>, calibrate its integer graph on up to
+    /// <see cref="Int8Calibration.MaxImages"/> of the training images (spread over the classes, in scan order, before the
+    /// validation split: the same images give the same calibration, so feature shards agree with the run).
+    /// </summary>
+    internal static BackboneRuntime OpenBackbone(ImageClassifierOptions options, FeatureLayout layout, FolderScan scan, ILogger? logger, CancellationToken cancellationToken)
+    {
+        var runtime = BackboneRuntime.Open(options.Backbone, layout, logger);
+        if (options.Precision == Precision.Float32)
+        {
+            return runtime;
+        }
+
+        var byClass = scan.Classes.Select(c => (IReadOnlyList<string>)[.. scan.Images.Where(i => i.Label == c).Select(i => i.Path)]).ToList();
+        return runtime.WithInt8(Int8Calibrator.Calibrate(runtime, options.Image, Int8Calibrator.Choose(byClass), cancellationToken));
     }
 
     /// <summary>Stage 1: list the training data and the validation folder or list.</summary>

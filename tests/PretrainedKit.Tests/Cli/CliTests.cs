@@ -43,6 +43,27 @@ public class CliTests
     }
 
     [Test]
+    public void Train_PrecisionInt8_SavesAnInt8Model()
+    {
+        var model = Path.Combine(_work, "int8.pkmodel");
+        var (code, _, err) = Run("train", _data, "--model", model, "--precision", "int8", "--validation-split", "0", "--no-auto", "--quiet");
+        Assert.That(code, Is.EqualTo(0), err);
+        using var loaded = ImageClassifierModel.Load(model);
+        Assert.That(loaded.Precision, Is.EqualTo(PretrainedKit.Backbones.Precision.Int8));
+    }
+
+    [Test]
+    public void Train_UnknownPrecision_ExitsWith2NamingTheOption()
+    {
+        var (code, _, err) = Run("train", _data, "--model", Path.Combine(_work, "int4.pkmodel"), "--precision", "int4");
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(2));
+            Assert.That(err, Does.Contain("--precision").Or.Contain("int4"));
+        });
+    }
+
+    [Test]
     public void Predict_CorruptModel_ExitsWith2NamingTheFile()
     {
         var model = Path.Combine(_work, "corrupt.pkmodel");

@@ -35,11 +35,13 @@ public partial class FormatCompatibilityTests
     [TestCase("format-v1-fashion3", 1)]
     [TestCase("format-v2-fashion3", 2)]
     [TestCase("format-v3-fashion3", 3)]
+    [TestCase("format-v4-fashion3", 4)]
     public void Load_OlderFormatFile_PredictsWhatItPredictedWhenSaved(string fixture, int version)
     {
         var expected = JsonDocument.Parse(File.ReadAllText(Fixture($"{fixture}.expected.json"))).RootElement.GetProperty("predictions").EnumerateArray().ToList();
         using var model = ImageClassifierModel.Load(Fixture($"{fixture}.pkmodel"));
         Assert.That(model.Classes, Is.EqualTo(new[] { "Bag", "Sneaker", "Trouser" }));
+        Assert.That(model.Precision, Is.EqualTo(version == 4 ? Precision.Int8 : Precision.Float32)); // Files from before int8 existed are float.
         Assert.That(expected, Has.Count.EqualTo(12));
         Assert.Multiple(() =>
         {
@@ -71,6 +73,7 @@ public partial class FormatCompatibilityTests
         using var v2 = ImageClassifierModel.Load(Fixture("format-v2-fashion3.pkmodel"));
         using var v1 = ImageClassifierModel.Load(Fixture("format-v1-fashion3.pkmodel"));
         using var v3 = ImageClassifierModel.Load(Fixture("format-v3-fashion3.pkmodel"));
+        using var v4 = ImageClassifierModel.Load(Fixture("format-v4-fashion3.pkmodel"));
         var folder = TestPaths.NewTempFolder();
         int Written(ImageClassifierModel model, string name)
         {
@@ -84,6 +87,7 @@ public partial class FormatCompatibilityTests
         Assert.That(Written(v1, "v1.pkmodel"), Is.EqualTo(1));
         Assert.That(Written(v2, "v2.pkmodel"), Is.EqualTo(2));
         Assert.That(Written(v3, "v3.pkmodel"), Is.EqualTo(3));
+        Assert.That(Written(v4, "v4.pkmodel"), Is.EqualTo(4));
     }
 
     [Test]
@@ -112,6 +116,7 @@ public partial class FormatCompatibilityTests
     [TestCase("format-v1-fashion3", 1)]
     [TestCase("format-v2-fashion3", 2)]
     [TestCase("format-v3-fashion3", 3)]
+    [TestCase("format-v4-fashion3", 4)]
     public void Fixture_KeepsItsFormatVersion(string fixture, int version)
     {
         using var zip = ZipFile.OpenRead(Fixture($"{fixture}.pkmodel"));
