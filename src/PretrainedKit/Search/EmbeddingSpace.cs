@@ -16,15 +16,21 @@ namespace PretrainedKit.Search;
 /// <param name="Layout">The feature layout.</param>
 /// <param name="Image">How images are decoded and normalised.</param>
 /// <param name="Scaling">The head's scaling, or <see langword="null"/> for raw features.</param>
-internal sealed record EmbeddingSpace(string BackboneId, string WeightsSha256, FeatureLayout Layout, ImagePreprocessingOptions Image, FeatureScaling? Scaling)
+/// <param name="Int8Digest">For an int8 model's embeddings, the digest of its calibrated integer backbone; <see langword="null"/> for float features.</param>
+internal sealed record EmbeddingSpace(string BackboneId, string WeightsSha256, FeatureLayout Layout, ImagePreprocessingOptions Image, FeatureScaling? Scaling, string? Int8Digest = null)
 {
-    /// <summary>Gets the identifier: readable parts, then a hash of everything (the scaling's numbers included).</summary>
-    public string Id { get; } = MakeId(BackboneId, WeightsSha256, Layout, Image, Scaling);
+    /// <summary>Gets the identifier: readable parts, then a hash of everything (the scaling's numbers and an int8 backbone's digest included; float ids are as before int8 existed).</summary>
+    public string Id { get; } = MakeId(BackboneId, WeightsSha256, Layout, Image, Scaling, Int8Digest);
 
-    private static string MakeId(string backboneId, string weightsSha256, FeatureLayout layout, ImagePreprocessingOptions image, FeatureScaling? scaling)
+    private static string MakeId(string backboneId, string weightsSha256, FeatureLayout layout, ImagePreprocessingOptions image, FeatureScaling? scaling, string? int8Digest)
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{backboneId}|{weightsSha256.ToUpperInvariant()}|{layout}|{image.Background}|{image.ResizeMode}|{image.MaxPixels}");
+        if (int8Digest is not null)
+        {
+            text.Append("|int8=").Append(int8Digest);
+        }
+
         var suffix = "raw";
         if (scaling is not null)
         {

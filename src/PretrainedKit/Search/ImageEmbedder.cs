@@ -40,7 +40,7 @@ public sealed class ImageEmbedder : IDisposable
         WeightsSha256 = weightsSha256;
         _ownsExtractor = guard is null;
         _guard = guard ?? new UsageGuard();
-        Space = new EmbeddingSpace(extractor.Runtime.Backbone.Id, weightsSha256, extractor.Runtime.Layout, extractor.Image, scaling);
+        Space = new EmbeddingSpace(extractor.Runtime.Backbone.Id, weightsSha256, extractor.Runtime.Layout, extractor.Image, scaling, extractor.Runtime.Int8?.Digest);
     }
 
     /// <summary>Gets the backbone.</summary>

@@ -218,7 +218,7 @@ public sealed class ImageIndex
     /// <param name="backbone">The backbone to use, for a custom one (see <see cref="Backbone.FromOnnx"/>); by default the known backbone recorded.</param>
     /// <param name="featureCache">The feature cache for <see cref="AddAsync"/>; by default <see cref="FeatureCacheOptions.Default"/>.</param>
     /// <returns>The embedder; dispose it when done.</returns>
-    /// <exception cref="ArgumentException">The backbone is not the recorded one, or its weights differ.</exception>
+    /// <exception cref="ArgumentException">The backbone is not the recorded one, or its weights differ, or the index holds an int8 model's embeddings (which only that model's <see cref="ImageEmbedder"/> computes).</exception>
     /// <exception cref="BackboneNotFoundException">The backbone's files are not installed.</exception>
     public ImageEmbedder OpenEmbedder(Backbone? backbone = null, FeatureCacheOptions? featureCache = null)
     {
@@ -227,6 +227,11 @@ public sealed class ImageIndex
         if (!string.Equals(backbone.Id, Space.BackboneId, StringComparison.Ordinal))
         {
             throw new ArgumentException($"The index was built with the backbone '{Space.BackboneId}', not '{backbone.Id}'.", nameof(backbone));
+        }
+
+        if (Space.Int8Digest is not null)
+        {
+            throw new ArgumentException("The index holds embeddings of an int8 model; query it with that model's Embedder (ImageClassifier.Load(model).Embedder), or build the index with a float model or with the backbone alone.");
         }
 
         return ImageEmbedder.OpenSpace(backbone, Space.Layout, Space.Image, Space.Scaling, Space.WeightsSha256, featureCache ?? FeatureCacheOptions.Default);

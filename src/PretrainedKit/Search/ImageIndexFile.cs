@@ -41,6 +41,10 @@ internal sealed record ImageIndexManifest
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public FeatureNormalization? Scaling { get; init; }
 
+    /// <summary>Gets the digest of the int8 backbone whose embeddings these are, or <see langword="null"/> for float features.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Int8Digest { get; init; }
+
     public int Count { get; init; }
 
     public int Dimension { get; init; }
@@ -102,6 +106,7 @@ internal static class ImageIndexFile
             ResizeMode = space.Image.ResizeMode,
             MaxPixels = space.Image.MaxPixels,
             Scaling = space.Scaling?.Kind,
+            Int8Digest = space.Int8Digest,
             Count = index.Count,
             Dimension = index.Dimension,
             Paths = index.Paths,
@@ -300,7 +305,7 @@ internal static class ImageIndexFile
             }
         }
 
-        var space = new EmbeddingSpace(manifest.BackboneId, manifest.WeightsSha256, manifest.FeatureLayout, image, scaling);
+        var space = new EmbeddingSpace(manifest.BackboneId, manifest.WeightsSha256, manifest.FeatureLayout, image, scaling, manifest.Int8Digest);
         return new ImageIndex(space, [.. manifest.Paths], vectors, dimension, [], 0);
     }
 

@@ -187,6 +187,24 @@ public class Int8Tests
     }
 
     [Test]
+    public async Task ImageIndex_Int8ModelsEmbeddings_KeepTheirSpaceAndRefuseAFloatEmbedder()
+    {
+        var images = Directory.GetFiles(TestPaths.FashionTrain, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Take(6).ToList();
+        var index = await PretrainedKit.Search.ImageIndex.BuildAsync(_model.Embedder, images);
+        var path = Path.Combine(TestPaths.NewTempFolder("int8-index"), "int8.pkindex");
+        index.Save(path);
+        var loaded = PretrainedKit.Search.ImageIndex.Load(path);
+        using var plain = PretrainedKit.Search.ImageEmbedder.Open(featureCache: PretrainedKit.Caching.FeatureCacheOptions.Disabled);
+        Assert.Multiple(() =>
+        {
+            Assert.That(loaded.EmbeddingId, Is.EqualTo(_model.Embedder.Id), "the int8 digest is part of the saved space");
+            Assert.That(_model.Embedder.Id, Does.Not.EqualTo(plain.Id));
+            Assert.That(loaded.Search(_model.Embedder, images[0], 1)[0].Path, Is.EqualTo(Path.GetFullPath(images[0])), "the model's own embedder queries it");
+            Assert.That(() => loaded.OpenEmbedder(), Throws.ArgumentException.With.Message.Contains("int8"));
+        });
+    }
+
+    [Test]
     public void CacheContext_Int8_DiffersFromFloatWhoseKeyIsUnchanged()
     {
         var image = ImagePreprocessingOptions.Default;
