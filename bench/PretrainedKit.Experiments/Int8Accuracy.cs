@@ -111,16 +111,5 @@ internal static class Int8Accuracy
 
     private static string Key(string dataset) => string.Concat(dataset.Split('-').Select((p, i) => i == 0 ? p : char.ToUpperInvariant(p[0]) + p[1..]));
 
-    private static double Cosine(float[] a, float[] b)
-    {
-        double dot = 0, aa = 0, bb = 0;
-        for (var i = 0; i < a.Length; i++)
-        {
-            dot += a[i] * (double)b[i];
-            aa += a[i] * (double)a[i];
-            bb += b[i] * (double)b[i];
-        }
-
-        return dot / Math.Sqrt(aa * bb);
-    }
+    private static double Cosine(float[] a, float[] b) => System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(a, b);
 }

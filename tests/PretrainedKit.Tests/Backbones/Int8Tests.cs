@@ -262,16 +262,5 @@ public class Int8Tests
         return [.. outputs.Select(o => o.GetTensorDataAsSpan<float>().ToArray())];
     }
 
-    private static double Cosine(float[] a, float[] b)
-    {
-        double dot = 0, aa = 0, bb = 0;
-        for (var i = 0; i < a.Length; i++)
-        {
-            dot += a[i] * (double)b[i];
-            aa += a[i] * (double)a[i];
-            bb += b[i] * (double)b[i];
-        }
-
-        return dot / Math.Sqrt(aa * bb);
-    }
+    private static double Cosine(float[] a, float[] b) => System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(a, b);
 }
