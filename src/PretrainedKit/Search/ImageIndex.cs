@@ -18,8 +18,7 @@ namespace PretrainedKit.Search;
 /// using var embedder = ImageEmbedder.Open();
 /// var index = await ImageIndex.BuildAsync(embedder, "photos");
 /// index.Save("photos.pkindex");
-/// foreach (var hit in index.Search(embedder, "query.jpg", top: 10))
-///     Console.WriteLine($"{hit.Similarity:F3} {hit.Path}");
+/// IReadOnlyList&lt;SimilarImage&gt; hits = index.Search(embedder, "query.jpg", top: 10); // most similar first: hit.Path, hit.Similarity
 /// </code>
 /// </example>
 /// <threadsafety>Immutable: every member is safe to call from many threads at once. <see cref="AddAsync"/> returns a new index.</threadsafety>
