@@ -34,8 +34,21 @@ internal static class ActiveLearningExperiment
     public const string Typical = "suggest + typicality";
     public static string[] Strategies { get; set; } = [Suggest, Random, Uncertainty];
 
+    /// <summary>
+    /// When set, every round trains the model as the library's default does today (automatic lever choice on the
+    /// multi-stage grid features of both views, then the chosen head), and the ranking reads that model's probabilities
+    /// (over its prediction views) and embeddings; otherwise the old default (pooled features, linear head) as in the
+    /// first runs.
+    /// </summary>
+    public static Func<int, Features>? AutoFeatures { get; set; }
+
     public static List<ActiveRow> Run(ActiveTask task, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int rounds, int batch)
     {
+        if (AutoFeatures is { } features)
+        {
+            return RunAuto(task, classes, features, labelOf, rounds, batch);
+        }
+
         var rows = new List<ActiveRow>();
         foreach (var strategy in Strategies)
         {
@@ -88,6 +101,121 @@ internal static class ActiveLearningExperiment
         return rows;
     }
 
+    private static List<ActiveRow> RunAuto(ActiveTask task, IReadOnlyList<string> classes, Func<int, Features> features, Func<int, int> labelOf, int rounds, int batch)
+    {
+        var rows = new List<ActiveRow>();
+        foreach (var strategy in Strategies)
+        {
+            var labelled = task.Start.ToList();
+            var pool = task.Pool.ToHashSet();
+            var random = new Random(16_000 + task.Seed);
+            for (var round = 0; ; round++)
+            {
+                var sw = Stopwatch.StartNew();
+                var (definition, viewsOf) = TrainAuto(labelled, classes, features, labelOf, task.Seed);
+                var predicted = new int[task.Test.Length];
+                Parallel.For(0, task.Test.Length, i =>
+                {
+                    var logits = definition.Head.Logits(viewsOf(task.Test[i], definition.TestTimeAugmentation == TestTimeAugmentation.Mirror));
+                    predicted[i] = Array.IndexOf(logits, logits.Max());
+                });
+                var (accuracy, macro) = Score(predicted, task.Test.Select(labelOf).ToArray(), classes.Count);
+                rows.Add(new ActiveRow(task.Dataset, strategy, task.Seed, round, labelled.Count, accuracy, macro, sw.Elapsed.TotalSeconds));
+                if (round == rounds)
+                {
+                    break;
+                }
+
+                var candidates = pool.Order().ToArray();
+                List<int> chosen;
+                if (strategy == Random)
+                {
+                    random.Shuffle(candidates);
+                    chosen = candidates.Take(batch).ToList();
+                }
+                else
+                {
+                    // As model.SuggestLabelsAsync: probabilities over the model's prediction views, embeddings of the original view.
+                    var scaling = definition.Head.Scaling;
+                    var diverse = strategy is Suggest or Typical;
+                    var options = LabelingSuggestionOptions.Default with { Top = batch, Diversity = diverse, Typicality = strategy == Typical };
+                    float[] Original(int k) => viewsOf(k, false)[0];
+                    var references = diverse ? labelled.Select(k => ImageEmbedder.Embedding(Original(k), scaling)).ToList() : [];
+                    var probabilities = new float[candidates.Length][];
+                    Parallel.For(0, candidates.Length, i => probabilities[i] = definition.Probabilities(viewsOf(candidates[i], definition.TestTimeAugmentation == TestTimeAugmentation.Mirror)));
+                    var (suggestions, _, _) = LabelingRanker.Rank(
+                        candidates.Select(k => k.ToString(CultureInfo.InvariantCulture)).ToList(),
+                        probabilities,
+                        candidates.Select(k => ImageEmbedder.Embedding(Original(k), scaling)).ToList(),
+                        references,
+                        classes,
+                        options);
+                    chosen = suggestions.Select(s => int.Parse(s.Path, CultureInfo.InvariantCulture)).ToList();
+                }
+
+                labelled.AddRange(chosen);
+                pool.ExceptWith(chosen);
+            }
+
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{task.Dataset} seed {task.Seed} {strategy} (auto): {string.Join(" -> ", rows.Where(r => r.Strategy == strategy).Select(r => $"{r.Labels}:{r.Accuracy:F3}"))}"));
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// The library's default training (as TrainingRun does it): a stratified 80/20 split, automatic lever choice on the
+    /// training part's grid features (both views), the chosen head on the training part, the temperature on the rest.
+    /// </summary>
+    private static (ModelDefinition Definition, Func<int, bool, float[][]> ViewsOf) TrainAuto(List<int> labelled, IReadOnlyList<string> classes, Func<int, Features> features, Func<int, int> labelOf, int seed)
+    {
+        var labels = labelled.Select(labelOf).ToList();
+        var options = ImageClassifierOptions.Default with { Seed = seed, InspectData = false };
+        var (trainPart, validation) = StratifiedSplit.Split(labels, classes.Count, ImageClassifierOptions.DefaultValidationFraction, seed);
+        var stages = KnownBackbones.ResNet18.Stages;
+        var space = LeverSearch.SpaceFor(options, backboneHasStages: true);
+        var report = LeverSearch.Run(trainPart.Select(i => features(labelled[i]).Grid).ToList(), trainPart.Select(i => labels[i]).ToList(), classes.Count, space, stages, options.ClassWeighting, seed, null, CancellationToken.None);
+        var c = report.Chosen;
+        var chosen = c is null
+            ? options with { FeatureLayout = FeatureLayout.MultiStage, Auto = false }
+            : options with { FeatureLayout = c.FeatureLayout, Normalization = c.Normalization, Augmentation = c.Augmentation, TestTimeAugmentation = c.TestTimeAugmentation, Head = c.Head, Auto = false };
+        var length = MultiStagePooling.FeatureSize(stages, chosen.FeatureLayout);
+        float[][] ViewsOf(int k, bool both)
+        {
+            var f = features(k);
+            return both ? [f.Grid[0][..length], f.Grid[1][..length]] : [f.Grid[0][..length]];
+        }
+
+        var fit = HeadTrainer.Train(trainPart.Select(i => ViewsOf(labelled[i], chosen.Augmentation == TrainingAugmentation.Mirror)).ToList(), trainPart.Select(i => labels[i]).ToList(), classes.Count, chosen, CancellationToken.None);
+        var mirror = chosen.TestTimeAugmentation == TestTimeAugmentation.Mirror;
+        var temperature = validation.Count == 0
+            ? 1
+            : Calibration.FitTemperature(validation.Select(i => fit.Head.Logits(ViewsOf(labelled[i], mirror))).ToList(), validation.Select(i => labels[i]).ToList());
+        var definition = new ModelDefinition
+        {
+            Backbone = KnownBackbones.ResNet18,
+            WeightsSha256 = "experiment",
+            FeatureLayout = chosen.FeatureLayout,
+            TestTimeAugmentation = chosen.TestTimeAugmentation,
+            Image = ImagePreprocessingOptions.Default,
+            Classes = classes,
+            Head = fit.Head,
+            Temperature = temperature,
+        };
+        return (definition, ViewsOf);
+    }
+
+    private static (double Accuracy, double Macro) Score(int[] predicted, int[] actual, int classCount)
+    {
+        var accuracy = (double)predicted.Where((p, i) => p == actual[i]).Count() / actual.Length;
+        var macro = Enumerable.Range(0, classCount).Where(c => actual.Contains(c)).Average(c =>
+        {
+            var members = Enumerable.Range(0, actual.Length).Where(i => actual[i] == c).ToArray();
+            return (double)members.Count(i => predicted[i] == c) / members.Length;
+        });
+        return (accuracy, macro);
+    }
+
     /// <summary>The library's training of the default head: a stratified 80/20 split, the head on 80%, the temperature on 20%.</summary>
     private static ModelDefinition Train(List<int> labelled, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int seed)
     {
@@ -118,14 +246,7 @@ internal static class ActiveLearningExperiment
             var logits = definition.Head.Logits(pooled(test[i]));
             predicted[i] = Array.IndexOf(logits, logits.Max());
         });
-        var actual = test.Select(labelOf).ToArray();
-        var accuracy = (double)predicted.Where((p, i) => p == actual[i]).Count() / test.Length;
-        var macro = Enumerable.Range(0, classCount).Where(c => actual.Contains(c)).Average(c =>
-        {
-            var members = Enumerable.Range(0, test.Length).Where(i => actual[i] == c).ToArray();
-            return (double)members.Count(i => predicted[i] == c) / members.Length;
-        });
-        return (accuracy, macro);
+        return Score(predicted, test.Select(labelOf).ToArray(), classCount);
     }
 
     public static void Write(List<ActiveRow> rows, string outDir, string machine, IReadOnlyDictionary<string, string> descriptions, string name)

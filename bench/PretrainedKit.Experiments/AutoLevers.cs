@@ -176,7 +176,7 @@ internal static class AutoLevers
         return (files, keyed);
     }
 
-    public static EvidenceSet? ClipArtSet(BothFeaturizer featurizer, string name, (string Topic, int Cap)[] topics, string work, int draws, double trainFraction)
+    public static EvidenceSet? ClipArtSet(BothFeaturizer featurizer, string name, (string Topic, int Cap)[] topics, string work, int draws, double trainFraction, int splitSeed = SplitSeed)
     {
         if (!Directory.Exists(ClipArt.Source))
         {
@@ -189,7 +189,7 @@ internal static class AutoLevers
         var splits = new List<(int, int, int[], int[])>();
         for (var d = 0; d < draws; d++)
         {
-            var random = new Random(SplitSeed + d);
+            var random = new Random(splitSeed + d);
             var train = new List<int>();
             var test = new List<int>();
             for (var c = 0; c < topics.Length; c++)

@@ -233,6 +233,12 @@ if (args.Contains("--active-learning"))
     };
     // --seed-offset N: seeds N.. (held out: starts, pools and clip-art splits not used by the first run); --strategies a,b.
     var offset = int.Parse(Arg("--seed-offset") ?? "0");
+    if (args.Contains("--al-auto"))
+    {
+        // The model as the library trains it by default today (automatic lever choice); see ActiveLearningExperiment.AutoFeatures.
+        ActiveLearningExperiment.AutoFeatures = k => k >= 100000 ? testFeatures[k - 100000] : trainFeatures[k];
+    }
+
     if (Arg("--strategies") is { } strategies)
     {
         ActiveLearningExperiment.Strategies = strategies.Split(',');
@@ -259,6 +265,11 @@ if (args.Contains("--active-learning"))
         }
 
         descriptions[set.Name] = $"{set.Description}; start: 3 random images per class of the training part, pool: the rest of it; 5 rounds of +10 labels.";
+        if (args.Contains("--al-auto"))
+        {
+            ActiveLearningExperiment.AutoFeatures = set.FeaturesOf;
+        }
+
         foreach (var (_, s, trainPart, testPart) in set.Draws.Where(d => d.Draw >= offset))
         {
             var shuffled = trainPart.ToArray();
@@ -269,6 +280,34 @@ if (args.Contains("--active-learning"))
     }
 
     ActiveLearningExperiment.Write(alRows, outDir, Arg("--machine") ?? "machine not given (--machine)", descriptions, Arg("--name") ?? "active-learning");
+    return 0;
+}
+
+if (args.Contains("--auto-validation"))
+{
+    // How the kernel widths and the centre budget were chosen: validation images only (see AutoValidation.cs).
+    var validationRows = new List<AutoRow>();
+    foreach (var colour in args.Contains("--fashion-only") ? [] : new[] { ("clipart-5", clipArt5), ("clipart-6", clipArt6) })
+    {
+        if (PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, colour.Item1, colour.Item2, colourWork, draws, 0.6, AutoValidation.ColourValidationSeed) is { } set)
+        {
+            validationRows.AddRange(AutoValidation.Run(set, centres: false));
+        }
+    }
+
+    var fashionValidation = new EvidenceSet(
+        "fashion-mnist",
+        "Fashion-MNIST, validated on the next draw's training images",
+        Enumerable.Range(0, 10).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToList(),
+        sizes.SelectMany(n => Enumerable.Range(0, draws).Select(d =>
+        {
+            var own = drawIndices[d].SelectMany(c => c).ToHashSet();
+            return (n, d, drawIndices[d].SelectMany(c => c.Take(n)).ToArray(), drawIndices[(d + 1) % draws].SelectMany(c => c).Where(i => !own.Contains(i)).ToArray());
+        })).ToList(),
+        k => trainFeatures[k],
+        k => train.Labels[k]);
+    validationRows.AddRange(AutoValidation.Run(fashionValidation, centres: !args.Contains("--no-centres")));
+    AutoValidation.Write(validationRows, Path.Combine(outDir, "auto-validation.md"), Arg("--machine") ?? "machine not given (--machine)");
     return 0;
 }
 

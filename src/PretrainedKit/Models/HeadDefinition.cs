@@ -118,8 +118,18 @@ internal sealed record LinearHeadDefinition(FeatureScaling Scaling, float[][] We
 /// <param name="Biases">One per class.</param>
 internal sealed record KernelHeadDefinition(FeatureScaling Scaling, float[][] Centres, float Gamma, float[][] Weights, float[] Biases) : HeadDefinition(Scaling, Weights, Biases)
 {
+    /// <summary>The most centres the model file keeps as 32-bit floats; more are trained and stored as 16-bit floats.</summary>
+    public const int FullPrecisionCentres = 800;
+
     /// <summary>Gets the squared length of each centre, computed once.</summary>
     public float[] SquaredNorms { get; } = Centres.Select(c => TensorPrimitives.Dot<float>(c, c)).ToArray();
+
+    /// <summary>
+    /// Gets a value indicating whether the model file stores the centres as 16-bit floats: there are more than
+    /// <see cref="FullPrecisionCentres"/> and every value is exactly a 16-bit float (training rounds them so), so the
+    /// compact form loses nothing.
+    /// </summary>
+    public bool StoresHalfCentres => Centres.Length > FullPrecisionCentres && Centres.All(c => c.All(v => (float)(Half)v == v));
 
     /// <inheritdoc/>
     public override HeadKind Kind => HeadKind.Kernel;

@@ -31,9 +31,9 @@ public enum HeadKind
 
     /// <summary>
     /// Kernel ridge regression with a Gaussian kernel on the standardised features: up to
-    /// <c>KernelHeadOptions.MaxCentres</c> (800) training views become centres that the image is compared
+    /// <c>KernelHeadOptions.MaxCentres</c> (1,600) training views become centres that the image is compared
     /// with (with more views, a seeded subset of them, fitted on all views). The model file holds the centres (4 bytes x
-    /// feature size each) and each prediction compares with all of them. Its measured accuracy against
+    /// feature size each up to 800 centres, 2 bytes above) and each prediction compares with all of them. Its measured accuracy against
     /// <see cref="Linear"/> is in the README (Accuracy levers, Automatic lever choice).
     /// </summary>
     Kernel = 1,

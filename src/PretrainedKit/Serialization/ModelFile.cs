@@ -18,10 +18,11 @@ internal sealed record ModelManifest
     /// <summary>
     /// The newest format version this library writes. Load accepts this version and every older one. Version 2 adds what
     /// a version-1 reader would silently get wrong (L2 normalisation, test-time augmentation, the grid feature layout);
-    /// version 3 adds the kernel head; version 4 the int8 backbone (its calibration). A model that uses none of them is
-    /// still written as version 1, so older PretrainedKit versions keep reading it.
+    /// version 3 adds the kernel head; version 4 the int8 backbone (its calibration); version 5 a kernel head whose
+    /// centres are stored as 16-bit floats (more than 800 centres). A model that uses none of them is still written as
+    /// version 1, so older PretrainedKit versions keep reading it.
     /// </summary>
-    public const int CurrentFormatVersion = 4;
+    public const int CurrentFormatVersion = 5;
 
     public string Format { get; init; } = FormatName;
 
@@ -93,10 +94,12 @@ internal static class ModelFile
     public const string HeadEntry = "head.bin";
     public const string LinearHeadKind = "linear-softmax";
     public const string KernelHeadKind = "rbf-kernel-ridge";
+    public const string HalfKernelHeadKind = "rbf-kernel-ridge-f16";
     private const long MaxEntryBytes = 256L * 1024 * 1024;
     private const long MaxCompressionRatio = 200;
     private static readonly byte[] HeadMagic = "PKHEAD01"u8.ToArray();
     private static readonly byte[] KernelHeadMagic = "PKHEAD02"u8.ToArray();
+    private static readonly byte[] HalfKernelHeadMagic = "PKHEAD03"u8.ToArray();
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -119,7 +122,7 @@ internal static class ModelFile
             Backbone = new BackboneManifest(backbone.Id, definition.WeightsSha256, definition.FeatureSize, backbone.InputWidth, backbone.InputHeight, ModelBackbone.Describe(backbone)) { FeatureLayout = definition.FeatureLayout, Precision = definition.Precision, Int8 = Int8Of(definition.Int8) },
             Image = new ImageManifest(definition.Image.Background.ToString(), definition.Image.ResizeMode, definition.Image.MaxPixels),
             Classes = definition.Classes,
-            Head = new HeadManifest(definition.Head is KernelHeadDefinition ? KernelHeadKind : LinearHeadKind, HeadEntry, headSha256),
+            Head = new HeadManifest(KindOf(definition.Head), HeadEntry, headSha256),
             Normalization = definition.Head.Scaling.Kind,
             TestTimeAugmentation = definition.TestTimeAugmentation,
             Temperature = definition.Temperature,
@@ -166,7 +169,7 @@ internal static class ModelFile
     internal static void Save(string target, ModelManifest manifest, HeadDefinition head, Action<string>? beforeCommit = null, Func<Stream, Stream>? wrapStream = null)
     {
         var headBytes = SerializeHead(head);
-        manifest = manifest with { Head = new HeadManifest(head is KernelHeadDefinition ? KernelHeadKind : LinearHeadKind, HeadEntry, Sha256(headBytes)) };
+        manifest = manifest with { Head = new HeadManifest(KindOf(head), HeadEntry, Sha256(headBytes)) };
         manifest = manifest with { FormatVersion = RequiredVersion(manifest) };
         try
         {
@@ -290,7 +293,7 @@ internal static class ModelFile
             var manifest = JsonSerializer.Deserialize<ModelManifest>(manifestBytes, Json)
                 ?? throw new ModelFormatException(full, "the manifest is empty.", null);
             Check(full, manifest, headBytes);
-            var head = DeserializeHead(full, headBytes, manifest.Head.Kind == KernelHeadKind, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization);
+            var head = DeserializeHead(full, headBytes, manifest.Head.Kind, manifest.Backbone.FeatureSize, manifest.Classes.Count, manifest.Normalization);
             return new StoredModel(manifest, head);
         }
         catch (ModelFormatException)
@@ -313,7 +316,8 @@ internal static class ModelFile
 
     /// <summary>The oldest format version that can hold everything <paramref name="manifest"/> uses.</summary>
     internal static int RequiredVersion(ModelManifest manifest) =>
-        manifest.Backbone.Precision != Backbones.Precision.Float32 ? 4
+        manifest.Head?.Kind == HalfKernelHeadKind ? 5
+        : manifest.Backbone.Precision != Backbones.Precision.Float32 ? 4
         : manifest.Head?.Kind == KernelHeadKind ? 3
         : manifest.Normalization == FeatureNormalization.L2ThenStandardize
         || manifest.TestTimeAugmentation != TestTimeAugmentation.None
@@ -391,7 +395,7 @@ internal static class ModelFile
             throw new ModelFormatException(path, $"the manifest says format version {manifest.FormatVersion} but uses settings of version {RequiredVersion(manifest)}: the file was altered. Re-save or re-train the model.", null);
         }
 
-        if (manifest.Head.Kind is not (LinearHeadKind or KernelHeadKind))
+        if (manifest.Head.Kind is not (LinearHeadKind or KernelHeadKind or HalfKernelHeadKind))
         {
             throw new ModelFormatException(path, $"the head kind '{manifest.Head.Kind}' is not known to this version of PretrainedKit.", null);
         }
@@ -467,18 +471,24 @@ internal static class ModelFile
         return buffer;
     }
 
+    /// <summary>The manifest's name for a head's kind (and so its stored form).</summary>
+    private static string KindOf(HeadDefinition head) =>
+        head is KernelHeadDefinition kernel ? (kernel.StoresHalfCentres ? HalfKernelHeadKind : KernelHeadKind) : LinearHeadKind;
+
     private static byte[] SerializeHead(HeadDefinition head)
     {
         // Linear: magic, d, k, mean, scale, W (k x d), b.
-        // Kernel: magic, d, m, k, gamma, mean, scale, centres (m x d), W (k x m), b.
+        // Kernel: magic, d, m, k, gamma, mean, scale, centres (m x d), W (k x m), b; with the half magic the centres
+        // are 16-bit floats (2 bytes each), everything else as before.
         var d = head.FeatureSize;
         var k = head.ClassCount;
         var kernel = head as KernelHeadDefinition;
+        var half = kernel is { StoresHalfCentres: true };
         var m = kernel?.Centres.Length ?? 0;
-        var magic = kernel is null ? HeadMagic : KernelHeadMagic;
+        var magic = kernel is null ? HeadMagic : half ? HalfKernelHeadMagic : KernelHeadMagic;
         var header = magic.Length + (kernel is null ? 8 : 16);
-        var values = (2L * d) + (kernel is null ? ((long)k * d) + k : ((long)m * d) + ((long)k * m) + k);
-        var bytes = new byte[header + (4 * values)];
+        var values = (2L * d) + (kernel is null ? ((long)k * d) + k : ((long)k * m) + k);
+        var bytes = new byte[header + (4 * values) + ((half ? 2L : 4L) * m * d)];
         magic.CopyTo(bytes, 0);
         var offset = magic.Length;
         void WriteInt(int value)
@@ -512,7 +522,17 @@ internal static class ModelFile
         Write(head.Scaling.Scale);
         foreach (var centre in kernel?.Centres ?? [])
         {
-            Write(centre);
+            if (!half)
+            {
+                Write(centre);
+                continue;
+            }
+
+            foreach (var v in centre)
+            {
+                BinaryPrimitives.WriteHalfLittleEndian(bytes.AsSpan(offset), (Half)v);
+                offset += 2;
+            }
         }
 
         foreach (var row in head.Weights)
@@ -524,9 +544,11 @@ internal static class ModelFile
         return bytes;
     }
 
-    private static HeadDefinition DeserializeHead(string path, byte[] bytes, bool isKernel, int featureSize, int classCount, FeatureNormalization normalization)
+    private static HeadDefinition DeserializeHead(string path, byte[] bytes, string kind, int featureSize, int classCount, FeatureNormalization normalization)
     {
-        var magic = isKernel ? KernelHeadMagic : HeadMagic;
+        var isKernel = kind is KernelHeadKind or HalfKernelHeadKind;
+        var half = kind == HalfKernelHeadKind;
+        var magic = half ? HalfKernelHeadMagic : isKernel ? KernelHeadMagic : HeadMagic;
         var header = magic.Length + (isKernel ? 16 : 8);
         if (bytes.Length < header || !bytes.AsSpan(0, magic.Length).SequenceEqual(magic))
         {
@@ -536,8 +558,8 @@ internal static class ModelFile
         var d = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(magic.Length));
         var m = isKernel ? BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(magic.Length + 4)) : 0;
         var k = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(magic.Length + (isKernel ? 8 : 4)));
-        var values = (2L * d) + (isKernel ? ((long)m * d) + ((long)k * m) + k : ((long)k * d) + k);
-        if (d != featureSize || k != classCount || m < 0 || (isKernel && m == 0) || bytes.Length != header + (4L * values))
+        var values = (2L * d) + (isKernel ? ((long)k * m) + k : ((long)k * d) + k);
+        if (d != featureSize || k != classCount || m < 0 || (isKernel && m == 0) || (half && m <= KernelHeadDefinition.FullPrecisionCentres) || bytes.Length != header + (4L * values) + ((half ? 2L : 4L) * m * d))
         {
             throw new ModelFormatException(path, $"the head's size ({k} classes x {d} features{(isKernel ? $", {m} kernel centres" : string.Empty)}, {bytes.Length:N0} bytes) does not match the manifest ({classCount} classes x {featureSize} features).", null);
         }
@@ -567,10 +589,27 @@ internal static class ModelFile
         }
 
         var scaling = new FeatureScaling(normalization, Read(d), Read(d));
+        float[] ReadHalf(int n)
+        {
+            var values = new float[n];
+            for (var i = 0; i < n; i++)
+            {
+                values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(bytes.AsSpan(offset));
+                offset += 2;
+            }
+
+            if (values.Any(v => !float.IsFinite(v)))
+            {
+                throw new ModelFormatException(path, "the head holds a non-finite number: the file is corrupt.", null);
+            }
+
+            return values;
+        }
+
         var centres = new float[m][];
         for (var i = 0; i < m; i++)
         {
-            centres[i] = Read(d);
+            centres[i] = half ? ReadHalf(d) : Read(d);
         }
 
         var inputs = isKernel ? m : d;

@@ -105,8 +105,10 @@ public sealed record LinearHeadOptions : HeadOptions
 /// one-hot class targets. Up to <see cref="MaxCentres"/> training views each become a centre that the image is compared
 /// with; with more views, a class-stratified, seeded subset of <see cref="MaxCentres"/> views are the centres and the
 /// weights are fitted on all views (Nystroem subset of regressors), so that the model file and each prediction stay
-/// bounded (ResNet18 multi-stage grid features: at most 800 x 4,864 x 4 bytes, 15.6 MB) and training grows linearly
-/// with the views. The L1/L2 weights, their search and the iteration limit belong to <see cref="LinearHeadOptions"/>.
+/// bounded and training grows linearly with the views. Up to <see cref="FullPrecisionCentres"/> centres are kept as
+/// 32-bit floats; with more, every centre is rounded to a 16-bit float before the fit (the fit uses the rounded
+/// centres, so the saved model predicts exactly what was trained) and the model file holds 2 bytes per value: ResNet18
+/// multi-stage grid features take at most 1,600 x 4,864 x 2 bytes, 15.6 MB, as 800 full-precision centres did. The L1/L2 weights, their search and the iteration limit belong to <see cref="LinearHeadOptions"/>.
 /// </summary>
 /// <threadsafety>Immutable; safe to share between threads.</threadsafety>
 public sealed record KernelHeadOptions : HeadOptions
@@ -114,8 +116,11 @@ public sealed record KernelHeadOptions : HeadOptions
     /// <summary>The default ridge weight lambda (chosen on held-out Fashion-MNIST training images, never the test set; see bench/PretrainedKit.Experiments).</summary>
     public const double DefaultRidge = 0.01;
 
-    /// <summary>The default most centres: 800.</summary>
-    public const int DefaultMaxCentres = 800;
+    /// <summary>The default most centres: 1,600.</summary>
+    public const int DefaultMaxCentres = 1600;
+
+    /// <summary>The most centres kept as 32-bit floats (800); with more, centres are rounded to 16-bit floats.</summary>
+    public const int FullPrecisionCentres = KernelHeadDefinition.FullPrecisionCentres;
 
     /// <summary>Gets the default settings.</summary>
     public static KernelHeadOptions Default { get; } = new();
@@ -127,8 +132,11 @@ public sealed record KernelHeadOptions : HeadOptions
     /// <value>The default is <see cref="DefaultRidge"/> (0.01). Automatic lever choice tries 0.01, 0.1 and 1.</value>
     public double Ridge { get; init; } = DefaultRidge;
 
-    /// <summary>Gets the most training views kept as centres (the model file holds each one: 4 bytes x feature size).</summary>
-    /// <value>The default is <see cref="DefaultMaxCentres"/> (800).</value>
+    /// <summary>
+    /// Gets the most training views kept as centres (the model file holds each one: 4 bytes x feature size up to
+    /// <see cref="FullPrecisionCentres"/> centres, 2 bytes x feature size above).
+    /// </summary>
+    /// <value>The default is <see cref="DefaultMaxCentres"/> (1,600).</value>
     public int MaxCentres { get; init; } = DefaultMaxCentres;
 
     /// <inheritdoc/>
@@ -156,9 +164,12 @@ public sealed record RidgeHeadOptions : HeadOptions
     /// <value>The default is 1. Automatic lever choice tries 0.1, 1 and 10.</value>
     public double Ridge { get; init; } = 1;
 
+    /// <summary>The default most training views used as the basis of the fit: 800.</summary>
+    public const int DefaultMaxCentres = 800;
+
     /// <summary>Gets the most training views used as the basis of the fit.</summary>
-    /// <value>The default is <see cref="KernelHeadOptions.DefaultMaxCentres"/> (800).</value>
-    public int MaxCentres { get; init; } = KernelHeadOptions.DefaultMaxCentres;
+    /// <value>The default is <see cref="DefaultMaxCentres"/> (800).</value>
+    public int MaxCentres { get; init; } = DefaultMaxCentres;
 
     /// <inheritdoc/>
     internal override IEnumerable<ArgumentException> Problems() => RidgeProblems(Ridge, nameof(Ridge), MaxCentres, nameof(MaxCentres), "ridge");

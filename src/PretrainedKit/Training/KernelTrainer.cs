@@ -126,8 +126,22 @@ internal static class KernelTrainer
     {
         var n = rows.Count;
         var gamma = Gamma(rows[0].Length);
+        var chosen = n <= maxCentres ? null : ChooseCentres(labels, classCount, maxCentres, seed);
+        if (kernel == RidgeKernel.Gaussian && Math.Min(n, maxCentres) > KernelHeadOptions.FullPrecisionCentres)
+        {
+            // More centres than the full-precision budget: the model file stores them as 16-bit floats, so they are
+            // rounded before the fit (each centre is also a training row: its rounded copy is used throughout).
+            var rounded = rows.ToArray();
+            foreach (var i in chosen ?? Enumerable.Range(0, n))
+            {
+                rounded[i] = RoundToHalf(rows[i]);
+            }
+
+            rows = rounded;
+        }
+
         var squaredNorms = rows.Select(r => TensorPrimitives.Dot<float>(r, r)).ToArray();
-        if (n <= maxCentres)
+        if (chosen is null)
         {
             // Lower triangle of K + diag(lambda / w), in double for the factorisation.
             var matrix = new double[n][];
@@ -148,7 +162,6 @@ internal static class KernelTrainer
             return (rows.ToArray(), Transpose(SolveColumns(matrix, targets), n));
         }
 
-        var chosen = ChooseCentres(labels, classCount, maxCentres, seed);
         var m = chosen.Length;
         var centres = chosen.Select(i => rows[i]).ToArray();
 
@@ -207,6 +220,18 @@ internal static class KernelTrainer
             return y;
         }).ToArray();
         return (centres, Transpose(SolveColumns(system, rhs), m));
+    }
+
+    /// <summary>Rounds every value to the nearest 16-bit float (what the model file stores for centres above <see cref="KernelHeadOptions.FullPrecisionCentres"/>).</summary>
+    internal static float[] RoundToHalf(float[] values)
+    {
+        var rounded = new float[values.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            rounded[i] = (float)(Half)values[i];
+        }
+
+        return rounded;
     }
 
     /// <summary>

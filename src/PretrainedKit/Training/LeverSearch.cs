@@ -194,7 +194,13 @@ public static class LeverSearch
     /// <param name="cancellationToken">Cancels the search.</param>
     internal static LeverSearchReport Run(
         IReadOnlyList<float[][]> views, IReadOnlyList<int> labels, int classCount, Space space, IReadOnlyList<BackboneStage> stages,
-        ClassWeighting classWeighting, int seed, Action<int, int>? progress, CancellationToken cancellationToken)
+        ClassWeighting classWeighting, int seed, Action<int, int>? progress, CancellationToken cancellationToken) =>
+        Run(views, labels, classCount, space, stages, classWeighting, seed, progress, MaxImages, 5, cancellationToken);
+
+    /// <summary>Runs the search with a given subset size and fold count (the evidence compares budgets with it).</summary>
+    internal static LeverSearchReport Run(
+        IReadOnlyList<float[][]> views, IReadOnlyList<int> labels, int classCount, Space space, IReadOnlyList<BackboneStage> stages,
+        ClassWeighting classWeighting, int seed, Action<int, int>? progress, int maxImages, int maxFolds, CancellationToken cancellationToken)
     {
         var stopwatch = Stopwatch.StartNew();
         var counts = new int[classCount];
@@ -220,7 +226,7 @@ public static class LeverSearch
         }
 
         // The subset: every image up to MaxImages, else a class-stratified share of each class (at least MinimumImagesPerClass).
-        var subset = Subset(labels, classCount, seed);
+        var subset = Subset(labels, classCount, seed, maxImages);
         var n = subset.Length;
         var y = subset.Select(i => labels[i]).ToArray();
         var subCounts = new int[classCount];
@@ -230,7 +236,7 @@ public static class LeverSearch
         }
 
         var weights = y.Select(l => classWeighting == ClassWeighting.Balanced ? (double)n / (classCount * subCounts[l]) : 1.0).ToArray();
-        var folds = Math.Min(5, subCounts.Min());
+        var folds = Math.Min(maxFolds, subCounts.Min());
         var repetitions = n <= 100 ? 4 : n <= 250 ? 2 : 1;
         var viewCount = space.NeedsMirror ? 2 : 1;
         var representations = space.Layouts.SelectMany(layout => space.Normalizations.Select(norm => (Layout: layout, Normalization: norm))).ToList();
@@ -396,9 +402,9 @@ public static class LeverSearch
     };
 
     /// <summary>Every image up to <see cref="MaxImages"/>; else each class's share of <see cref="MaxImages"/> (at least <see cref="MinimumImagesPerClass"/>), by a seeded shuffle.</summary>
-    private static int[] Subset(IReadOnlyList<int> labels, int classCount, int seed)
+    private static int[] Subset(IReadOnlyList<int> labels, int classCount, int seed, int maxImages)
     {
-        if (labels.Count <= MaxImages)
+        if (labels.Count <= maxImages)
         {
             return [.. Enumerable.Range(0, labels.Count)];
         }
@@ -409,7 +415,7 @@ public static class LeverSearch
         {
             var members = Enumerable.Range(0, labels.Count).Where(i => labels[i] == c).ToArray();
             random.Shuffle(members);
-            var share = Math.Max(MinimumImagesPerClass, (int)Math.Round((double)MaxImages * members.Length / labels.Count));
+            var share = Math.Max(MinimumImagesPerClass, (int)Math.Round((double)maxImages * members.Length / labels.Count));
             chosen.AddRange(members.Take(share));
         }
 

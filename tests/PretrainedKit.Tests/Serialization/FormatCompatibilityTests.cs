@@ -36,6 +36,7 @@ public partial class FormatCompatibilityTests
     [TestCase("format-v2-fashion3", 2)]
     [TestCase("format-v3-fashion3", 3)]
     [TestCase("format-v4-fashion3", 4)]
+    [TestCase("format-v5-fashion3", 5)]
     public void Load_OlderFormatFile_PredictsWhatItPredictedWhenSaved(string fixture, int version)
     {
         var expected = JsonDocument.Parse(File.ReadAllText(Fixture($"{fixture}.expected.json"))).RootElement.GetProperty("predictions").EnumerateArray().ToList();
@@ -60,7 +61,7 @@ public partial class FormatCompatibilityTests
             Assert.That(model.TestTimeAugmentation, Is.EqualTo(PretrainedKit.Models.TestTimeAugmentation.Mirror));
         }
 
-        if (version == 3)
+        if (version is 3 or 5)
         {
             Assert.That(model.HeadKind, Is.EqualTo(PretrainedKit.Models.HeadKind.Kernel));
             Assert.That(model.FeatureLayout, Is.EqualTo(FeatureLayout.Pooled));
@@ -74,6 +75,7 @@ public partial class FormatCompatibilityTests
         using var v1 = ImageClassifierModel.Load(Fixture("format-v1-fashion3.pkmodel"));
         using var v3 = ImageClassifierModel.Load(Fixture("format-v3-fashion3.pkmodel"));
         using var v4 = ImageClassifierModel.Load(Fixture("format-v4-fashion3.pkmodel"));
+        using var v5 = ImageClassifierModel.Load(Fixture("format-v5-fashion3.pkmodel"));
         var folder = TestPaths.NewTempFolder();
         int Written(ImageClassifierModel model, string name)
         {
@@ -88,6 +90,7 @@ public partial class FormatCompatibilityTests
         Assert.That(Written(v2, "v2.pkmodel"), Is.EqualTo(2));
         Assert.That(Written(v3, "v3.pkmodel"), Is.EqualTo(3));
         Assert.That(Written(v4, "v4.pkmodel"), Is.EqualTo(4));
+        Assert.That(Written(v5, "v5.pkmodel"), Is.EqualTo(5));
     }
 
     [Test]
@@ -117,6 +120,7 @@ public partial class FormatCompatibilityTests
     [TestCase("format-v2-fashion3", 2)]
     [TestCase("format-v3-fashion3", 3)]
     [TestCase("format-v4-fashion3", 4)]
+    [TestCase("format-v5-fashion3", 5)]
     public void Fixture_KeepsItsFormatVersion(string fixture, int version)
     {
         using var zip = ZipFile.OpenRead(Fixture($"{fixture}.pkmodel"));

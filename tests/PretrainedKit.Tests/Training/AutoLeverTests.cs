@@ -235,7 +235,7 @@ public class AutoLeverTests
     [Test]
     public void KernelHead_2000ImagesOf10Classes_ModelFileStaysUnder20MB_AndKeepsItsAccuracy()
     {
-        // 2,000 images x 2 views of grid features (4,864 values): the kernel head keeps at most 800 centres.
+        // 2,000 images x 2 views of grid features (4,864 values): the kernel head keeps at most 1,600 centres, stored as 16-bit floats.
         var (views, labels) = Synthetic(classes: 10, perClass: 200, seed: 3, mirror: true, noise: 2.5f);
         var options = ImageClassifierOptions.Default with { FeatureLayout = FeatureLayout.MultiStageGrid, Head = KernelHeadOptions.Default };
         var fit = HeadTrainer.Train(views, labels, 10, options, CancellationToken.None);
@@ -253,11 +253,60 @@ public class AutoLeverTests
         ModelFile.Save(path, definition);
         var (test, testLabels) = Synthetic(classes: 10, perClass: 30, seed: 99, mirror: false, noise: 2.5f);
         var right = test.Select((v, i) => Array.IndexOf(fit.Head.Logits(v[0]), fit.Head.Logits(v[0]).Max()) == testLabels[i]).Count(r => r);
+        var stored = ModelFile.Load(path);
+        var reloaded = (KernelHeadDefinition)stored.Head;
         Assert.Multiple(() =>
         {
             Assert.That(kernel.Centres, Has.Length.EqualTo(KernelHeadOptions.DefaultMaxCentres));
+            Assert.That(kernel.StoresHalfCentres, Is.True, "above 800 centres every centre value is a 16-bit float");
             Assert.That(new FileInfo(path).Length, Is.LessThanOrEqualTo(20_000_000));
             Assert.That((double)right / test.Count, Is.GreaterThan(0.95), "the compact kernel head still separates the classes");
+            Assert.That(stored.Manifest.FormatVersion, Is.EqualTo(5));
+            Assert.That(stored.Manifest.Head.Kind, Is.EqualTo(ModelFile.HalfKernelHeadKind));
+            Assert.That(reloaded.Centres, Is.EqualTo(kernel.Centres), "16-bit storage loses nothing: the centres were rounded before the fit");
+            Assert.That(test.Select(v => reloaded.Logits(v[0])), Is.EqualTo(test.Select(v => kernel.Logits(v[0]))), "the loaded model predicts exactly what was trained");
+        });
+    }
+
+    [Test]
+    public void KernelHead_UpTo800Centres_KeepsFullPrecision_AboveRoundsToHalf()
+    {
+        var (views, labels) = Synthetic(classes: 3, perClass: 300, seed: 5, noise: 1.5f);
+        var rows = views.Select(v => v[0]).ToList();
+        var weights = Enumerable.Repeat(1f, rows.Count).ToList();
+        var scaling = FeatureScaling.Identity(GridSize);
+        var full = (KernelHeadDefinition)KernelTrainer.Train(scaling, rows, labels, weights, 3, RidgeKernel.Gaussian, 0.01, 800, 1, CancellationToken.None);
+        var half = (KernelHeadDefinition)KernelTrainer.Train(scaling, rows, labels, weights, 3, RidgeKernel.Gaussian, 0.01, 900, 1, CancellationToken.None);
+        var folder = TestPaths.NewTempFolder("half");
+        long Saved(KernelHeadDefinition head, string name)
+        {
+            var path = Path.Combine(folder, name);
+            ModelFile.Save(path, new ModelDefinition
+            {
+                Backbone = KnownBackbones.ResNet18,
+                WeightsSha256 = new string('0', 64),
+                FeatureLayout = FeatureLayout.MultiStageGrid,
+                Image = ImagePreprocessingOptions.Default,
+                Classes = ["a", "b", "c"],
+                Head = head,
+            });
+            return new FileInfo(path).Length;
+        }
+
+        var fullBytes = Saved(full, "full.pkmodel");
+        var halfBytes = Saved(half, "half.pkmodel");
+        var rowSet = rows.Select(r => string.Join(',', r)).ToHashSet();
+        Assert.Multiple(() =>
+        {
+            Assert.That(full.Centres, Has.Length.EqualTo(800));
+            Assert.That(full.Centres.All(c => rowSet.Contains(string.Join(',', c))), Is.True, "800 centres: training rows as they are, not rounded");
+            Assert.That(full.StoresHalfCentres, Is.False);
+            Assert.That(half.Centres, Has.Length.EqualTo(900));
+            Assert.That(half.StoresHalfCentres, Is.True);
+            Assert.That(half.Centres.SelectMany(c => c).All(v => (float)(Half)v == v), Is.True);
+            Assert.That(ModelFile.Load(Path.Combine(folder, "full.pkmodel")).Manifest.FormatVersion, Is.EqualTo(3), "a kernel head of 800 centres stays readable by format-3 readers");
+            Assert.That(ModelFile.Load(Path.Combine(folder, "half.pkmodel")).Manifest.FormatVersion, Is.EqualTo(5));
+            Assert.That(halfBytes, Is.LessThan(fullBytes * 0.7), "900 centres in 2 bytes each take less room than 800 in 4");
         });
     }
 
