@@ -99,6 +99,35 @@ if (args.Contains("--auto") && args.Contains("--colour-only"))
     return RunAuto([a, b]);
 }
 
+if (args.Contains("--int8-fidelity"))
+{
+    // Issue #18 item 2, follow-up: int8 feature fidelity of calibration variants on images no accuracy figure uses (see Int8Fidelity.cs).
+    var fidelityWork = Path.GetFullPath(Path.Combine(work, "..", "int8-fidelity"));
+    var inDraws = trainNeeded.ToHashSet();
+    var probeRandom = new Random(18_200);
+    var fashionProbe = Enumerable.Range(0, 10).SelectMany(c =>
+    {
+        var outside = Enumerable.Range(0, train.Labels.Length).Where(i => train.Labels[i] == c && !inDraws.Contains(i)).ToArray();
+        probeRandom.Shuffle(outside);
+        return outside.Take(60);
+    }).Order().ToArray();
+    var fashionFolder = Path.Combine(fidelityWork, "fashion-mnist");
+    BothFeaturizer.WritePngs(fashionFolder, train, fashionProbe);
+    var fashionCalibration = PretrainedKit.Featurization.Int8Calibrator.Choose([.. Enumerable.Range(0, 10).Select(c => (IReadOnlyList<string>)[.. drawIndices[0][c].Take(200).Select(i => BothFeaturizer.PngPath(Path.Combine(work, "train"), i))])]);
+    var (probeFiles, _) = PretrainedKit.Experiments.AutoLevers.ClipArtFiles(Int8Fidelity.ProbeTopics);
+    var clipCalibration = PretrainedKit.Featurization.Int8Calibrator.Choose([.. probeFiles.Select(f => (IReadOnlyList<string>)[.. f.Where((_, i) => i % 2 == 0)])]);
+    var clipProbe = probeFiles.SelectMany((f, c) => f.Select((path, i) => (Key: (c * 10000) + i, Path: path)).Where(t => t.Key % 2 == 1)).ToDictionary(t => t.Key, t => t.Path);
+    Int8Fidelity.Run(
+        [
+            new Int8Fidelity.ProbeSet("fashion-mnist", $"calibrated as training calibrates (the {fashionCalibration.Count} images of draw 0 that the accuracy run calibrates on); probe: {fashionProbe.Length} training images (60 per class, seeded) outside every draw's training set", fashionCalibration, fashionProbe.ToDictionary(i => i, i => BothFeaturizer.PngPath(fashionFolder, i))),
+            new Int8Fidelity.ProbeSet("clipart-probe", $"openclipart topics in neither clipart-5 nor clipart-6 ({string.Join(", ", Int8Fidelity.ProbeTopics.Select(t => t.Topic))}); calibrated on {clipCalibration.Count} of the even-numbered images of each topic (round robin), probe: the {clipProbe.Count} odd-numbered ones", clipCalibration, clipProbe),
+        ],
+        fidelityWork,
+        outDir,
+        Arg("--machine") ?? "machine not given (--machine)");
+    return 0;
+}
+
 var stopwatch = Stopwatch.StartNew();
 var trainFeatures = featurizer.Featurize(Path.Combine(work, "train"), train, trainNeeded);
 var testFeatures = featurizer.Featurize(Path.Combine(work, "test"), test, testIndices);

@@ -4,6 +4,11 @@ using PretrainedKit.Onnx.Proto;
 
 namespace PretrainedKit.Backbones;
 
+/// <summary>The distributions of a calibration pass.</summary>
+/// <param name="Activations">Each quantised activation's name and distribution, in graph order.</param>
+/// <param name="ImageCount">How many images were measured.</param>
+internal sealed record Int8Statistics(IReadOnlyList<(string Value, ActivationHistogram Histogram)> Activations, int ImageCount);
+
 /// <summary>
 /// The int8 backbone: the float graph raised to opset 13 with its batch normalisations folded
 /// (<see cref="Prepare"/>), the calibration pass over preprocessed tensors (<see cref="Calibrate"/>), and the QDQ graph
@@ -19,13 +24,25 @@ internal static class Int8Backbone
     /// <exception cref="NotSupportedException">The graph holds an operator that cannot be raised to opset 13 safely.</exception>
     public static ModelProto Prepare(string modelPath) => QdqQuantizer.FoldBatchNorm(QdqQuantizer.RaiseOpset(OnnxModelEditor.Read(modelPath)));
 
-    /// <summary>Measures the range of every quantised activation over the given input tensors (min and max).</summary>
+    /// <summary>
+    /// Measures every quantised activation over the given input tensors and clips its range at
+    /// <see cref="Int8Calibration.DefaultPercentile"/> (see <see cref="Measure"/> and <see cref="Int8Calibration.FromStatistics"/>).
+    /// </summary>
     /// <param name="runtime">The float backbone.</param>
     /// <param name="tensors">Preprocessed input tensors (at least <see cref="BackboneRuntime.TensorLength"/> values each).</param>
     /// <param name="cancellationToken">Stops the pass.</param>
     /// <returns>The calibration.</returns>
-    /// <exception cref="ArgumentException">No tensor was given.</exception>
-    public static Int8Calibration Calibrate(BackboneRuntime runtime, IEnumerable<float[]> tensors, CancellationToken cancellationToken = default)
+    /// <exception cref="ArgumentException">No tensor was given, or an activation was not finite.</exception>
+    public static Int8Calibration Calibrate(BackboneRuntime runtime, IEnumerable<float[]> tensors, CancellationToken cancellationToken = default) =>
+        Int8Calibration.FromStatistics(Measure(runtime, tensors, cancellationToken), Int8Calibration.DefaultPercentile);
+
+    /// <summary>Runs the float graph over the given input tensors and gathers each quantised activation's distribution.</summary>
+    /// <param name="runtime">The float backbone.</param>
+    /// <param name="tensors">Preprocessed input tensors (at least <see cref="BackboneRuntime.TensorLength"/> values each).</param>
+    /// <param name="cancellationToken">Stops the pass.</param>
+    /// <returns>The statistics, activations in graph order.</returns>
+    /// <exception cref="ArgumentException">No tensor was given, or an activation was not finite.</exception>
+    public static Int8Statistics Measure(BackboneRuntime runtime, IEnumerable<float[]> tensors, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         ArgumentNullException.ThrowIfNull(tensors);
@@ -33,7 +50,7 @@ internal static class Int8Backbone
         var values = QdqQuantizer.CalibratedValues(prepared);
         var inputName = runtime.Backbone.InputName;
         var outputs = values.Where(v => v != inputName).ToArray();
-        var ranges = values.ToDictionary(v => v, _ => (Min: float.PositiveInfinity, Max: float.NegativeInfinity), StringComparer.Ordinal);
+        var histograms = values.ToDictionary(v => v, _ => new ActivationHistogram(), StringComparer.Ordinal);
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = Environment.ProcessorCount, InterOpNumThreads = 1 };
         using var session = new InferenceSession(OnnxModelEditor.ToBytes(OnnxModelEditor.AddOutputs(prepared, outputs)), options);
         using var runOptions = new RunOptions();
@@ -42,16 +59,16 @@ internal static class Int8Backbone
         foreach (var tensor in tensors)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (ranges.ContainsKey(inputName))
+            if (histograms.TryGetValue(inputName, out var input))
             {
-                Widen(ranges, inputName, tensor.AsSpan(0, runtime.TensorLength));
+                input.Add(tensor.AsSpan(0, runtime.TensorLength));
             }
 
-            using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tensor.AsMemory(0, runtime.TensorLength), shape);
-            using var results = session.Run(runOptions, [inputName], [input], outputs);
+            using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, tensor.AsMemory(0, runtime.TensorLength), shape);
+            using var results = session.Run(runOptions, [inputName], [value], outputs);
             for (var i = 0; i < outputs.Length; i++)
             {
-                Widen(ranges, outputs[i], results[i].GetTensorDataAsSpan<float>());
+                histograms[outputs[i]].Add(results[i].GetTensorDataAsSpan<float>());
             }
 
             count++;
@@ -62,9 +79,7 @@ internal static class Int8Backbone
             throw new ArgumentException("An int8 calibration needs at least one image.", nameof(tensors));
         }
 
-        var calibration = new Int8Calibration([.. values.Select(v => new Int8Range(v, ranges[v].Min, ranges[v].Max))], Int8Calibration.DefaultTypes, count);
-        calibration.Validate();
-        return calibration;
+        return new Int8Statistics([.. values.Select(v => (v, histograms[v]))], count);
     }
 
     /// <summary>The QDQ graph of the backbone for a calibration; the same inputs always give the same graph.</summary>
@@ -76,17 +91,5 @@ internal static class Int8Backbone
         ArgumentNullException.ThrowIfNull(calibration);
         calibration.Validate();
         return QdqQuantizer.Quantize(Prepare(modelPath), calibration.ToDictionary(), calibration.Types);
-    }
-
-    private static void Widen(Dictionary<string, (float Min, float Max)> ranges, string name, ReadOnlySpan<float> values)
-    {
-        var (min, max) = ranges[name];
-        foreach (var v in values)
-        {
-            min = Math.Min(min, v);
-            max = Math.Max(max, v);
-        }
-
-        ranges[name] = (min, max);
     }
 }

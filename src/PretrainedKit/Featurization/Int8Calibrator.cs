@@ -49,6 +49,25 @@ internal static class Int8Calibrator
         return Int8Backbone.Calibrate(runtime, Render(runtime, image, paths, cancellationToken), cancellationToken);
     }
 
+    /// <summary>The distributions behind <see cref="Calibrate"/>: the same images, rendered the same way, measured by the float backbone.</summary>
+    /// <param name="runtime">The float backbone.</param>
+    /// <param name="image">How images are decoded and normalised.</param>
+    /// <param name="paths">The calibration images; one that cannot be decoded is left out.</param>
+    /// <param name="cancellationToken">Stops the pass.</param>
+    /// <returns>The statistics.</returns>
+    /// <exception cref="ArgumentException">No image could be decoded.</exception>
+    public static Int8Statistics Measure(BackboneRuntime runtime, ImagePreprocessingOptions image, IEnumerable<string> paths, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        ArgumentNullException.ThrowIfNull(paths);
+        if (runtime.Precision != Precision.Float32)
+        {
+            throw new ArgumentException("Calibration runs on the float backbone.", nameof(runtime));
+        }
+
+        return Int8Backbone.Measure(runtime, Render(runtime, image, paths, cancellationToken), cancellationToken);
+    }
+
     private static IEnumerable<float[]> Render(BackboneRuntime runtime, ImagePreprocessingOptions image, IEnumerable<string> paths, CancellationToken cancellationToken)
     {
         var renderer = new ViewRenderer(runtime, image);

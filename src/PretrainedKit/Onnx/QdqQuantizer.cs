@@ -201,15 +201,19 @@ internal static class QdqQuantizer
     /// <param name="model">A raised, folded model (not changed).</param>
     /// <param name="ranges">Each calibrated value's (min, max).</param>
     /// <param name="types">The integer types.</param>
+    /// <param name="floatValues">
+    /// Values of <see cref="CalibratedValues"/> left in float (no pair, no range needed); a convolution that reads one
+    /// keeps its float weights, so it runs in float. None by default.
+    /// </param>
     /// <returns>The QDQ model.</returns>
     /// <exception cref="ArgumentException">A value of <see cref="CalibratedValues"/> has no range, or a range is not finite.</exception>
-    public static ModelProto Quantize(ModelProto model, IReadOnlyDictionary<string, (float Min, float Max)> ranges, QuantizedTypes types)
+    public static ModelProto Quantize(ModelProto model, IReadOnlyDictionary<string, (float Min, float Max)> ranges, QuantizedTypes types, IReadOnlySet<string>? floatValues = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(ranges);
         var copy = model.Clone();
         var graph = copy.Graph;
-        var values = CalibratedValues(copy);
+        var values = CalibratedValues(copy).Where(v => floatValues?.Contains(v) != true).ToList();
         var missing = values.Where(v => !ranges.TryGetValue(v, out var r) || !float.IsFinite(r.Min) || !float.IsFinite(r.Max)).ToList();
         if (missing.Count > 0)
         {

@@ -74,7 +74,16 @@ internal sealed record BackboneManifest(
     public Int8Manifest? Int8 { get; init; }
 }
 
-internal sealed record Int8Manifest(Onnx.QuantizedTypes Types, int ImageCount, IReadOnlyList<Int8RangeManifest> Ranges);
+internal sealed record Int8Manifest(Onnx.QuantizedTypes Types, int ImageCount, IReadOnlyList<Int8RangeManifest> Ranges)
+{
+    /// <summary>
+    /// Gets the percentile the ranges were clipped at; absent for plain (min, max) ranges, as in every file written before
+    /// clipping existed. It needs no new format version: the graph is built from the ranges alone, so a version-4 reader
+    /// builds the same graph.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? Percentile { get; init; }
+}
 
 internal sealed record Int8RangeManifest(string Value, float Min, float Max);
 
@@ -326,7 +335,10 @@ internal static class ModelFile
             : 1;
 
     private static Int8Manifest? Int8Of(Int8Calibration? calibration) =>
-        calibration is null ? null : new Int8Manifest(calibration.Types, calibration.ImageCount, [.. calibration.Ranges.Select(r => new Int8RangeManifest(r.Value, r.Min, r.Max))]);
+        calibration is null ? null : new Int8Manifest(calibration.Types, calibration.ImageCount, [.. calibration.Ranges.Select(r => new Int8RangeManifest(r.Value, r.Min, r.Max))])
+        {
+            Percentile = calibration.Percentile < 100 ? calibration.Percentile : null,
+        };
 
     private static Int8Calibration? Int8Of(string path, BackboneManifest backbone)
     {
@@ -340,7 +352,10 @@ internal static class ModelFile
             throw new ModelFormatException(path, "the model's backbone is int8, but the file holds no int8 calibration. Re-train the model.", null);
         }
 
-        var calibration = new Int8Calibration([.. int8.Ranges.Select(r => new Int8Range(r?.Value ?? string.Empty, r?.Min ?? float.NaN, r?.Max ?? float.NaN))], int8.Types, int8.ImageCount);
+        var calibration = new Int8Calibration([.. int8.Ranges.Select(r => new Int8Range(r?.Value ?? string.Empty, r?.Min ?? float.NaN, r?.Max ?? float.NaN))], int8.Types, int8.ImageCount)
+        {
+            Percentile = int8.Percentile ?? 100,
+        };
         try
         {
             calibration.Validate();

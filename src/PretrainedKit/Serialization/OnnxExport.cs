@@ -275,7 +275,7 @@ internal static class OnnxExport
         // Written only when not the default, so that the files of pooled single-view float models stay as they were.
         if (definition.Int8 is { } int8)
         {
-            model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "precision", Value = $"int8 ({int8.Types}, calibrated on {int8.ImageCount} images)" });
+            model.MetadataProps.Add(new StringStringEntryProto { Key = MetadataPrefix + "precision", Value = Int8Description(int8) });
         }
 
         if (layout != FeatureLayout.Pooled)
@@ -289,6 +289,18 @@ internal static class OnnxExport
         }
 
         return model;
+    }
+
+    /// <summary>The int8 metadata: as format 4 wrote it for (min, max) calibrations, with the clipping added otherwise.</summary>
+    private static string Int8Description(Int8Calibration int8)
+    {
+        var text = new System.Text.StringBuilder().Append(System.Globalization.CultureInfo.InvariantCulture, $"int8 ({int8.Types}, calibrated on {int8.ImageCount} images");
+        if (int8.Percentile < 100)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $", ranges clipped at percentile {int8.Percentile:R}");
+        }
+
+        return text.Append(')').ToString();
     }
 
     private const string MirrorDescription = "Mirror: the logits of the image and of its left-right mirror image (flipped inside the model) are averaged before the softmax";

@@ -114,6 +114,29 @@ public class Int8Tests
     }
 
     [Test]
+    public void Quantize_InputLeftInFloat_FirstConvolutionRunsInFloatTheRestOnIntegers()
+    {
+        // The variant the fidelity probe measured (bench/results/int8-fidelity.md): the graph input without a quantisation pair.
+        var input = KnownBackbones.ResNet18.InputName;
+        var calibration = _model.Extractor.Runtime.Int8!;
+        var graph = QdqQuantizer.Quantize(Int8Backbone.Prepare(_float.ModelPath), calibration.ToDictionary(), calibration.Types, new HashSet<string> { input });
+        var optimized = Path.Combine(_folder, "optimized-float-input.onnx");
+        using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, OptimizedModelFilePath = optimized })
+        using (new InferenceSession(OnnxModelEditor.ToBytes(graph), options))
+        {
+        }
+
+        var convs = OnnxModelEditor.Read(_float.ModelPath).Graph.Node.Count(n => n.OpType == "Conv");
+        var nodes = OnnxModelEditor.Read(optimized).Graph.Node;
+        Assert.Multiple(() =>
+        {
+            Assert.That(graph.Graph.Node.Where(n => n.OpType == "QuantizeLinear").Select(n => n.Input[0]), Does.Not.Contain(input));
+            Assert.That(nodes.Count(n => n.OpType == "QLinearConv"), Is.EqualTo(convs - 1));
+            Assert.That(nodes.Where(n => n.OpType == "Conv").Select(n => n.Input[0]), Is.EqualTo(new[] { input }));
+        });
+    }
+
+    [Test]
     public void Int8Graph_Features_CloseToFloatFeatures()
     {
         using var int8 = new InferenceSession(OnnxModelEditor.ToBytes(OnnxModelEditor.AddOutputs(_model.Extractor.Runtime.Int8Graph!, StageOutputs)));
@@ -141,6 +164,7 @@ public class Int8Tests
             Assert.That(int8!.ImageCount, Is.EqualTo(200)); // Every bundled training image (fewer than 300).
             Assert.That(int8.Types, Is.EqualTo(QuantizedTypes.U8S7));
             Assert.That(int8.Ranges.Select(r => r.Value), Is.EqualTo(QdqQuantizer.CalibratedValues(Int8Backbone.Prepare(_float.ModelPath))));
+            Assert.That(int8.Percentile, Is.EqualTo(Int8Calibration.DefaultPercentile));
         });
     }
 
@@ -155,6 +179,7 @@ public class Int8Tests
         {
             Assert.That(loaded.Precision, Is.EqualTo(Precision.Int8));
             Assert.That(loaded.Extractor.Runtime.Int8!.Digest, Is.EqualTo(_model.Extractor.Runtime.Int8!.Digest));
+            Assert.That(loaded.Extractor.Runtime.Int8!.Percentile, Is.EqualTo(_model.Extractor.Runtime.Int8!.Percentile));
             foreach (var image in images)
             {
                 Assert.That(loaded.Predict(image, topK: 3).Probabilities, Is.EqualTo(_model.Predict(image, topK: 3).Probabilities), image);
@@ -184,6 +209,30 @@ public class Int8Tests
         }
 
         Assert.That(() => ImageClassifierModel.Load(path), Throws.TypeOf<ModelFormatException>().With.Message.Contains(path).And.Message.Contains("no int8 calibration"));
+    }
+
+    [Test]
+    public void Load_Int8PercentileOutOfRange_ThrowsModelFormatException()
+    {
+        var path = Path.Combine(_folder, "int8-percentile.pkmodel");
+        _model.Save(path);
+        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        {
+            var entry = zip.GetEntry("manifest.json")!;
+            string text;
+            using (var reader = new StreamReader(entry.Open()))
+            {
+                text = reader.ReadToEnd();
+            }
+
+            entry.Delete();
+            var field = FormattableString.Invariant($"\"percentile\": {Int8Calibration.DefaultPercentile:R}");
+            Assert.That(text, Does.Contain(field));
+            using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
+            writer.Write(text.Replace(field, "\"percentile\": 250", StringComparison.Ordinal));
+        }
+
+        Assert.That(() => ImageClassifierModel.Load(path), Throws.TypeOf<ModelFormatException>().With.Message.Contains(path).And.Message.Contains("percentile"));
     }
 
     [Test]
@@ -244,6 +293,8 @@ public class Int8Tests
         Assert.Multiple(() =>
         {
             Assert.That(metadata["pretrainedkit.precision"], Does.StartWith("int8"));
+            var int8 = _model.Extractor.Runtime.Int8!;
+            Assert.That(metadata["pretrainedkit.precision"], int8.Percentile < 100 ? Does.Contain(FormattableString.Invariant($"clipped at percentile {int8.Percentile:R}")) : Does.Not.Contain("clipped"));
             Assert.That(sameTop, Is.EqualTo(paths.Count));
             Assert.That(maxDifference, Is.LessThanOrEqualTo(1e-3));
         });

@@ -116,6 +116,25 @@ public partial class FormatCompatibilityTests
         });
     }
 
+    [Test]
+    public void Load_Format4Int8File_BuildsTheSameInt8GraphAsTheVersionThatWroteIt()
+    {
+        // Percentile clipping changed how new calibrations choose their ranges, not how a graph is built from ranges: a
+        // format-4 file (plain min/max) keeps its graph byte for byte (and its digest, so its cached features: see
+        // ActivationHistogramTests). The hash
+        // was computed with the library as it was before clipping existed (commit eddbe24) and again after.
+        using var model = ImageClassifierModel.Load(Fixture("format-v4-fashion3.pkmodel"));
+        var graph = PretrainedKit.Onnx.OnnxModelEditor.ToBytes(model.Extractor.Runtime.Int8Graph!);
+        Assert.That(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(graph)), Is.EqualTo("4B4552E7EB190B922C7088F33265BBCFE85BF30F8DA0A5ADDD40741BB2F64579"));
+    }
+
+    [Test]
+    public void Load_Format4Int8File_IsAPlainMinMaxCalibration()
+    {
+        using var model = ImageClassifierModel.Load(Fixture("format-v4-fashion3.pkmodel"));
+        Assert.That(model.Extractor.Runtime.Int8!.Percentile, Is.EqualTo(100), "files without the field are plain min/max");
+    }
+
     [TestCase("format-v1-fashion3", 1)]
     [TestCase("format-v2-fashion3", 2)]
     [TestCase("format-v3-fashion3", 3)]
