@@ -42,66 +42,15 @@ internal static class ActiveLearningExperiment
     /// </summary>
     public static Func<int, Features>? AutoFeatures { get; set; }
 
-    public static List<ActiveRow> Run(ActiveTask task, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int rounds, int batch)
-    {
-        if (AutoFeatures is { } features)
-        {
-            return RunAuto(task, classes, features, labelOf, rounds, batch);
-        }
+    public static List<ActiveRow> Run(ActiveTask task, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int rounds, int batch) =>
+        AutoFeatures is { } features
+            ? Run(task, classes, labelled => TrainAuto(labelled, classes, features, labelOf, task.Seed), labelOf, rounds, batch, " (auto)")
+            : Run(task, classes, labelled => TrainPooled(labelled, classes, pooled, labelOf, task.Seed), labelOf, rounds, batch, string.Empty);
 
-        var rows = new List<ActiveRow>();
-        foreach (var strategy in Strategies)
-        {
-            var labelled = task.Start.ToList();
-            var pool = task.Pool.ToHashSet();
-            var random = new Random(16_000 + task.Seed);
-            for (var round = 0; ; round++)
-            {
-                var sw = Stopwatch.StartNew();
-                var definition = Train(labelled, classes, pooled, labelOf, task.Seed);
-                var (accuracy, macro) = Measure(definition, task.Test, pooled, labelOf, classes.Count);
-                rows.Add(new ActiveRow(task.Dataset, strategy, task.Seed, round, labelled.Count, accuracy, macro, sw.Elapsed.TotalSeconds));
-                if (round == rounds)
-                {
-                    break;
-                }
+    /// <summary>One round's model as the measurement and the ranking read it: logits, calibrated probabilities and the embedded features of an image.</summary>
+    private sealed record RoundModel(ModelDefinition Definition, Func<int, double[]> Logits, Func<int, float[]> Probabilities, Func<int, float[]> Embedding);
 
-                var candidates = pool.Order().ToArray();
-                List<int> chosen;
-                if (strategy == Random)
-                {
-                    random.Shuffle(candidates);
-                    chosen = candidates.Take(batch).ToList();
-                }
-                else
-                {
-                    var scaling = definition.Head.Scaling;
-                    var diverse = strategy is Suggest or Typical;
-                    var options = LabelingSuggestionOptions.Default with { Top = batch, Diversity = diverse, Typicality = strategy == Typical };
-                    var references = diverse ? labelled.Select(k => ImageEmbedder.Embedding(pooled(k), scaling)).ToList() : [];
-                    var (suggestions, _, _) = LabelingRanker.Rank(
-                        candidates.Select(k => k.ToString(CultureInfo.InvariantCulture)).ToList(),
-                        candidates.Select(k => definition.Probabilities([pooled(k)])).ToList(),
-                        candidates.Select(k => ImageEmbedder.Embedding(pooled(k), scaling)).ToList(),
-                        references,
-                        classes,
-                        options);
-                    chosen = suggestions.Select(s => int.Parse(s.Path, CultureInfo.InvariantCulture)).ToList();
-                }
-
-                labelled.AddRange(chosen);
-                pool.ExceptWith(chosen);
-            }
-
-            var last = rows[^1];
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{task.Dataset} seed {task.Seed} {strategy}: {string.Join(" -> ", rows.Where(r => r.Strategy == strategy && r.Seed == task.Seed && r.Dataset == task.Dataset).Select(r => $"{r.Labels}:{r.Accuracy:F3}"))}"));
-            _ = last;
-        }
-
-        return rows;
-    }
-
-    private static List<ActiveRow> RunAuto(ActiveTask task, IReadOnlyList<string> classes, Func<int, Features> features, Func<int, int> labelOf, int rounds, int batch)
+    private static List<ActiveRow> Run(ActiveTask task, IReadOnlyList<string> classes, Func<List<int>, RoundModel> train, Func<int, int> labelOf, int rounds, int batch, string note)
     {
         var rows = new List<ActiveRow>();
         foreach (var strategy in Strategies)
@@ -112,11 +61,11 @@ internal static class ActiveLearningExperiment
             for (var round = 0; ; round++)
             {
                 var sw = Stopwatch.StartNew();
-                var (definition, viewsOf) = TrainAuto(labelled, classes, features, labelOf, task.Seed);
+                var model = train(labelled);
                 var predicted = new int[task.Test.Length];
                 Parallel.For(0, task.Test.Length, i =>
                 {
-                    var logits = definition.Head.Logits(viewsOf(task.Test[i], definition.TestTimeAugmentation == TestTimeAugmentation.Mirror));
+                    var logits = model.Logits(task.Test[i]);
                     predicted[i] = Array.IndexOf(logits, logits.Max());
                 });
                 var (accuracy, macro) = Score(predicted, task.Test.Select(labelOf).ToArray(), classes.Count);
@@ -136,17 +85,15 @@ internal static class ActiveLearningExperiment
                 else
                 {
                     // As model.SuggestLabelsAsync: probabilities over the model's prediction views, embeddings of the original view.
-                    var scaling = definition.Head.Scaling;
                     var diverse = strategy is Suggest or Typical;
                     var options = LabelingSuggestionOptions.Default with { Top = batch, Diversity = diverse, Typicality = strategy == Typical };
-                    float[] Original(int k) => viewsOf(k, false)[0];
-                    var references = diverse ? labelled.Select(k => ImageEmbedder.Embedding(Original(k), scaling)).ToList() : [];
+                    var references = diverse ? labelled.Select(model.Embedding).ToList() : [];
                     var probabilities = new float[candidates.Length][];
-                    Parallel.For(0, candidates.Length, i => probabilities[i] = definition.Probabilities(viewsOf(candidates[i], definition.TestTimeAugmentation == TestTimeAugmentation.Mirror)));
+                    Parallel.For(0, candidates.Length, i => probabilities[i] = model.Probabilities(candidates[i]));
                     var (suggestions, _, _) = LabelingRanker.Rank(
                         candidates.Select(k => k.ToString(CultureInfo.InvariantCulture)).ToList(),
                         probabilities,
-                        candidates.Select(k => ImageEmbedder.Embedding(Original(k), scaling)).ToList(),
+                        candidates.Select(model.Embedding).ToList(),
                         references,
                         classes,
                         options);
@@ -157,7 +104,7 @@ internal static class ActiveLearningExperiment
                 pool.ExceptWith(chosen);
             }
 
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{task.Dataset} seed {task.Seed} {strategy} (auto): {string.Join(" -> ", rows.Where(r => r.Strategy == strategy).Select(r => $"{r.Labels}:{r.Accuracy:F3}"))}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{task.Dataset} seed {task.Seed} {strategy}{note}: {string.Join(" -> ", rows.Where(r => r.Strategy == strategy).Select(r => $"{r.Labels}:{r.Accuracy:F3}"))}"));
         }
 
         return rows;
@@ -167,7 +114,7 @@ internal static class ActiveLearningExperiment
     /// The library's default training (as TrainingRun does it): a stratified 80/20 split, automatic lever choice on the
     /// training part's grid features (both views), the chosen head on the training part, the temperature on the rest.
     /// </summary>
-    private static (ModelDefinition Definition, Func<int, bool, float[][]> ViewsOf) TrainAuto(List<int> labelled, IReadOnlyList<string> classes, Func<int, Features> features, Func<int, int> labelOf, int seed)
+    private static RoundModel TrainAuto(List<int> labelled, IReadOnlyList<string> classes, Func<int, Features> features, Func<int, int> labelOf, int seed)
     {
         var labels = labelled.Select(labelOf).ToList();
         var options = ImageClassifierOptions.Default with { Seed = seed, InspectData = false };
@@ -188,22 +135,33 @@ internal static class ActiveLearningExperiment
 
         var fit = HeadTrainer.Train(trainPart.Select(i => ViewsOf(labelled[i], chosen.Augmentation == TrainingAugmentation.Mirror)).ToList(), trainPart.Select(i => labels[i]).ToList(), classes.Count, chosen, CancellationToken.None);
         var mirror = chosen.TestTimeAugmentation == TestTimeAugmentation.Mirror;
-        var temperature = validation.Count == 0
-            ? 1
-            : Calibration.FitTemperature(validation.Select(i => fit.Head.Logits(ViewsOf(labelled[i], mirror))).ToList(), validation.Select(i => labels[i]).ToList());
-        var definition = new ModelDefinition
-        {
-            Backbone = KnownBackbones.ResNet18,
-            WeightsSha256 = "experiment",
-            FeatureLayout = chosen.FeatureLayout,
-            TestTimeAugmentation = chosen.TestTimeAugmentation,
-            Image = ImagePreprocessingOptions.Default,
-            Classes = classes,
-            Head = fit.Head,
-            Temperature = temperature,
-        };
-        return (definition, ViewsOf);
+        var definition = Define(classes, chosen.FeatureLayout, chosen.TestTimeAugmentation, fit.Head, validation.Select(i => ViewsOf(labelled[i], mirror)).ToList(), validation.Select(i => labels[i]).ToList());
+        return new RoundModel(definition, k => definition.Head.Logits(ViewsOf(k, mirror)), k => definition.Probabilities(ViewsOf(k, mirror)), k => ImageEmbedder.Embedding(ViewsOf(k, false)[0], definition.Head.Scaling));
     }
+
+    /// <summary>The old default training: a stratified 80/20 split, the default linear head on pooled features of 80%, the temperature on 20%.</summary>
+    private static RoundModel TrainPooled(List<int> labelled, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int seed)
+    {
+        var labels = labelled.Select(labelOf).ToList();
+        var options = ImageClassifierOptions.Default with { Seed = seed, Auto = false, InspectData = false };
+        var (trainPart, validation) = StratifiedSplit.Split(labels, classes.Count, ImageClassifierOptions.DefaultValidationFraction, seed);
+        var fit = HeadTrainer.Train(trainPart.Select(i => pooled(labelled[i])).ToList(), trainPart.Select(i => labels[i]).ToList(), classes.Count, options, CancellationToken.None);
+        var definition = Define(classes, FeatureLayout.Pooled, TestTimeAugmentation.None, fit.Head, validation.Select(i => new[] { pooled(labelled[i]) }).ToList(), validation.Select(i => labels[i]).ToList());
+        return new RoundModel(definition, k => definition.Head.Logits(pooled(k)), k => definition.Probabilities([pooled(k)]), k => ImageEmbedder.Embedding(pooled(k), definition.Head.Scaling));
+    }
+
+    /// <summary>The model definition of a fitted head, its temperature fitted on the validation images' views (1 without any).</summary>
+    private static ModelDefinition Define(IReadOnlyList<string> classes, FeatureLayout layout, TestTimeAugmentation testTime, HeadDefinition head, List<float[][]> validationViews, List<int> validationLabels) => new()
+    {
+        Backbone = KnownBackbones.ResNet18,
+        WeightsSha256 = "experiment",
+        FeatureLayout = layout,
+        TestTimeAugmentation = testTime,
+        Image = ImagePreprocessingOptions.Default,
+        Classes = classes,
+        Head = head,
+        Temperature = validationViews.Count == 0 ? 1 : Calibration.FitTemperature(validationViews.Select(v => head.Logits(v)).ToList(), validationLabels),
+    };
 
     private static (double Accuracy, double Macro) Score(int[] predicted, int[] actual, int classCount)
     {
@@ -214,39 +172,6 @@ internal static class ActiveLearningExperiment
             return (double)members.Count(i => predicted[i] == c) / members.Length;
         });
         return (accuracy, macro);
-    }
-
-    /// <summary>The library's training of the default head: a stratified 80/20 split, the head on 80%, the temperature on 20%.</summary>
-    private static ModelDefinition Train(List<int> labelled, IReadOnlyList<string> classes, Func<int, float[]> pooled, Func<int, int> labelOf, int seed)
-    {
-        var labels = labelled.Select(labelOf).ToList();
-        var options = ImageClassifierOptions.Default with { Seed = seed, Auto = false, InspectData = false };
-        var (trainPart, validation) = StratifiedSplit.Split(labels, classes.Count, ImageClassifierOptions.DefaultValidationFraction, seed);
-        var fit = HeadTrainer.Train(trainPart.Select(i => pooled(labelled[i])).ToList(), trainPart.Select(i => labels[i]).ToList(), classes.Count, options, CancellationToken.None);
-        var temperature = validation.Count == 0
-            ? 1
-            : Calibration.FitTemperature(validation.Select(i => fit.Head.Logits(pooled(labelled[i]))).ToList(), validation.Select(i => labels[i]).ToList());
-        return new ModelDefinition
-        {
-            Backbone = KnownBackbones.ResNet18,
-            WeightsSha256 = "experiment",
-            FeatureLayout = FeatureLayout.Pooled,
-            Image = ImagePreprocessingOptions.Default,
-            Classes = classes,
-            Head = fit.Head,
-            Temperature = temperature,
-        };
-    }
-
-    private static (double Accuracy, double Macro) Measure(ModelDefinition definition, int[] test, Func<int, float[]> pooled, Func<int, int> labelOf, int classCount)
-    {
-        var predicted = new int[test.Length];
-        Parallel.For(0, test.Length, i =>
-        {
-            var logits = definition.Head.Logits(pooled(test[i]));
-            predicted[i] = Array.IndexOf(logits, logits.Max());
-        });
-        return Score(predicted, test.Select(labelOf).ToArray(), classCount);
     }
 
     public static void Write(List<ActiveRow> rows, string outDir, string machine, IReadOnlyDictionary<string, string> descriptions, string name)

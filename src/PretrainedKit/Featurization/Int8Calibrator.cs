@@ -37,17 +37,8 @@ internal static class Int8Calibrator
     /// <param name="cancellationToken">Stops the pass.</param>
     /// <returns>The calibration.</returns>
     /// <exception cref="ArgumentException">No image could be decoded.</exception>
-    public static Int8Calibration Calibrate(BackboneRuntime runtime, ImagePreprocessingOptions image, IEnumerable<string> paths, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(runtime);
-        ArgumentNullException.ThrowIfNull(paths);
-        if (runtime.Precision != Precision.Float32)
-        {
-            throw new ArgumentException("Calibration runs on the float backbone.", nameof(runtime));
-        }
-
-        return Int8Backbone.Calibrate(runtime, Render(runtime, image, paths, cancellationToken), cancellationToken);
-    }
+    public static Int8Calibration Calibrate(BackboneRuntime runtime, ImagePreprocessingOptions image, IEnumerable<string> paths, CancellationToken cancellationToken = default) =>
+        Int8Calibration.FromStatistics(Measure(runtime, image, paths, cancellationToken), Int8Calibration.DefaultPercentile);
 
     /// <summary>The distributions behind <see cref="Calibrate"/>: the same images, rendered the same way, measured by the float backbone.</summary>
     /// <param name="runtime">The float backbone.</param>

@@ -192,21 +192,11 @@ public class Int8Tests
     {
         var path = Path.Combine(_folder, "int8-broken.pkmodel");
         _model.Save(path);
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        EditManifest(path, text =>
         {
-            var entry = zip.GetEntry("manifest.json")!;
-            string text;
-            using (var reader = new StreamReader(entry.Open()))
-            {
-                text = reader.ReadToEnd();
-            }
-
-            entry.Delete();
-            var start = text.IndexOf("\"int8\"", StringComparison.Ordinal);
-            Assert.That(start, Is.GreaterThan(0));
-            using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
-            writer.Write(text.Replace("\"int8\"", "\"notInt8\"", StringComparison.Ordinal));
-        }
+            Assert.That(text.IndexOf("\"int8\"", StringComparison.Ordinal), Is.GreaterThan(0));
+            return text.Replace("\"int8\"", "\"notInt8\"", StringComparison.Ordinal);
+        });
 
         Assert.That(() => ImageClassifierModel.Load(path), Throws.TypeOf<ModelFormatException>().With.Message.Contains(path).And.Message.Contains("no int8 calibration"));
     }
@@ -216,21 +206,12 @@ public class Int8Tests
     {
         var path = Path.Combine(_folder, "int8-percentile.pkmodel");
         _model.Save(path);
-        using (var zip = ZipFile.Open(path, ZipArchiveMode.Update))
+        var field = FormattableString.Invariant($"\"percentile\": {Int8Calibration.DefaultPercentile:R}");
+        EditManifest(path, text =>
         {
-            var entry = zip.GetEntry("manifest.json")!;
-            string text;
-            using (var reader = new StreamReader(entry.Open()))
-            {
-                text = reader.ReadToEnd();
-            }
-
-            entry.Delete();
-            var field = FormattableString.Invariant($"\"percentile\": {Int8Calibration.DefaultPercentile:R}");
             Assert.That(text, Does.Contain(field));
-            using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
-            writer.Write(text.Replace(field, "\"percentile\": 250", StringComparison.Ordinal));
-        }
+            return text.Replace(field, "\"percentile\": 250", StringComparison.Ordinal);
+        });
 
         Assert.That(() => ImageClassifierModel.Load(path), Throws.TypeOf<ModelFormatException>().With.Message.Contains(path).And.Message.Contains("percentile"));
     }
@@ -314,4 +295,20 @@ public class Int8Tests
     }
 
     private static double Cosine(float[] a, float[] b) => System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(a, b);
+
+    /// <summary>Rewrites a saved model's manifest text in place with <paramref name="edit"/>.</summary>
+    private static void EditManifest(string path, Func<string, string> edit)
+    {
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Update);
+        var entry = zip.GetEntry("manifest.json")!;
+        string text;
+        using (var reader = new StreamReader(entry.Open()))
+        {
+            text = reader.ReadToEnd();
+        }
+
+        entry.Delete();
+        using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
+        writer.Write(edit(text));
+    }
 }
