@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using Microsoft.ML.OnnxRuntime;
 using PretrainedKit.Backbones;
 using PretrainedKit.Featurization;
@@ -192,7 +191,7 @@ public class Int8Tests
     {
         var path = Path.Combine(_folder, "int8-broken.pkmodel");
         _model.Save(path);
-        EditManifest(path, text =>
+        ModelManifestEdit.InPlace(path, text =>
         {
             Assert.That(text.IndexOf("\"int8\"", StringComparison.Ordinal), Is.GreaterThan(0));
             return text.Replace("\"int8\"", "\"notInt8\"", StringComparison.Ordinal);
@@ -207,7 +206,7 @@ public class Int8Tests
         var path = Path.Combine(_folder, "int8-percentile.pkmodel");
         _model.Save(path);
         var field = FormattableString.Invariant($"\"percentile\": {Int8Calibration.DefaultPercentile:R}");
-        EditManifest(path, text =>
+        ModelManifestEdit.InPlace(path, text =>
         {
             Assert.That(text, Does.Contain(field));
             return text.Replace(field, "\"percentile\": 250", StringComparison.Ordinal);
@@ -295,20 +294,4 @@ public class Int8Tests
     }
 
     private static double Cosine(float[] a, float[] b) => System.Numerics.Tensors.TensorPrimitives.CosineSimilarity(a, b);
-
-    /// <summary>Rewrites a saved model's manifest text in place with <paramref name="edit"/>.</summary>
-    private static void EditManifest(string path, Func<string, string> edit)
-    {
-        using var zip = ZipFile.Open(path, ZipArchiveMode.Update);
-        var entry = zip.GetEntry("manifest.json")!;
-        string text;
-        using (var reader = new StreamReader(entry.Open()))
-        {
-            text = reader.ReadToEnd();
-        }
-
-        entry.Delete();
-        using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
-        writer.Write(edit(text));
-    }
 }

@@ -19,17 +19,7 @@ public partial class FormatCompatibilityTests
     private static void CopyWithManifestEdit(string source, string target, Func<string, string> edit)
     {
         File.Copy(source, target);
-        using var zip = ZipFile.Open(target, ZipArchiveMode.Update);
-        var entry = zip.GetEntry("manifest.json")!;
-        string text;
-        using (var reader = new StreamReader(entry.Open()))
-        {
-            text = reader.ReadToEnd();
-        }
-
-        entry.Delete();
-        using var writer = new StreamWriter(zip.CreateEntry("manifest.json").Open());
-        writer.Write(edit(text));
+        ModelManifestEdit.InPlace(target, edit);
     }
 
     [TestCase("format-v1-fashion3", 1)]
