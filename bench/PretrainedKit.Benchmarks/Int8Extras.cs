@@ -4,12 +4,9 @@ using System.Text.Json;
 
 namespace PretrainedKit.Benchmarks;
 
-/// <summary>The int8 parts of the headline benchmark that come from elsewhere: the PyTorch int8 peer, run in a child process in the same run, and the int8 accuracy figures.</summary>
+/// <summary>The PyTorch int8 peer of the headline benchmark, run in a child process in the same run.</summary>
 internal static class Int8Extras
 {
-    /// <summary>The file bench/PretrainedKit.Experiments -- --int8 writes.</summary>
-    public static string AccuracyFile => Path.Combine(BenchImages.FindRepositoryRoot(), "bench", "results", "int8-accuracy.json");
-
     /// <summary>
     /// Runs bench/peers/pytorch_int8_resnet18.py (Debian's /usr/bin/python3 with python3-torch) on the benchmark's images:
     /// 2 threads, the onednn engine. Returns nothing (and says why) when PyTorch is not installed.
@@ -56,25 +53,6 @@ internal static class Int8Extras
         results["pytorchFp32ImagesPerSecond"] = peer.GetProperty("fp32EndToEndImagesPerSecond").GetDouble();
         results["pytorchFp32Batch1ImagesPerSecond"] = peer.GetProperty("fp32Batch1ImagesPerSecond").GetDouble();
         results["pytorchFp32Batch8ImagesPerSecond"] = peer.GetProperty("fp32Batch8ImagesPerSecond").GetDouble();
-        return results;
-    }
-
-    /// <summary>The numeric figures of <see cref="AccuracyFile"/>, when it exists (written by a separate, slower run).</summary>
-    public static Dictionary<string, double> Accuracy()
-    {
-        var results = new Dictionary<string, double>();
-        if (!File.Exists(AccuracyFile))
-        {
-            Console.WriteLine($"No int8 accuracy figures: run bench/PretrainedKit.Experiments -- --int8 to write {AccuracyFile}.");
-            return results;
-        }
-
-        using var document = JsonDocument.Parse(File.ReadAllText(AccuracyFile));
-        foreach (var property in document.RootElement.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Number))
-        {
-            results[property.Name] = property.Value.GetDouble();
-        }
-
         return results;
     }
 }

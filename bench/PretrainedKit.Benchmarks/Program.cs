@@ -461,10 +461,16 @@ try
             results["int8OverPytorchInt8"] = results["int8ImagesPerSecond"] / pytorchInt8;
         }
 
-        foreach (var (key, value) in Int8Extras.Accuracy())
+        foreach (var (key, value) in CopiedFigures.Int8Accuracy())
         {
             results[key] = value;
         }
+    }
+
+    // 7. The cache-scale figures (issue #18 item 3), copied from the newest --cache-scale file: not measured here.
+    foreach (var (key, value) in CopiedFigures.CacheScale())
+    {
+        results[key] = value;
     }
 
     Table.Print(results, options);

@@ -401,7 +401,7 @@ public static class LeverSearch
         _ => (RidgeKernel.Linear, RidgeHeadOptions.Default.Ridge * featureSize),
     };
 
-    /// <summary>Every image up to <see cref="MaxImages"/>; else each class's share of <see cref="MaxImages"/> (at least <see cref="MinimumImagesPerClass"/>), by a seeded shuffle.</summary>
+    /// <summary>Every image up to <paramref name="maxImages"/> (<see cref="MaxImages"/> in training); else each class's share of it (at least <see cref="MinimumImagesPerClass"/>), by a seeded shuffle.</summary>
     private static int[] Subset(IReadOnlyList<int> labels, int classCount, int seed, int maxImages)
     {
         if (labels.Count <= maxImages)

@@ -240,17 +240,8 @@ public class AutoLeverTests
         var options = ImageClassifierOptions.Default with { FeatureLayout = FeatureLayout.MultiStageGrid, Head = KernelHeadOptions.Default };
         var fit = HeadTrainer.Train(views, labels, 10, options, CancellationToken.None);
         var kernel = (KernelHeadDefinition)fit.Head;
-        var definition = new ModelDefinition
-        {
-            Backbone = KnownBackbones.ResNet18,
-            WeightsSha256 = new string('0', 64),
-            FeatureLayout = FeatureLayout.MultiStageGrid,
-            Image = ImagePreprocessingOptions.Default,
-            Classes = Enumerable.Range(0, 10).Select(c => $"class{c}").ToList(),
-            Head = fit.Head,
-        };
         var path = Path.Combine(TestPaths.NewTempFolder("size"), "model.pkmodel");
-        ModelFile.Save(path, definition);
+        ModelFile.Save(path, GridDefinition(fit.Head, [.. Enumerable.Range(0, 10).Select(c => $"class{c}")]));
         var (test, testLabels) = Synthetic(classes: 10, perClass: 30, seed: 99, mirror: false, noise: 2.5f);
         var right = test.Select((v, i) => Array.IndexOf(fit.Head.Logits(v[0]), fit.Head.Logits(v[0]).Max()) == testLabels[i]).Count(r => r);
         var stored = ModelFile.Load(path);
@@ -281,15 +272,7 @@ public class AutoLeverTests
         long Saved(KernelHeadDefinition head, string name)
         {
             var path = Path.Combine(folder, name);
-            ModelFile.Save(path, new ModelDefinition
-            {
-                Backbone = KnownBackbones.ResNet18,
-                WeightsSha256 = new string('0', 64),
-                FeatureLayout = FeatureLayout.MultiStageGrid,
-                Image = ImagePreprocessingOptions.Default,
-                Classes = ["a", "b", "c"],
-                Head = head,
-            });
+            ModelFile.Save(path, GridDefinition(head, ["a", "b", "c"]));
             return new FileInfo(path).Length;
         }
 
@@ -329,6 +312,17 @@ public class AutoLeverTests
             Assert.That(rows.Select((r, i) => Array.IndexOf(subset.Logits(r), subset.Logits(r).Max()) == labels[i]).Count(x => x), Is.GreaterThanOrEqualTo(28));
         });
     }
+
+    /// <summary>A model of grid features with the given head (no backbone file is read to save it).</summary>
+    private static ModelDefinition GridDefinition(HeadDefinition head, IReadOnlyList<string> classes) => new()
+    {
+        Backbone = KnownBackbones.ResNet18,
+        WeightsSha256 = new string('0', 64),
+        FeatureLayout = FeatureLayout.MultiStageGrid,
+        Image = ImagePreprocessingOptions.Default,
+        Classes = classes,
+        Head = head,
+    };
 
     private static void AssertRoundTrip(ImageClassifierModel model, string data)
     {
