@@ -85,8 +85,17 @@ internal static class ActiveLearningExperiment
                 else
                 {
                     // As model.SuggestLabelsAsync: probabilities over the model's prediction views, embeddings of the original view.
-                    var diverse = strategy is Suggest or Typical;
+                    // Variants of the library's ranking are named "suggest" plus settings, e.g. "suggest cf=3 entropy".
+                    var diverse = strategy.StartsWith(Suggest, StringComparison.Ordinal);
                     var options = LabelingSuggestionOptions.Default with { Top = batch, Diversity = diverse, Typicality = strategy == Typical };
+                    foreach (var setting in strategy.Split(' ').Skip(1))
+                    {
+                        options = setting.StartsWith("cf=", StringComparison.Ordinal) ? options with { CandidateFactor = int.Parse(setting[3..], CultureInfo.InvariantCulture) }
+                            : setting == "entropy" ? options with { Uncertainty = UncertaintyMeasure.Entropy }
+                            : setting == "+" || setting == "typicality" ? options
+                            : throw new ArgumentException($"unknown strategy setting '{setting}' in '{strategy}'");
+                    }
+
                     var references = diverse ? labelled.Select(model.Embedding).ToList() : [];
                     var probabilities = new float[candidates.Length][];
                     Parallel.For(0, candidates.Length, i => probabilities[i] = model.Probabilities(candidates[i]));

@@ -196,6 +196,20 @@ if (args.Contains("--duplicates"))
         sources.Add(new Duplicates.Source(name, keyed, keyed.ToDictionary(k => k.Key, k => k.Key / 10000), keyed.Select(k => (set.FeaturesOf(k.Key), k.Key / 10000, k.Value)).ToList()));
     }
 
+    if (args.Contains("--review"))
+    {
+        // Contact sheets of the pairs counted as false at the shipped threshold, for the by-eye review (DuplicateReview.cs).
+        DuplicateReview.Write(sources, outDir, int.Parse(Arg("--fashion-sample") ?? "48"));
+        return 0;
+    }
+
+    if (args.Contains("--pixels"))
+    {
+        // A pixel-level second check, tried and not used (PixelCheck.cs).
+        PixelCheck.Run(featurizer, sources, Path.Combine(work, "..", "duplicates"));
+        return 0;
+    }
+
     Duplicates.Run(featurizer, sources, Path.Combine(work, "..", "duplicates"), outDir, Arg("--machine") ?? "machine not given (--machine)");
     return 0;
 }
@@ -316,11 +330,25 @@ if (args.Contains("--auto-validation"))
 {
     // How the kernel widths and the centre budget were chosen: validation images only (see AutoValidation.cs).
     var validationRows = new List<AutoRow>();
+    // --power P: features raised element-wise to P before everything (a normalisation lever checked and not used).
+    var power = Arg("--power") is { } powerText ? double.Parse(powerText, CultureInfo.InvariantCulture) : 1.0;
+    EvidenceSet Powered(EvidenceSet set)
+    {
+        if (power == 1.0)
+        {
+            return set;
+        }
+
+        var memo = new System.Collections.Concurrent.ConcurrentDictionary<int, Features>();
+        float[] P(float[] v) => v.Select(x => (float)(Math.Sign(x) * Math.Pow(Math.Abs(x), power))).ToArray();
+        return set with { FeaturesOf = k => memo.GetOrAdd(k, key => { var f = set.FeaturesOf(key); return new Features(f.Pooled.Select(P).ToArray(), f.Grid.Select(P).ToArray()); }) };
+    }
+
     foreach (var colour in args.Contains("--fashion-only") ? [] : new[] { ("clipart-5", clipArt5), ("clipart-6", clipArt6) })
     {
         if (PretrainedKit.Experiments.AutoLevers.ClipArtSet(featurizer, colour.Item1, colour.Item2, colourWork, draws, 0.6, AutoValidation.ColourValidationSeed) is { } set)
         {
-            validationRows.AddRange(AutoValidation.Run(set, centres: false));
+            validationRows.AddRange(AutoValidation.Run(Powered(set), centres: false, wideSearch: !args.Contains("--no-wide")));
         }
     }
 
@@ -335,8 +363,8 @@ if (args.Contains("--auto-validation"))
         })).ToList(),
         k => trainFeatures[k],
         k => train.Labels[k]);
-    validationRows.AddRange(AutoValidation.Run(fashionValidation, centres: !args.Contains("--no-centres")));
-    AutoValidation.Write(validationRows, Path.Combine(outDir, "auto-validation.md"), Arg("--machine") ?? "machine not given (--machine)");
+    validationRows.AddRange(AutoValidation.Run(Powered(fashionValidation), centres: !args.Contains("--no-centres"), wideSearch: !args.Contains("--no-wide")));
+    AutoValidation.Write(validationRows, Path.Combine(outDir, Arg("--name") ?? "auto-validation.md"), Arg("--machine") ?? "machine not given (--machine)");
     return 0;
 }
 

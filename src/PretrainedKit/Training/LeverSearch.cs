@@ -120,7 +120,10 @@ public sealed record LeverSearchReport
 public static class LeverSearch
 {
     /// <summary>The most training images cross-validated; above it a class-stratified, seeded subset is used, so the search time stops growing with the data.</summary>
-    public const int MaxImages = 500;
+    public const int MaxImages = 1000;
+
+    /// <summary>The most training images cross-validated with five folds; above it three folds keep the search time within the bound the README measures.</summary>
+    public const int FiveFoldImages = 500;
 
     /// <summary>The fewest training images per class for which the search runs.</summary>
     public const int MinimumImagesPerClass = 3;
@@ -195,7 +198,7 @@ public static class LeverSearch
     internal static LeverSearchReport Run(
         IReadOnlyList<float[][]> views, IReadOnlyList<int> labels, int classCount, Space space, IReadOnlyList<BackboneStage> stages,
         ClassWeighting classWeighting, int seed, Action<int, int>? progress, CancellationToken cancellationToken) =>
-        Run(views, labels, classCount, space, stages, classWeighting, seed, progress, MaxImages, 5, cancellationToken);
+        Run(views, labels, classCount, space, stages, classWeighting, seed, progress, MaxImages, labels.Count > FiveFoldImages ? 3 : 5, cancellationToken);
 
     /// <summary>Runs the search with a given subset size and fold count (the evidence compares budgets with it).</summary>
     internal static LeverSearchReport Run(

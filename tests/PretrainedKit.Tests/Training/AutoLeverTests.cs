@@ -94,6 +94,26 @@ public class AutoLeverTests
     }
 
     [Test]
+    public void Search_ManyImages_CrossValidatesABoundedStratifiedSubset_WithThreeFoldsAboveFiveHundred()
+    {
+        // One candidate family (levers fixed) keeps this fast; the subset and fold rule do not depend on the candidates.
+        var options = ImageClassifierOptions.Default with { FeatureLayout = FeatureLayout.MultiStage, Augmentation = TrainingAugmentation.None, TestTimeAugmentation = TestTimeAugmentation.None, Head = new RidgeHeadOptions() };
+        var space = LeverSearch.SpaceFor(options, backboneHasStages: true);
+        var (views, labels) = Synthetic(classes: 3, perClass: 450, seed: 9, mirror: false);
+        var large = LeverSearch.Run(views, labels, 3, space, Stages, ClassWeighting.Balanced, seed: 2, null, CancellationToken.None);
+        var (fewViews, fewLabels) = Synthetic(classes: 3, perClass: 160, seed: 9, mirror: false);
+        var small = LeverSearch.Run(fewViews, fewLabels, 3, space, Stages, ClassWeighting.Balanced, seed: 2, null, CancellationToken.None);
+        Assert.Multiple(() =>
+        {
+            Assert.That(large.ImagesUsed, Is.EqualTo(LeverSearch.MaxImages).Within(3), "1,350 images: a class-stratified subset of about MaxImages");
+            Assert.That(large.Folds, Is.EqualTo(3), "above FiveFoldImages: three folds");
+            Assert.That(large.Repetitions, Is.EqualTo(1));
+            Assert.That(small.ImagesUsed, Is.EqualTo(480), "up to MaxImages every image is used");
+            Assert.That(small.Folds, Is.EqualTo(5));
+        });
+    }
+
+    [Test]
     public void Search_FewerThanThreeImagesInAClass_IsSkippedWithTheReason()
     {
         var (views, labels) = Synthetic(classes: 2, perClass: 6, seed: 1);
