@@ -88,7 +88,7 @@ internal static class ActiveLearningExperiment
                     // Variants of the library's ranking are named "suggest" plus settings, e.g. "suggest cf=3 entropy".
                     var diverse = strategy.StartsWith(Suggest, StringComparison.Ordinal);
                     var options = LabelingSuggestionOptions.Default with { Top = batch, Diversity = diverse, Typicality = strategy == Typical };
-                    foreach (var setting in strategy.Split(' ').Skip(1))
+                    foreach (var setting in diverse ? strategy.Split(' ').Skip(1) : [])
                     {
                         options = setting.StartsWith("cf=", StringComparison.Ordinal) ? options with { CandidateFactor = int.Parse(setting[3..], CultureInfo.InvariantCulture) }
                             : setting == "entropy" ? options with { Uncertainty = UncertaintyMeasure.Entropy }
