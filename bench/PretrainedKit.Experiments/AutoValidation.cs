@@ -20,6 +20,9 @@ namespace PretrainedKit.Experiments;
 /// </summary>
 internal static class AutoValidation
 {
+    /// <summary>Gets or sets a value indicating whether the search's lowest-log-loss candidate is also measured (--lowest-log-loss).</summary>
+    public static bool LowestLogLoss { get; set; }
+
     /// <summary>The seed base of the colour sets' validation splits (rule 1's, already seen).</summary>
     public const int ColourValidationSeed = 3000;
 
@@ -36,6 +39,12 @@ internal static class AutoValidation
             var seconds = sw.Elapsed.TotalSeconds;
             var c = report.Chosen ?? throw new InvalidOperationException(report.Reason);
             rows.Add(AutoLevers.Evaluate(set, perClass, draw, train, validation, labels, validationLabels, new FixedCombination("auto", c.FeatureLayout, c.Augmentation, c.TestTimeAugmentation, c.Head), options) with { SearchSeconds = seconds, Chosen = c.Description });
+            if (LowestLogLoss)
+            {
+                // The same search's lowest held-out log-loss, without the rule that prefers a simpler candidate within one standard error.
+                var b = report.Best ?? c;
+                rows.Add(AutoLevers.Evaluate(set, perClass, draw, train, validation, labels, validationLabels, new FixedCombination("auto, lowest log-loss", b.FeatureLayout, b.Augmentation, b.TestTimeAugmentation, b.Head), options) with { SearchSeconds = seconds, Chosen = b.Description });
+            }
 
             if (wideSearch && perClass >= 200)
             {
