@@ -109,38 +109,19 @@ internal static class LabelNoise
     /// </summary>
     public static HashSet<int> PruneByNoiseRate(IReadOnlyList<double[]?> probabilities, IReadOnlyList<int> labels, int k)
     {
-        var sums = new double[k];
+        var destinations = DataInspector.ConfidentClasses(probabilities, labels, k);
         var counts = new int[k];
-        for (var n = 0; n < labels.Count; n++)
-        {
-            if (probabilities[n] is { } p)
-            {
-                sums[labels[n]] += p[labels[n]];
-                counts[labels[n]]++;
-            }
-        }
-
-        var thresholds = sums.Select((s, c) => counts[c] > 0 ? s / counts[c] : double.PositiveInfinity).ToArray();
         var joint = new double[k, k];
         for (var n = 0; n < labels.Count; n++)
         {
-            if (probabilities[n] is not { } p)
+            if (probabilities[n] is not null)
             {
-                continue;
+                counts[labels[n]]++;
             }
 
-            var destination = -1;
-            for (var c = 0; c < k; c++)
+            if (destinations[n] >= 0)
             {
-                if (p[c] >= thresholds[c] && (destination < 0 || p[c] > p[destination]))
-                {
-                    destination = c;
-                }
-            }
-
-            if (destination >= 0)
-            {
-                joint[labels[n], destination]++;
+                joint[labels[n], destinations[n]]++;
             }
         }
 

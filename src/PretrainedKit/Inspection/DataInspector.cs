@@ -47,9 +47,35 @@ internal static class DataInspector
     /// <returns>The issues, most certain first.</returns>
     public static IReadOnlyList<LabelIssue> FindLabelIssues(IReadOnlyList<double[]?> probabilities, IReadOnlyList<int> labels, IReadOnlyList<string> classes, IReadOnlyList<string> paths)
     {
-        var k = classes.Count;
-        var sums = new double[k];
-        var counts = new int[k];
+        var destinations = ConfidentClasses(probabilities, labels, classes.Count);
+        var issues = new List<LabelIssue>();
+        for (var n = 0; n < labels.Count; n++)
+        {
+            var given = labels[n];
+            var destination = destinations[n];
+            if (destination >= 0 && destination != given)
+            {
+                var p = probabilities[n]!;
+                issues.Add(new LabelIssue(paths[n], classes[given], classes[destination], 1 - p[given], p[given], p[destination]));
+            }
+        }
+
+        return [.. issues.OrderByDescending(i => i.Score).ThenBy(i => i.Path, StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// The confident joint's assignment of each image: per class k a threshold t_k, the mean out-of-fold probability of k
+    /// over the images labelled k; an image counts for the class with the highest probability among those at or above
+    /// their threshold (-1 when none is, or when the image was not judged).
+    /// </summary>
+    /// <param name="probabilities">Per image, the out-of-fold class probabilities (<see langword="null"/>: not judged).</param>
+    /// <param name="labels">Per image, its class index.</param>
+    /// <param name="classCount">The number of classes.</param>
+    /// <returns>Per image, the class it confidently belongs to, or -1.</returns>
+    internal static int[] ConfidentClasses(IReadOnlyList<double[]?> probabilities, IReadOnlyList<int> labels, int classCount)
+    {
+        var sums = new double[classCount];
+        var counts = new int[classCount];
         for (var n = 0; n < labels.Count; n++)
         {
             if (probabilities[n] is { } p)
@@ -61,31 +87,25 @@ internal static class DataInspector
 
         // A class nobody is judged in has no threshold: it is never a confident destination.
         var thresholds = sums.Select((s, c) => counts[c] > 0 ? s / counts[c] : double.PositiveInfinity).ToArray();
-        var issues = new List<LabelIssue>();
+        var destinations = new int[labels.Count];
         for (var n = 0; n < labels.Count; n++)
         {
+            destinations[n] = -1;
             if (probabilities[n] is not { } p)
             {
                 continue;
             }
 
-            var destination = -1;
-            for (var c = 0; c < k; c++)
+            for (var c = 0; c < classCount; c++)
             {
-                if (p[c] >= thresholds[c] && (destination < 0 || p[c] > p[destination]))
+                if (p[c] >= thresholds[c] && (destinations[n] < 0 || p[c] > p[destinations[n]]))
                 {
-                    destination = c;
+                    destinations[n] = c;
                 }
-            }
-
-            var given = labels[n];
-            if (destination >= 0 && destination != given)
-            {
-                issues.Add(new LabelIssue(paths[n], classes[given], classes[destination], 1 - p[given], p[given], p[destination]));
             }
         }
 
-        return [.. issues.OrderByDescending(i => i.Score).ThenBy(i => i.Path, StringComparer.Ordinal)];
+        return destinations;
     }
 
     /// <summary>
