@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using SkiaSharp;
 
 namespace PretrainedKit.Experiments;
@@ -17,25 +16,10 @@ internal static class DuplicateReview
         var rows = new List<string> { "set,pair,similarity,a,b" };
         foreach (var source in sources)
         {
-            var hashes = source.Distinct.Select(d => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(d.Path)))).ToArray();
-            var pairs = new List<(double S, int I, int J)>();
-            for (var i = 0; i < source.Distinct.Count; i++)
-            {
-                for (var j = i + 1; j < source.Distinct.Count; j++)
-                {
-                    if (source.Distinct[i].Label == source.Distinct[j].Label && hashes[i] != hashes[j])
-                    {
-                        var a = source.Distinct[i].Features;
-                        var b = source.Distinct[j].Features;
-                        var s = Math.Max(Duplicates.Cosine(gridMirror.Of(a), gridMirror.Of(b)), Duplicates.Cosine(gridMirror.Of(a), gridMirror.Mirrored!(b)));
-                        if (s >= Inspection.DataInspector.GridNearDuplicateThreshold)
-                        {
-                            pairs.Add((s, i, j));
-                        }
-                    }
-                }
-            }
-
+            var pairs = Duplicates.SameClassDistinctPairs(source)
+                .Select(p => (S: Duplicates.Similarity(gridMirror, source.Distinct[p.I].Features, source.Distinct[p.J].Features), p.I, p.J))
+                .Where(p => p.S >= Inspection.DataInspector.GridNearDuplicateThreshold)
+                .ToList();
             pairs.Sort((x, y) => y.S.CompareTo(x.S));
             var total = pairs.Count;
             if (source.Name == "fashion-mnist" && pairs.Count > fashionSample)

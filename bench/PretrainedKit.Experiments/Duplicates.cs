@@ -27,7 +27,7 @@ internal static class Duplicates
     ];
 
     /// <summary>A representation's similarity: the better of the pair as is and with the second image's grid cells mirrored.</summary>
-    private static double Similarity((string Name, Func<Features, float[]> Of, Func<Features, float[]>? Mirrored) r, Features a, Features b) =>
+    public static double Similarity((string Name, Func<Features, float[]> Of, Func<Features, float[]>? Mirrored) r, Features a, Features b) =>
         r.Mirrored is null ? Cosine(r.Of(a), r.Of(b)) : Math.Max(Cosine(r.Of(a), r.Of(b)), Cosine(r.Of(a), r.Mirrored(b)));
 
     /// <summary>Writes one transformed copy of an image file.</summary>
@@ -126,8 +126,7 @@ internal static class Duplicates
                 copies[t] = featurizer.Featurize(folder, files);
             }
 
-            // Distinct same-class pairs: byte-identical files are not distinct.
-            var hashes = source.Distinct.Select(d => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(d.Path)))).ToArray();
+            var pairs = SameClassDistinctPairs(source);
             foreach (var representation in Representations)
             {
                 var (name, of, _) = representation;
@@ -139,17 +138,7 @@ internal static class Duplicates
                     }
                 }
 
-                var same = new List<double>();
-                for (var i = 0; i < source.Distinct.Count; i++)
-                {
-                    for (var j = i + 1; j < source.Distinct.Count; j++)
-                    {
-                        if (source.Distinct[i].Label == source.Distinct[j].Label && hashes[i] != hashes[j])
-                        {
-                            same.Add(Similarity(representation, source.Distinct[i].Features, source.Distinct[j].Features));
-                        }
-                    }
-                }
+                var same = pairs.Select(p => Similarity(representation, source.Distinct[p.I].Features, source.Distinct[p.J].Features)).ToList();
 
                 same.Sort();
                 // Keep the CSV small: the 500 highest same-class similarities (the rates in the summary use all of them).
@@ -179,4 +168,23 @@ internal static class Duplicates
     }
 
     public static double Cosine(float[] a, float[] b) => TensorPrimitives.CosineSimilarity(a, b);
+
+    /// <summary>The same-class pairs of distinct images of a source (byte-identical files are not distinct), as indices into <see cref="Source.Distinct"/>.</summary>
+    public static List<(int I, int J)> SameClassDistinctPairs(Source source)
+    {
+        var hashes = source.Distinct.Select(d => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(d.Path)))).ToArray();
+        var pairs = new List<(int I, int J)>();
+        for (var i = 0; i < source.Distinct.Count; i++)
+        {
+            for (var j = i + 1; j < source.Distinct.Count; j++)
+            {
+                if (source.Distinct[i].Label == source.Distinct[j].Label && hashes[i] != hashes[j])
+                {
+                    pairs.Add((i, j));
+                }
+            }
+        }
+
+        return pairs;
+    }
 }

@@ -1,8 +1,5 @@
 using System.Globalization;
 using System.Numerics.Tensors;
-using System.Security.Cryptography;
-using System.Text;
-using PretrainedKit.Backbones;
 using SkiaSharp;
 
 namespace PretrainedKit.Experiments;
@@ -62,6 +59,7 @@ internal static class PixelCheck
     public static void Run(BothFeaturizer featurizer, IReadOnlyList<Duplicates.Source> sources, string work)
     {
         var gridMirror = Duplicates.Representations.First(r => r.Name == "grid-mirror");
+        var sourcePairs = sources.ToDictionary(s => s.Name, Duplicates.SameClassDistinctPairs);
         foreach (var size in new[] { 8, 12, 16, 24 })
         {
             foreach (var source in sources)
@@ -77,24 +75,13 @@ internal static class PixelCheck
                     foreach (var (key, file) in files)
                     {
                         var s = Signature(file, size);
-                        copyRows.Add((Sim(gridMirror, originals[key], copies[key]), Similarity(sigO[key], s, Mirror(s, size)), t));
+                        copyRows.Add((Duplicates.Similarity(gridMirror, originals[key], copies[key]), Similarity(sigO[key], s, Mirror(s, size)), t));
                     }
                 }
 
-                var hashes = source.Distinct.Select(d => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(d.Path)))).ToArray();
                 var sig = source.Distinct.Select(d => Signature(d.Path, size)).ToArray();
                 var sigM = sig.Select(s => Mirror(s, size)).ToArray();
-                var pairs = new List<(double F, double P, int I, int J)>();
-                for (var i = 0; i < source.Distinct.Count; i++)
-                {
-                    for (var j = i + 1; j < source.Distinct.Count; j++)
-                    {
-                        if (source.Distinct[i].Label == source.Distinct[j].Label && hashes[i] != hashes[j])
-                        {
-                            pairs.Add((Sim(gridMirror, source.Distinct[i].Features, source.Distinct[j].Features), Similarity(sig[i], sig[j], sigM[j]), i, j));
-                        }
-                    }
-                }
+                var pairs = sourcePairs[source.Name].Select(p => (F: Duplicates.Similarity(gridMirror, source.Distinct[p.I].Features, source.Distinct[p.J].Features), P: Similarity(sig[p.I], sig[p.J], sigM[p.J]), p.I, p.J)).ToList();
 
                 Console.WriteLine($"{source.Name} pixels{size}: copies {copyRows.Count}, distinct pairs {pairs.Count}");
                 foreach (var tf in new[] { 0.90, 0.92, 0.94 })
@@ -118,7 +105,4 @@ internal static class PixelCheck
             }
         }
     }
-
-    private static double Sim((string Name, Func<Features, float[]> Of, Func<Features, float[]>? Mirrored) r, Features a, Features b) =>
-        r.Mirrored is null ? Duplicates.Cosine(r.Of(a), r.Of(b)) : Math.Max(Duplicates.Cosine(r.Of(a), r.Of(b)), Duplicates.Cosine(r.Of(a), r.Mirrored(b)));
 }

@@ -580,13 +580,14 @@ internal static class ModelFile
         }
 
         var offset = header;
-        float[] Read(int n)
+        // Values are 32-bit floats, or 16-bit ones for the centres of a half-precision kernel head.
+        float[] Read(int n, bool asHalf = false)
         {
             var values = new float[n];
             for (var i = 0; i < n; i++)
             {
-                values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(offset));
-                offset += 4;
+                values[i] = asHalf ? (float)BinaryPrimitives.ReadHalfLittleEndian(bytes.AsSpan(offset)) : BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(offset));
+                offset += asHalf ? 2 : 4;
             }
 
             if (values.Any(v => !float.IsFinite(v)))
@@ -604,27 +605,10 @@ internal static class ModelFile
         }
 
         var scaling = new FeatureScaling(normalization, Read(d), Read(d));
-        float[] ReadHalf(int n)
-        {
-            var values = new float[n];
-            for (var i = 0; i < n; i++)
-            {
-                values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(bytes.AsSpan(offset));
-                offset += 2;
-            }
-
-            if (values.Any(v => !float.IsFinite(v)))
-            {
-                throw new ModelFormatException(path, "the head holds a non-finite number: the file is corrupt.", null);
-            }
-
-            return values;
-        }
-
         var centres = new float[m][];
         for (var i = 0; i < m; i++)
         {
-            centres[i] = half ? ReadHalf(d) : Read(d);
+            centres[i] = Read(d, half);
         }
 
         var inputs = isKernel ? m : d;
