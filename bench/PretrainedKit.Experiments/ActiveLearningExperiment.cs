@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Numerics.Tensors;
 using System.Text;
 using PretrainedKit.ActiveLearning;
 using PretrainedKit.Backbones;
@@ -77,7 +78,14 @@ internal static class ActiveLearningExperiment
 
                 var candidates = pool.Order().ToArray();
                 List<int> chosen;
-                if (strategy == Random)
+                if (strategy == "badge")
+                {
+                    var probabilities = new float[candidates.Length][];
+                    Parallel.For(0, candidates.Length, i => probabilities[i] = model.Probabilities(candidates[i]));
+                    var picks = GradientKMeansPlusPlus(probabilities, candidates.Select(model.Embedding).ToList(), batch, 17_000 + task.Seed + round);
+                    chosen = picks.Select(i => candidates[i]).ToList();
+                }
+                else if (strategy == Random)
                 {
                     random.Shuffle(candidates);
                     chosen = candidates.Take(batch).ToList();
@@ -117,6 +125,90 @@ internal static class ActiveLearningExperiment
         }
 
         return rows;
+    }
+
+    /// <summary>
+    /// Tried as a ranking variant and not adopted (bench/results/active-learning-variants.md): BADGE (Ash et al., ICLR 2020): k-means++ seeding over the gradient embeddings of the final layer,
+    /// g_i = (p_i - e_{best class}) (x) x_i, whose inner products are &lt;r_i, r_j&gt; &lt;x_i, x_j&gt; with r = p - e.
+    /// The first pick has the largest gradient; each next is drawn with probability proportional to its squared distance
+    /// to the nearest pick (seeded, so the same input gives the same picks).
+    /// </summary>
+    /// <param name="probabilities">Each image's calibrated probabilities.</param>
+    /// <param name="embeddings">Each image's embedding (length 1).</param>
+    /// <param name="top">How many to pick.</param>
+    /// <param name="seed">The seed of the draws.</param>
+    /// <returns>The picks, in order.</returns>
+    private static List<int> GradientKMeansPlusPlus(float[][] probabilities, List<float[]> embeddings, int top, int seed)
+    {
+        var n = probabilities.Length;
+        var r = probabilities.Select(p =>
+        {
+            var best = Array.IndexOf(p, p.Max());
+            var v = p.Select(x => (double)x).ToArray();
+            v[best] -= 1;
+            return v;
+        }).ToArray();
+        var norm2 = r.Select((v, a) => v.Sum(x => x * x) * TensorPrimitives.Dot(embeddings[a], embeddings[a])).ToArray();
+        var d2 = new double[n];
+        Array.Fill(d2, double.PositiveInfinity);
+        var taken = new bool[n];
+        var picks = new List<int>();
+        var random = new Random(seed);
+        for (var k = 0; k < Math.Min(top, n); k++)
+        {
+            int pick;
+            if (k == 0)
+            {
+                pick = Enumerable.Range(0, n).MaxBy(a => norm2[a]);
+            }
+            else
+            {
+                var total = Enumerable.Range(0, n).Where(a => !taken[a]).Sum(a => d2[a]);
+                pick = -1;
+                if (total > 0)
+                {
+                    var u = random.NextDouble() * total;
+                    for (var a = 0; a < n; a++)
+                    {
+                        if (!taken[a])
+                        {
+                            u -= d2[a];
+                            pick = a;
+                            if (u <= 0)
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
+
+                if (pick < 0)
+                {
+                    pick = Enumerable.Range(0, n).First(a => !taken[a]);
+                }
+            }
+
+            taken[pick] = true;
+            picks.Add(pick);
+            var xp = embeddings[pick];
+            var rp = r[pick];
+            Parallel.For(0, n, a =>
+            {
+                if (!taken[a])
+                {
+                    double rr = 0;
+                    for (var c = 0; c < rp.Length; c++)
+                    {
+                        rr += r[a][c] * rp[c];
+                    }
+
+                    var dist = norm2[a] + norm2[pick] - (2 * rr * TensorPrimitives.Dot(embeddings[a], xp));
+                    d2[a] = Math.Min(d2[a], Math.Max(0, dist));
+                }
+            });
+        }
+
+        return picks;
     }
 
     /// <summary>
@@ -213,7 +305,7 @@ internal static class ActiveLearningExperiment
             string Gap(string st)
             {
                 var diffs = group.Where(r => r.Strategy == st).Select(r => Metric(r) - Metric(group.Single(x => x.Strategy == Random && x.Seed == r.Seed))).ToArray();
-                return string.Create(CultureInfo.InvariantCulture, $"**{(Mean(st) - Mean(Random)) * 100:+0.00;-0.00} pt** ({diffs.Min() * 100:+0.0;-0.0} / {diffs.Max() * 100:+0.0;-0.0})");
+                return string.Create(CultureInfo.InvariantCulture, $"**{(Mean(st) - Mean(Random)) * 100:+0.00;-0.00} pt** ({diffs.Min() * 100:+0.0;-0.0;+0.0} / {diffs.Max() * 100:+0.0;-0.0;+0.0})");
             }
 
             var labels = group.Select(r => r.Labels).Distinct().Single();

@@ -76,6 +76,20 @@ internal static class AutoLevers
         return rows;
     }
 
+    /// <summary>The outputs (uncalibrated logits) of one combination's head on each test image.</summary>
+    internal static double[][] Outputs(EvidenceSet set, int[] train, int[] test, List<int> labels, FixedCombination combination, ImageClassifierOptions baseOptions)
+    {
+        var stages = KnownBackbones.ResNet18.Stages;
+        var length = combination.Layout == FeatureLayout.Pooled ? 512 : MultiStagePooling.FeatureSize(stages, combination.Layout);
+        float[] Slice(Features f, int view) => combination.Layout == FeatureLayout.Pooled ? f.Pooled[view] : f.Grid[view][..length];
+        float[][] Views(Features f, bool mirror) => mirror ? [Slice(f, 0), Slice(f, 1)] : [Slice(f, 0)];
+        var options = baseOptions with { FeatureLayout = combination.Layout, Augmentation = combination.Augmentation, TestTimeAugmentation = combination.TestTime, Head = combination.Head };
+        var fit = HeadTrainer.Train(train.Select(i => Views(set.FeaturesOf(i), combination.Augmentation == TrainingAugmentation.Mirror)).ToList(), labels, set.Classes.Count, options, CancellationToken.None);
+        var outputs = new double[test.Length][];
+        Parallel.For(0, test.Length, i => outputs[i] = fit.Head.Logits(Views(set.FeaturesOf(test[i]), combination.TestTime == TestTimeAugmentation.Mirror)));
+        return outputs;
+    }
+
     internal static AutoRow Evaluate(EvidenceSet set, int perClass, int draw, int[] train, int[] test, List<int> labels, int[] testLabels, FixedCombination combination, ImageClassifierOptions baseOptions)
     {
         var stages = KnownBackbones.ResNet18.Stages;

@@ -23,6 +23,9 @@ internal static class AutoValidation
     /// <summary>Gets or sets a value indicating whether the search's lowest-log-loss candidate is also measured (--lowest-log-loss).</summary>
     public static bool LowestLogLoss { get; set; }
 
+    /// <summary>Gets or sets a value indicating whether averaged pairs of heads are also measured (--ensembles).</summary>
+    public static bool Ensembles { get; set; }
+
     /// <summary>The seed base of the colour sets' validation splits (rule 1's, already seen).</summary>
     public const int ColourValidationSeed = 3000;
 
@@ -44,6 +47,37 @@ internal static class AutoValidation
                 // The same search's lowest held-out log-loss, without the rule that prefers a simpler candidate within one standard error.
                 var b = report.Best ?? c;
                 rows.Add(AutoLevers.Evaluate(set, perClass, draw, train, validation, labels, validationLabels, new FixedCombination("auto, lowest log-loss", b.FeatureLayout, b.Augmentation, b.TestTimeAugmentation, b.Head), options) with { SearchSeconds = seconds, Chosen = b.Description });
+            }
+
+            if (Ensembles)
+            {
+                // Probe: average the outputs of two closed-form heads (both regress one-hot targets, so their outputs share a scale).
+                var pairs = new (string Name, FixedCombination A, FixedCombination B)[]
+                {
+                    ("ens Grid m+TTA ridge+kernel", new("a", FeatureLayout.MultiStageGrid, TrainingAugmentation.Mirror, TestTimeAugmentation.Mirror, RidgeHeadOptions.Default), new("b", FeatureLayout.MultiStageGrid, TrainingAugmentation.Mirror, TestTimeAugmentation.Mirror, KernelHeadOptions.Default)),
+                    ("ens auto+Grid m+TTA kernel", new("a", c.FeatureLayout, c.Augmentation, c.TestTimeAugmentation, c.Head), new("b", FeatureLayout.MultiStageGrid, TrainingAugmentation.Mirror, TestTimeAugmentation.Mirror, KernelHeadOptions.Default)),
+                    ("ens MS m+TTA ridge+Grid m+TTA kernel", new("a", FeatureLayout.MultiStage, TrainingAugmentation.Mirror, TestTimeAugmentation.Mirror, RidgeHeadOptions.Default), new("b", FeatureLayout.MultiStageGrid, TrainingAugmentation.Mirror, TestTimeAugmentation.Mirror, KernelHeadOptions.Default)),
+                };
+                var cache = new Dictionary<FixedCombination, double[][]>();
+                double[][] Outputs(FixedCombination f) => cache.TryGetValue(f, out var o) ? o : cache[f] = AutoLevers.Outputs(set, train, validation, labels, f, options);
+                double Macro(double[][] o)
+                {
+                    var predicted = o.Select(l => Array.IndexOf(l, l.Max())).ToArray();
+                    return Enumerable.Range(0, set.Classes.Count).Where(k => validationLabels.Contains(k)).Average(k =>
+                    {
+                        var members = Enumerable.Range(0, validation.Length).Where(i => validationLabels[i] == k).ToArray();
+                        return (double)members.Count(i => predicted[i] == k) / members.Length;
+                    });
+                }
+
+                foreach (var (name, a, b) in pairs)
+                {
+                    var oa = Outputs(a);
+                    var ob = Outputs(b);
+                    rows.Add(new AutoRow(set.Name, perClass, draw, name + " [A]", 0, Macro(oa), 0, 0, string.Empty));
+                    rows.Add(new AutoRow(set.Name, perClass, draw, name + " [B]", 0, Macro(ob), 0, 0, string.Empty));
+                    rows.Add(new AutoRow(set.Name, perClass, draw, name, 0, Macro(oa.Select((x, i) => x.Select((v, k) => v + ob[i][k]).ToArray()).ToArray()), 0, 0, string.Empty));
+                }
             }
 
             if (wideSearch && perClass >= 200)

@@ -331,6 +331,7 @@ if (args.Contains("--auto-validation"))
     // How the kernel widths and the centre budget were chosen: validation images only (see AutoValidation.cs).
     var validationRows = new List<AutoRow>();
     AutoValidation.LowestLogLoss = args.Contains("--lowest-log-loss");
+    AutoValidation.Ensembles = args.Contains("--ensembles");
     // --power P: features raised element-wise to P before everything (a normalisation lever checked and not used).
     var power = Arg("--power") is { } powerText ? double.Parse(powerText, CultureInfo.InvariantCulture) : 1.0;
     EvidenceSet Powered(EvidenceSet set)
