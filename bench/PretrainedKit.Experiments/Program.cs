@@ -203,6 +203,19 @@ if (args.Contains("--duplicates"))
         return 0;
     }
 
+    if (args.Contains("--aligned"))
+    {
+        // Issue #15 probe: an aligned pixel check on top of the features (AlignedCheck.cs).
+        AlignedCheck.Border = double.Parse(Arg("--border") ?? "0.1", CultureInfo.InvariantCulture);
+        AlignedCheck.Sizes = (Arg("--thumbs") ?? "24").Split(',').Select(int.Parse).ToArray();
+        AlignedCheck.Refine = args.Contains("--refine");
+        AlignedCheck.Blur = args.Contains("--blur");
+        AlignedCheck.Dump = Arg("--dump");
+        AlignedCheck.RefineRounds = int.Parse(Arg("--refine-rounds") ?? "1", CultureInfo.InvariantCulture);
+        AlignedCheck.Run(featurizer, sources, Path.Combine(work, "..", "duplicates"), Arg("--held-out") ?? Path.Combine(Path.GetTempPath(), "aligned-half-b.txt"));
+        return 0;
+    }
+
     if (args.Contains("--pixels"))
     {
         // A pixel-level second check, tried and not used (PixelCheck.cs).
