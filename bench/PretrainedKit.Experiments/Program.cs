@@ -17,6 +17,12 @@ using PretrainedKit.Training;
 //   dotnet run -c Release --project bench/PretrainedKit.Experiments -- [--draws 5] [--sizes 10,50,200] [--test-count 10000] [--auto-l2-sizes 10] [--kernel-sizes 10,50,200] [--out bench/results] [--write-draws FILE]
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 string? Arg(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+if (Arg("--aligned-cost") is { } costFolder)
+{
+    AlignedCheck.Cost(costFolder);
+    return 0;
+}
+
 var draws = int.Parse(Arg("--draws") ?? "5");
 var sizes = (Arg("--sizes") ?? "10,50,200").Split(',').Select(int.Parse).ToArray();
 var testCount = int.Parse(Arg("--test-count") ?? "10000");
@@ -205,14 +211,8 @@ if (args.Contains("--duplicates"))
 
     if (args.Contains("--aligned"))
     {
-        // Issue #15 probe: an aligned pixel check on top of the features (AlignedCheck.cs).
-        AlignedCheck.Border = double.Parse(Arg("--border") ?? "0.1", CultureInfo.InvariantCulture);
-        AlignedCheck.Sizes = (Arg("--thumbs") ?? "24").Split(',').Select(int.Parse).ToArray();
-        AlignedCheck.Refine = args.Contains("--refine");
-        AlignedCheck.Blur = args.Contains("--blur");
-        AlignedCheck.Dump = Arg("--dump");
-        AlignedCheck.RefineRounds = int.Parse(Arg("--refine-rounds") ?? "1", CultureInfo.InvariantCulture);
-        AlignedCheck.Run(featurizer, sources, Path.Combine(work, "..", "duplicates"), Arg("--held-out") ?? Path.Combine(Path.GetTempPath(), "aligned-half-b.txt"));
+        // Issue #15: the aligned pixel check of near-duplicate candidates, measured (AlignedCheck.cs).
+        AlignedCheck.Run(featurizer, sources, Path.Combine(work, "..", "duplicates"), outDir, Arg("--machine") ?? "machine not given (--machine)");
         return 0;
     }
 

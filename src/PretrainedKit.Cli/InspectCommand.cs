@@ -69,7 +69,7 @@ internal static partial class Commands
             Section(ui, "Likely label errors (score = 1 - out-of-fold probability of the given label)", report.LabelIssues, shown, i => string.Create(
                 CultureInfo.InvariantCulture, $"{i.Score:F3}  {i.Path}  labelled '{i.GivenLabel}', looks like '{i.SuggestedLabel}' (p {i.GivenLabelProbability:F2} vs {i.SuggestedLabelProbability:F2})"));
             Section(ui, "Duplicates (exact: same bytes; near: feature similarity)", report.Duplicates, shown, d => string.Create(
-                CultureInfo.InvariantCulture, $"{(d.Kind == DuplicateKind.Exact ? "exact" : $"near {d.Similarity:F3}")}{(d.IsLeakage ? " LEAKAGE" : string.Empty)}{(d.IsConflict ? " CONFLICT" : string.Empty)}  {d.Path} ({d.Label}) = {d.OtherPath} ({d.OtherLabel})"));
+                CultureInfo.InvariantCulture, $"{(d.Kind == DuplicateKind.Exact ? "exact" : $"near {d.Similarity:F3}{(d.AlignedSimilarity is { } a ? $", pixels {a:F3}" : string.Empty)}")}{(d.IsLeakage ? " LEAKAGE" : string.Empty)}{(d.IsConflict ? " CONFLICT" : string.Empty)}  {d.Path} ({d.Label}) = {d.OtherPath} ({d.OtherLabel})"));
             Section(ui, "Outliers (robust z-score of the distance to the nearest images)", report.Outliers, shown, o => string.Create(
                 CultureInfo.InvariantCulture, $"z {o.Score:F1}  {o.Path} ({o.Label}; closest to '{o.NearestClass}', similarity to its nearest images {o.NeighbourSimilarity:F2})"));
             foreach (var note in report.Notes)
@@ -111,6 +111,7 @@ internal sealed record InspectionDocument(
     IReadOnlyList<SkippedDocument> Skipped,
     string LabelMethod,
     double NearDuplicateThreshold,
+    string NearDuplicateRule,
     double OutlierThreshold,
     IReadOnlyList<string> Notes,
     double Seconds,
@@ -130,6 +131,7 @@ internal sealed record InspectionDocument(
         [.. r.Skipped.Select(s => new SkippedDocument(s.Path, s.Reason.ToString(), s.Message))],
         r.LabelMethod,
         r.NearDuplicateThreshold,
+        r.NearDuplicateRule,
         r.OutlierThreshold,
         r.Notes,
         Math.Round(r.Duration.TotalSeconds, 3),
@@ -137,8 +139,8 @@ internal sealed record InspectionDocument(
         Math.Round(r.SimilarityDuration.TotalSeconds, 3));
 }
 
-/// <summary>A duplicate pair in JSON (the kind as a word).</summary>
-internal sealed record DuplicateDocument(string Path, string Label, string OtherPath, string OtherLabel, string Kind, double Similarity, bool Leakage, bool Conflict)
+/// <summary>A duplicate pair in JSON (the kind as a word; the aligned pixel similarity null where the pixels were not compared).</summary>
+internal sealed record DuplicateDocument(string Path, string Label, string OtherPath, string OtherLabel, string Kind, double Similarity, double? AlignedSimilarity, bool Leakage, bool Conflict)
 {
-    public static DuplicateDocument Create(DuplicatePair d) => new(d.Path, d.Label, d.OtherPath, d.OtherLabel, d.Kind.ToString(), Math.Round(d.Similarity, 5), d.IsLeakage, d.IsConflict);
+    public static DuplicateDocument Create(DuplicatePair d) => new(d.Path, d.Label, d.OtherPath, d.OtherLabel, d.Kind.ToString(), Math.Round(d.Similarity, 5), d.AlignedSimilarity is { } a ? Math.Round(a, 5) : null, d.IsLeakage, d.IsConflict);
 }

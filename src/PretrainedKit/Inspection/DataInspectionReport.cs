@@ -33,8 +33,11 @@ public sealed record DataInspectionReport
     /// <summary>Gets how the out-of-fold probabilities behind <see cref="LabelIssues"/> were computed (folds, head, temperature).</summary>
     public required string LabelMethod { get; init; }
 
-    /// <summary>Gets the cosine similarity at or above which two different files count as near-duplicates.</summary>
+    /// <summary>Gets the cosine similarity of the features at or above which two different files count as near duplicates where their pixels are not compared (see <see cref="NearDuplicateRule"/>).</summary>
     public required double NearDuplicateThreshold { get; init; }
+
+    /// <summary>Gets the near-duplicate rule that was applied, in words (features alone, or features then aligned pixels).</summary>
+    public string NearDuplicateRule { get; init; } = string.Empty;
 
     /// <summary>Gets the robust z-score (median and median absolute deviation of the distance to the nearest images) above which an image is an outlier.</summary>
     public required double OutlierThreshold { get; init; }
@@ -117,7 +120,7 @@ public enum DuplicateKind
     /// <summary>The same bytes.</summary>
     Exact,
 
-    /// <summary>Different files whose features are nearly the same (re-encoded, resized, slightly cropped or mirrored copies).</summary>
+    /// <summary>Different files that are the same picture: re-encoded, resized, slightly cropped or mirrored copies (similar features, and where the pixels were compared, pixels that line up).</summary>
     Near,
 }
 
@@ -131,6 +134,14 @@ public enum DuplicateKind
 /// <param name="IsLeakage">Whether one is a training image and the other a test or validation image: the model is tested on an image it learned from.</param>
 public sealed record DuplicatePair(string Path, string Label, string OtherPath, string OtherLabel, DuplicateKind Kind, double Similarity, bool IsLeakage)
 {
+    /// <summary>
+    /// Gets how well the two pictures line up pixel for pixel, from -1 to 1 (the best correlation of small grey
+    /// thumbnails of the first with the second drawn mirrored, scaled and shifted a little); <see langword="null"/> for
+    /// exact copies and where the pixels were not compared (features other than the grid layout, or a file that could not
+    /// be read again).
+    /// </summary>
+    public double? AlignedSimilarity { get; init; }
+
     /// <summary>Gets whether the two copies carry different labels (at least one label is wrong).</summary>
     public bool IsConflict => !string.Equals(Label, OtherLabel, StringComparison.Ordinal);
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using PretrainedKit.Imaging;
 using PretrainedKit.Models;
 using PretrainedKit.Onnx;
 
@@ -15,12 +16,31 @@ internal sealed record InspectedImage(string Path, string Label, bool IsTest, by
 
 /// <summary>
 /// The findings from features and out-of-fold probabilities: confident-learning label issues, exact and near duplicates
-/// (with leakage and conflicts), and outliers. Pure arithmetic: no image is read here, and nothing is trained.
+/// (with leakage and conflicts), and outliers. Pure arithmetic: no image is read here (the aligned thumbnails of
+/// near-duplicate candidates come from the caller), and nothing is trained.
 /// </summary>
 internal static class DataInspector
 {
-    /// <summary>The near-duplicate threshold on grid features, the better of as-is and mirrored cells (bench/results/duplicates-calibration.md).</summary>
+    /// <summary>
+    /// The near-duplicate threshold on grid features, the better of as-is and mirrored cells, where the pixels cannot be
+    /// compared (bench/results/duplicates-calibration.md).
+    /// </summary>
     public const double GridNearDuplicateThreshold = 0.96;
+
+    /// <summary>
+    /// The grid-feature similarity from which a pair is a near-duplicate candidate whose pixels are compared
+    /// (<see cref="IsNearDuplicate"/>): every injected copy reached it on Fashion-MNIST and both colour sets.
+    /// </summary>
+    public const double AlignedCandidateThreshold = 0.92;
+
+    /// <summary>The aligned pixel similarity (<see cref="Imaging.AlignedThumbnail"/>) at which a candidate is a near duplicate.</summary>
+    public const double AlignedThreshold = 0.995;
+
+    /// <summary>The grid-feature similarity above which a lower aligned pixel similarity (<see cref="AlignedLowThreshold"/>) suffices.</summary>
+    public const double AlignedHighFeatureThreshold = 0.98;
+
+    /// <summary>The aligned pixel similarity that suffices for a candidate whose features are almost identical.</summary>
+    public const double AlignedLowThreshold = 0.95;
 
     /// <summary>The near-duplicate threshold on multi-stage features.</summary>
     public const double MultiStageNearDuplicateThreshold = 0.97;
@@ -109,20 +129,40 @@ internal static class DataInspector
     }
 
     /// <summary>
+    /// The near-duplicate rule where pixels are compared (chosen on half A of bench/results/duplicates-aligned.md, checked
+    /// on half B): grid features at least <see cref="AlignedCandidateThreshold"/>, and the pixels line up
+    /// (<see cref="AlignedThreshold"/>), or the features are almost identical (<see cref="AlignedHighFeatureThreshold"/>)
+    /// and the pixels line up roughly (<see cref="AlignedLowThreshold"/>: line drawings cropped by a few percent).
+    /// </summary>
+    /// <param name="featureSimilarity">The pair's grid-feature similarity.</param>
+    /// <param name="alignedSimilarity">The pair's aligned pixel similarity.</param>
+    /// <returns>Whether the pair is a near duplicate.</returns>
+    public static bool IsNearDuplicate(double featureSimilarity, double alignedSimilarity) =>
+        featureSimilarity >= AlignedCandidateThreshold
+        && (alignedSimilarity >= AlignedThreshold || (featureSimilarity >= AlignedHighFeatureThreshold && alignedSimilarity >= AlignedLowThreshold));
+
+    /// <summary>
     /// Exact duplicates (same content hash), near duplicates (cosine similarity at or above <paramref name="threshold"/>)
     /// among the training images and between them and the test images, and the training images' outliers: the mean
     /// similarity to their <see cref="Neighbours"/> nearest training images (exact copies and the image itself left out)
     /// turned into a distance, flagged above <see cref="OutlierThreshold"/> modified z-scores.
     /// </summary>
     /// <param name="images">The images (training and test).</param>
-    /// <param name="threshold">The near-duplicate threshold.</param>
+    /// <param name="threshold">The near-duplicate threshold on features alone.</param>
     /// <param name="cancellationToken">Stops the search.</param>
+    /// <param name="thumbnails">
+    /// Where given (grid features), each pair at or above <see cref="AlignedCandidateThreshold"/> is judged by
+    /// <see cref="IsNearDuplicate"/> on the images' aligned thumbnails; a pair with an image whose thumbnail is
+    /// <see langword="null"/> (it could not be read again) falls back to <paramref name="threshold"/>.
+    /// </param>
     /// <returns>The duplicate pairs (exact first, then by similarity) and the outliers (most distant first).</returns>
-    public static (IReadOnlyList<DuplicatePair> Duplicates, IReadOnlyList<OutlierImage> Outliers) FindDuplicatesAndOutliers(IReadOnlyList<InspectedImage> images, double threshold, CancellationToken cancellationToken)
+    public static (IReadOnlyList<DuplicatePair> Duplicates, IReadOnlyList<OutlierImage> Outliers) FindDuplicatesAndOutliers(IReadOnlyList<InspectedImage> images, double threshold, CancellationToken cancellationToken, Func<int, AlignedThumbnail?>? thumbnails = null)
     {
         var train = Enumerable.Range(0, images.Count).Where(i => !images[i].IsTest).ToArray();
         var test = Enumerable.Range(0, images.Count).Where(i => images[i].IsTest).ToArray();
         var pairs = new List<DuplicatePair>[train.Length];
+        var candidates = new List<(int I, int J, double Similarity, bool Leakage)>[train.Length];
+        var featureThreshold = thumbnails is null ? threshold : Math.Min(threshold, AlignedCandidateThreshold);
         var neighbourSimilarity = new double[train.Length];
         var nearestClass = new string[train.Length];
         if (train.Length == 0)
@@ -168,14 +208,26 @@ internal static class DataInspector
                 var a = start + r;
                 var i = train[a];
                 var found = new List<DuplicatePair>();
+                var verify = new List<(int I, int J, double Similarity, bool Leakage)>();
                 var best = new PriorityQueue<double, double>(Neighbours + 1); // The highest similarities: the lowest leaves first.
                 var classSum = new Dictionary<string, (double Sum, int Count)>(StringComparer.Ordinal);
                 void Pair(int j, double similarity, bool leakage)
                 {
                     var exact = Same(i, j);
-                    if (exact || similarity >= threshold)
+                    if (exact)
                     {
-                        found.Add(new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, exact ? DuplicateKind.Exact : DuplicateKind.Near, exact ? 1.0 : Math.Min(1.0, similarity), leakage));
+                        found.Add(new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, DuplicateKind.Exact, 1.0, leakage));
+                    }
+                    else if (similarity >= featureThreshold)
+                    {
+                        if (thumbnails is null)
+                        {
+                            found.Add(new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, DuplicateKind.Near, Math.Min(1.0, similarity), leakage));
+                        }
+                        else
+                        {
+                            verify.Add((i, j, similarity, leakage));
+                        }
                     }
                 }
 
@@ -212,6 +264,7 @@ internal static class DataInspector
                 }
 
                 pairs[a] = found;
+                candidates[a] = verify;
                 var kept = new List<double>();
                 while (best.TryDequeue(out var similar, out _))
                 {
@@ -223,7 +276,8 @@ internal static class DataInspector
             });
         }
 
-        var duplicates = pairs.SelectMany(p => p)
+        var verified = thumbnails is null ? [] : VerifyNear([.. candidates.SelectMany(c => c)], images, threshold, thumbnails, cancellationToken);
+        var duplicates = pairs.SelectMany(p => p).Concat(verified)
             .OrderBy(p => p.Kind)
             .ThenByDescending(p => p.Similarity)
             .ThenBy(p => p.Path, StringComparer.Ordinal)
@@ -252,6 +306,33 @@ internal static class DataInspector
         }
 
         return (duplicates, [.. outliers.OrderByDescending(o => o.Score).ThenBy(o => o.Path, StringComparer.Ordinal)]);
+    }
+
+    /// <summary>
+    /// Judges the near-duplicate candidates on their aligned thumbnails: each second image's drawings are made once for
+    /// all its pairs (grouped, in parallel), so that the work is one set of drawings per image plus one correlation per
+    /// drawing and pair.
+    /// </summary>
+    private static List<DuplicatePair> VerifyNear(
+        List<(int I, int J, double Similarity, bool Leakage)> candidates, IReadOnlyList<InspectedImage> images, double threshold, Func<int, AlignedThumbnail?> thumbnails, CancellationToken cancellationToken)
+    {
+        var found = new List<DuplicatePair>[candidates.Count];
+        var groups = candidates.Select((c, k) => (c, k)).GroupBy(x => x.c.J).ToList();
+        Parallel.ForEach(groups, new ParallelOptions { CancellationToken = cancellationToken }, group =>
+        {
+            var second = thumbnails(group.Key);
+            var drawings = second?.Drawings();
+            foreach (var ((i, j, similarity, leakage), k) in group)
+            {
+                var first = thumbnails(i);
+                double? aligned = first is not null && drawings is not null ? first.Similarity(drawings) : null;
+                var near = aligned is { } value ? IsNearDuplicate(similarity, value) : similarity >= threshold;
+                found[k] = near
+                    ? [new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, DuplicateKind.Near, Math.Min(1.0, similarity), leakage) { AlignedSimilarity = aligned is { } a ? Math.Min(1.0, a) : null }]
+                    : [];
+            }
+        });
+        return [.. found.SelectMany(f => f)];
     }
 
     private static double Median(double[] values)

@@ -473,10 +473,10 @@ public static class HtmlReport
         Section(
             "duplicates",
             "Duplicates and leakage",
-            $"The same image twice: exact (same bytes) or near (feature similarity at least {inspection.NearDuplicateThreshold.ToString("F2", Inv)}, re-encoded, resized, cropped or mirrored copies). Leakage: a test or validation image that is also a training image, so the model is measured on what it learned. Conflict: the copies carry different labels.",
+            $"The same image twice: exact (same bytes) or near (re-encoded, resized, cropped or mirrored copies: {(inspection.NearDuplicateRule.Length > 0 ? inspection.NearDuplicateRule : "feature similarity at least " + inspection.NearDuplicateThreshold.ToString("F2", Inv))}). Leakage: a test or validation image that is also a training image, so the model is measured on what it learned. Conflict: the copies carry different labels.",
             inspection.Duplicates,
             d => [(d.Path, ShortName(d.Path)), (d.OtherPath, ShortName(d.OtherPath))],
-            d => (d.Kind == DuplicateKind.Exact ? "exact copy" : "near copy, similarity " + d.Similarity.ToString("F3", Inv))
+            d => (d.Kind == DuplicateKind.Exact ? "exact copy" : "near copy, similarity " + d.Similarity.ToString("F3", Inv) + (d.AlignedSimilarity is { } a ? ", pixels " + a.ToString("F3", Inv) : string.Empty))
                 + (d.IsLeakage ? " <b class=\"leak\">leakage</b>" : string.Empty) + (d.IsConflict ? $" <b class=\"conflict\">conflict: {Encode(d.Label)} / {Encode(d.OtherLabel)}</b>" : string.Empty));
         Section(
             "outliers",

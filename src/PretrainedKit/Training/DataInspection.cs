@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Numerics.Tensors;
 using PretrainedKit.Backbones;
 using PretrainedKit.Data;
+using PretrainedKit.Imaging;
 using PretrainedKit.Inspection;
 using PretrainedKit.Models;
 using PretrainedKit.Onnx;
@@ -46,7 +47,9 @@ internal static class DataInspection
         InspectedImage Image(InspectionItem i, bool isTest) => new(i.Path, i.Label, isTest, i.ContentHash, i.Featurised, featurisedLayout == FeatureLayout.MultiStageGrid ? MirrorCells(i.Featurised, stages) : null);
         var images = labelled.Select(i => Image(i, false)).Concat(test.Select(i => Image(i, true))).ToList();
         var similarityStart = stopwatch.Elapsed;
-        var (duplicates, outliers) = DataInspector.FindDuplicatesAndOutliers(images, threshold, cancellationToken);
+        var pixels = featurisedLayout == FeatureLayout.MultiStageGrid && stages.Count > 0;
+        var thumbnails = pixels ? Thumbnails(images, options.Image, cancellationToken) : null;
+        var (duplicates, outliers) = DataInspector.FindDuplicatesAndOutliers(images, threshold, cancellationToken, thumbnails);
         var similarityDuration = stopwatch.Elapsed - similarityStart;
         var typical = labelled.Select((item, n) => (item, p: probabilities[n]?[item.Class] ?? -1))
             .GroupBy(x => x.item.Label, StringComparer.Ordinal)
@@ -62,6 +65,9 @@ internal static class DataInspection
             Skipped = skipped,
             LabelMethod = method,
             NearDuplicateThreshold = threshold,
+            NearDuplicateRule = pixels
+                ? string.Create(CultureInfo.InvariantCulture, $"feature similarity at least {DataInspector.AlignedCandidateThreshold:F2}, then the pixels compared: aligned similarity at least {DataInspector.AlignedThreshold:F3}, or at least {DataInspector.AlignedLowThreshold:F2} where the features reach {DataInspector.AlignedHighFeatureThreshold:F2} (feature similarity at least {threshold:F2} where a file could not be read again)")
+                : string.Create(CultureInfo.InvariantCulture, $"feature similarity at least {threshold:F2}"),
             OutlierThreshold = DataInspector.OutlierThreshold,
             Notes = notes,
             Duration = stopwatch.Elapsed,
@@ -71,10 +77,37 @@ internal static class DataInspection
     }
 
     /// <summary>
-    /// The near-duplicate threshold for the layout similarity is measured on, chosen from the measurement in
-    /// bench/results/duplicates-calibration.md (the lowest false-pair rate at which at least 98 % of re-encoded, resized,
-    /// cropped and mirrored copies were found on both colour sets): grid features (with mirrored cells) 0.96, multi-stage
-    /// features 0.97, pooled features 0.92.
+    /// The aligned thumbnails of near-duplicate candidates, read again from their files on first use (each at most once;
+    /// a file that cannot be read or decoded now gives <see langword="null"/>, and its pairs are judged on features alone).
+    /// </summary>
+    private static Func<int, AlignedThumbnail?> Thumbnails(List<InspectedImage> images, ImagePreprocessingOptions imageOptions, CancellationToken cancellationToken)
+    {
+        var made = new Lazy<AlignedThumbnail?>[images.Count];
+        for (var i = 0; i < made.Length; i++)
+        {
+            var path = images[i].Path;
+            made[i] = new Lazy<AlignedThumbnail?>(() =>
+            {
+                try
+                {
+                    return AlignedThumbnail.Decode(ImageDecoder.ReadFile(path), path, imageOptions, cancellationToken);
+                }
+                catch (InvalidImageException)
+                {
+                    return null;
+                }
+            });
+        }
+
+        return i => made[i].Value;
+    }
+
+    /// <summary>
+    /// The near-duplicate threshold on features alone for the layout similarity is measured on, chosen from the
+    /// measurement in bench/results/duplicates-calibration.md (the lowest false-pair rate at which at least 98 % of
+    /// re-encoded, resized, cropped and mirrored copies were found on both colour sets): grid features (with mirrored
+    /// cells) 0.96, multi-stage features 0.97, pooled features 0.92. With grid features it applies only to pairs whose
+    /// pixels cannot be compared; the others follow <see cref="DataInspector.IsNearDuplicate"/>.
     /// </summary>
     public static double NearDuplicateThreshold(FeatureLayout layout, IReadOnlyList<BackboneStage> stages) => layout switch
     {

@@ -141,6 +141,8 @@ public class InspectionTests
                 $"{_copy}={_copied} Exact False", // In scan order: "squares-03-copy.png" sorts before "squares-03.png".
                 $"{_leakedSource}={_leaked} Near True",
             }), "the copies, and no pair of distinct pictures");
+            Assert.That(report.Duplicates.Single(d => d.OtherPath == _leaked).AlignedSimilarity, Is.GreaterThanOrEqualTo(DataInspector.AlignedThreshold), "the pixels were compared and line up");
+            Assert.That(report.NearDuplicateRule, Does.Contain("pixels compared"));
             Assert.That(report.Outliers.Select(o => o.Path), Does.Contain(_blank));
             Assert.That(report.LabelMethod, Does.Contain("5-fold"));
         });
@@ -185,6 +187,9 @@ public class InspectionTests
             var duplicates = root.GetProperty("duplicates").EnumerateArray().ToList();
             Assert.That(duplicates.Select(d => d.GetProperty("kind").GetString()), Is.EquivalentTo(new[] { "Exact", "Near" }));
             Assert.That(duplicates.Single(d => d.GetProperty("leakage").GetBoolean()).GetProperty("otherPath").GetString(), Is.EqualTo(_leaked));
+            Assert.That(duplicates.Single(d => d.GetProperty("leakage").GetBoolean()).GetProperty("alignedSimilarity").GetDouble(), Is.GreaterThanOrEqualTo(DataInspector.AlignedThreshold));
+            Assert.That(duplicates.Single(d => d.GetProperty("kind").GetString() == "Exact").TryGetProperty("alignedSimilarity", out _), Is.False, "exact copies are not drawn (null is left out)");
+            Assert.That(root.GetProperty("nearDuplicateRule").GetString(), Does.Contain("aligned similarity"));
             Assert.That(root.GetProperty("outliers").EnumerateArray().Select(e => e.GetProperty("path").GetString()), Does.Contain(_blank));
             Assert.That(root.GetProperty("skipped").EnumerateArray().Single().GetProperty("path").GetString(), Is.EqualTo(_bad));
         });
