@@ -33,6 +33,7 @@ internal static class ActiveLearningExperiment
     public const string Random = "random";
     public const string Uncertainty = "uncertainty only";
     public const string Typical = "suggest + typicality";
+    public const string Badge = "badge";
     public static string[] Strategies { get; set; } = [Suggest, Random, Uncertainty];
 
     /// <summary>
@@ -78,7 +79,7 @@ internal static class ActiveLearningExperiment
 
                 var candidates = pool.Order().ToArray();
                 List<int> chosen;
-                if (strategy == "badge")
+                if (strategy == Badge)
                 {
                     var probabilities = new float[candidates.Length][];
                     Parallel.For(0, candidates.Length, i => probabilities[i] = model.Probabilities(candidates[i]));
@@ -264,7 +265,7 @@ internal static class ActiveLearningExperiment
         Temperature = validationViews.Count == 0 ? 1 : Calibration.FitTemperature(validationViews.Select(v => head.Logits(v)).ToList(), validationLabels),
     };
 
-    private static (double Accuracy, double Macro) Score(int[] predicted, int[] actual, int classCount)
+    internal static (double Accuracy, double Macro) Score(int[] predicted, int[] actual, int classCount)
     {
         var accuracy = (double)predicted.Where((p, i) => p == actual[i]).Count() / actual.Length;
         var macro = Enumerable.Range(0, classCount).Where(c => actual.Contains(c)).Average(c =>

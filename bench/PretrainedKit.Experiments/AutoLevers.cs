@@ -76,21 +76,8 @@ internal static class AutoLevers
         return rows;
     }
 
-    /// <summary>The outputs (uncalibrated logits) of one combination's head on each test image.</summary>
-    internal static double[][] Outputs(EvidenceSet set, int[] train, int[] test, List<int> labels, FixedCombination combination, ImageClassifierOptions baseOptions)
-    {
-        var stages = KnownBackbones.ResNet18.Stages;
-        var length = combination.Layout == FeatureLayout.Pooled ? 512 : MultiStagePooling.FeatureSize(stages, combination.Layout);
-        float[] Slice(Features f, int view) => combination.Layout == FeatureLayout.Pooled ? f.Pooled[view] : f.Grid[view][..length];
-        float[][] Views(Features f, bool mirror) => mirror ? [Slice(f, 0), Slice(f, 1)] : [Slice(f, 0)];
-        var options = baseOptions with { FeatureLayout = combination.Layout, Augmentation = combination.Augmentation, TestTimeAugmentation = combination.TestTime, Head = combination.Head };
-        var fit = HeadTrainer.Train(train.Select(i => Views(set.FeaturesOf(i), combination.Augmentation == TrainingAugmentation.Mirror)).ToList(), labels, set.Classes.Count, options, CancellationToken.None);
-        var outputs = new double[test.Length][];
-        Parallel.For(0, test.Length, i => outputs[i] = fit.Head.Logits(Views(set.FeaturesOf(test[i]), combination.TestTime == TestTimeAugmentation.Mirror)));
-        return outputs;
-    }
-
-    internal static AutoRow Evaluate(EvidenceSet set, int perClass, int draw, int[] train, int[] test, List<int> labels, int[] testLabels, FixedCombination combination, ImageClassifierOptions baseOptions)
+    /// <summary>The outputs (uncalibrated logits) of one combination's head on each test image, and the seconds its training took.</summary>
+    internal static (double[][] Outputs, double HeadSeconds) Outputs(EvidenceSet set, int[] train, int[] test, List<int> labels, FixedCombination combination, ImageClassifierOptions baseOptions)
     {
         var stages = KnownBackbones.ResNet18.Stages;
         var length = combination.Layout == FeatureLayout.Pooled ? 512 : MultiStagePooling.FeatureSize(stages, combination.Layout);
@@ -100,18 +87,19 @@ internal static class AutoLevers
         var sw = Stopwatch.StartNew();
         var fit = HeadTrainer.Train(train.Select(i => Views(set.FeaturesOf(i), combination.Augmentation == TrainingAugmentation.Mirror)).ToList(), labels, set.Classes.Count, options, CancellationToken.None);
         var headSeconds = sw.Elapsed.TotalSeconds;
-        var predicted = new int[test.Length];
-        Parallel.For(0, test.Length, i =>
-        {
-            var logits = fit.Head.Logits(Views(set.FeaturesOf(test[i]), combination.TestTime == TestTimeAugmentation.Mirror));
-            predicted[i] = Array.IndexOf(logits, logits.Max());
-        });
-        var accuracy = (double)predicted.Where((p, i) => p == testLabels[i]).Count() / test.Length;
-        var macro = Enumerable.Range(0, set.Classes.Count).Where(c => testLabels.Contains(c)).Average(c =>
-        {
-            var members = Enumerable.Range(0, test.Length).Where(i => testLabels[i] == c).ToArray();
-            return (double)members.Count(i => predicted[i] == c) / members.Length;
-        });
+        var outputs = new double[test.Length][];
+        Parallel.For(0, test.Length, i => outputs[i] = fit.Head.Logits(Views(set.FeaturesOf(test[i]), combination.TestTime == TestTimeAugmentation.Mirror)));
+        return (outputs, headSeconds);
+    }
+
+    /// <summary>Accuracy and macro accuracy (mean per-class accuracy over the classes present) of the highest output per image.</summary>
+    internal static (double Accuracy, double Macro) Score(double[][] outputs, int[] actual, int classCount) =>
+        ActiveLearningExperiment.Score([.. outputs.Select(o => Array.IndexOf(o, o.Max()))], actual, classCount);
+
+    internal static AutoRow Evaluate(EvidenceSet set, int perClass, int draw, int[] train, int[] test, List<int> labels, int[] testLabels, FixedCombination combination, ImageClassifierOptions baseOptions)
+    {
+        var (outputs, headSeconds) = Outputs(set, train, test, labels, combination, baseOptions);
+        var (accuracy, macro) = Score(outputs, testLabels, set.Classes.Count);
         return new AutoRow(set.Name, perClass, draw, combination.Name, accuracy, macro, 0, headSeconds, string.Empty);
     }
 

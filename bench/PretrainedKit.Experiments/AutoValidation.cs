@@ -59,16 +59,8 @@ internal static class AutoValidation
                     ("ens MS m+TTA ridge+Grid m+TTA kernel", new("a", FeatureLayout.MultiStage, TrainingAugmentation.Mirror, TestTimeAugmentation.Mirror, RidgeHeadOptions.Default), new("b", FeatureLayout.MultiStageGrid, TrainingAugmentation.Mirror, TestTimeAugmentation.Mirror, KernelHeadOptions.Default)),
                 };
                 var cache = new Dictionary<FixedCombination, double[][]>();
-                double[][] Outputs(FixedCombination f) => cache.TryGetValue(f, out var o) ? o : cache[f] = AutoLevers.Outputs(set, train, validation, labels, f, options);
-                double Macro(double[][] o)
-                {
-                    var predicted = o.Select(l => Array.IndexOf(l, l.Max())).ToArray();
-                    return Enumerable.Range(0, set.Classes.Count).Where(k => validationLabels.Contains(k)).Average(k =>
-                    {
-                        var members = Enumerable.Range(0, validation.Length).Where(i => validationLabels[i] == k).ToArray();
-                        return (double)members.Count(i => predicted[i] == k) / members.Length;
-                    });
-                }
+                double[][] Outputs(FixedCombination f) => cache.TryGetValue(f, out var o) ? o : cache[f] = AutoLevers.Outputs(set, train, validation, labels, f, options).Outputs;
+                double Macro(double[][] o) => AutoLevers.Score(o, validationLabels, set.Classes.Count).Macro;
 
                 foreach (var (name, a, b) in pairs)
                 {

@@ -68,7 +68,7 @@ internal static partial class Commands
             ui.Info(string.Create(CultureInfo.InvariantCulture, $"Inspected {report.ImageCount} images{(report.TestImageCount > 0 ? $" and {report.TestImageCount} test images" : string.Empty)} in {report.Duration.TotalSeconds:F1} s (out-of-fold fits {report.LabelDuration.TotalSeconds:F1} s, similarity search {report.SimilarityDuration.TotalSeconds:F1} s): {report.Summary}."));
             Section(ui, "Likely label errors (score = 1 - out-of-fold probability of the given label)", report.LabelIssues, shown, i => string.Create(
                 CultureInfo.InvariantCulture, $"{i.Score:F3}  {i.Path}  labelled '{i.GivenLabel}', looks like '{i.SuggestedLabel}' (p {i.GivenLabelProbability:F2} vs {i.SuggestedLabelProbability:F2})"));
-            Section(ui, "Duplicates (exact: same bytes; near: feature similarity)", report.Duplicates, shown, d => string.Create(
+            Section(ui, "Duplicates (exact: same bytes; near: feature similarity, then pixels where compared)", report.Duplicates, shown, d => string.Create(
                 CultureInfo.InvariantCulture, $"{(d.Kind == DuplicateKind.Exact ? "exact" : $"near {d.Similarity:F3}{(d.AlignedSimilarity is { } a ? $", pixels {a:F3}" : string.Empty)}")}{(d.IsLeakage ? " LEAKAGE" : string.Empty)}{(d.IsConflict ? " CONFLICT" : string.Empty)}  {d.Path} ({d.Label}) = {d.OtherPath} ({d.OtherLabel})"));
             Section(ui, "Outliers (robust z-score of the distance to the nearest images)", report.Outliers, shown, o => string.Create(
                 CultureInfo.InvariantCulture, $"z {o.Score:F1}  {o.Path} ({o.Label}; closest to '{o.NearestClass}', similarity to its nearest images {o.NeighbourSimilarity:F2})"));

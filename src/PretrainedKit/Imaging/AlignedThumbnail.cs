@@ -42,7 +42,7 @@ internal sealed class AlignedThumbnail
     }
 
     /// <summary>Gets the number of drawings of the second image a comparison makes.</summary>
-    public static int VariantCount => 2 * Scales.Length * Shifts.Length * Shifts.Length;
+    public static int VariantCount => SamplingPlan.All.Length;
 
     /// <summary>Gets the image as it is (zero mean, unit length), or <see langword="null"/> when it is flat (one colour).</summary>
     public float[]? Identity { get; }
@@ -79,7 +79,7 @@ internal sealed class AlignedThumbnail
             grey[((y / 2) * Size) + (x / 2)] += ((0.299f * rgb[3 * q]) + (0.587f * rgb[(3 * q) + 1]) + (0.114f * rgb[(3 * q) + 2])) / 4;
         }
 
-        return new AlignedThumbnail(grey, Draw(grey, false, 1f, 0, 0));
+        return new AlignedThumbnail(grey, Draw(grey, SamplingPlan.All[0]));
     }
 
     /// <summary>
@@ -87,28 +87,7 @@ internal sealed class AlignedThumbnail
     /// image that is the second of some pair, then passed to <see cref="Similarity"/> for each of its pairs.
     /// </summary>
     /// <returns>The drawings.</returns>
-    public float[]?[] Drawings()
-    {
-        var drawings = new List<float[]?>(VariantCount) { Identity };
-        foreach (var mirror in new[] { false, true })
-        {
-            foreach (var scale in Scales)
-            {
-                foreach (var dx in Shifts)
-                {
-                    foreach (var dy in Shifts)
-                    {
-                        if (mirror || scale != 1f || dx != 0 || dy != 0)
-                        {
-                            drawings.Add(Draw(grey, mirror, scale, dx, dy));
-                        }
-                    }
-                }
-            }
-        }
-
-        return [.. drawings];
-    }
+    public float[]?[] Drawings() => [Identity, .. SamplingPlan.All.Skip(1).Select(plan => Draw(grey, plan))];
 
     /// <summary>
     /// The best correlation of this image as it is with any drawing of a second image (its <see cref="Drawings"/>): from
@@ -140,9 +119,6 @@ internal sealed class AlignedThumbnail
     /// (edges clamped); then smoothed, the outer ring left out, zero mean and unit length (<see langword="null"/> when
     /// flat). Plain arithmetic, so the same on every platform.
     /// </summary>
-    private static float[]? Draw(float[] source, bool mirror, float scale, int dx, int dy) =>
-        Draw(source, SamplingPlan.Of(mirror, scale, dx, dy));
-
     private static float[]? Draw(float[] source, SamplingPlan plan)
     {
         var grey = new float[Size * Size];
@@ -195,7 +171,8 @@ internal sealed class AlignedThumbnail
     /// </summary>
     private sealed class SamplingPlan
     {
-        private static readonly Dictionary<(bool, float, int, int), SamplingPlan> Plans = Build();
+        /// <summary>Every drawing kind: as it is first, then mirrored or not at each scale and shift.</summary>
+        public static readonly SamplingPlan[] All = Build();
 
         private SamplingPlan(bool mirror, float scale, int dx, int dy)
         {
@@ -230,11 +207,9 @@ internal sealed class AlignedThumbnail
 
         public float[] Fy { get; } = new float[Size * Size];
 
-        public static SamplingPlan Of(bool mirror, float scale, int dx, int dy) => Plans[(mirror, scale, dx, dy)];
-
-        private static Dictionary<(bool, float, int, int), SamplingPlan> Build()
+        private static SamplingPlan[] Build()
         {
-            var plans = new Dictionary<(bool, float, int, int), SamplingPlan>();
+            var plans = new List<SamplingPlan> { new(false, 1f, 0, 0) };
             foreach (var mirror in new[] { false, true })
             {
                 foreach (var scale in Scales)
@@ -243,13 +218,16 @@ internal sealed class AlignedThumbnail
                     {
                         foreach (var dy in Shifts)
                         {
-                            plans[(mirror, scale, dx, dy)] = new SamplingPlan(mirror, scale, dx, dy);
+                            if (mirror || scale != 1f || dx != 0 || dy != 0)
+                            {
+                                plans.Add(new SamplingPlan(mirror, scale, dx, dy));
+                            }
                         }
                     }
                 }
             }
 
-            return plans;
+            return [.. plans];
         }
     }
 }

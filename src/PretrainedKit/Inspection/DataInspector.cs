@@ -316,7 +316,7 @@ internal static class DataInspector
     private static List<DuplicatePair> VerifyNear(
         List<(int I, int J, double Similarity, bool Leakage)> candidates, IReadOnlyList<InspectedImage> images, double threshold, Func<int, AlignedThumbnail?> thumbnails, CancellationToken cancellationToken)
     {
-        var found = new List<DuplicatePair>[candidates.Count];
+        var found = new DuplicatePair?[candidates.Count];
         var groups = candidates.Select((c, k) => (c, k)).GroupBy(x => x.c.J).ToList();
         Parallel.ForEach(groups, new ParallelOptions { CancellationToken = cancellationToken }, group =>
         {
@@ -328,11 +328,11 @@ internal static class DataInspector
                 double? aligned = first is not null && drawings is not null ? first.Similarity(drawings) : null;
                 var near = aligned is { } value ? IsNearDuplicate(similarity, value) : similarity >= threshold;
                 found[k] = near
-                    ? [new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, DuplicateKind.Near, Math.Min(1.0, similarity), leakage) { AlignedSimilarity = aligned is { } a ? Math.Min(1.0, a) : null }]
-                    : [];
+                    ? new DuplicatePair(images[i].Path, images[i].Label, images[j].Path, images[j].Label, DuplicateKind.Near, Math.Min(1.0, similarity), leakage) { AlignedSimilarity = aligned is { } a ? Math.Min(1.0, a) : null }
+                    : null;
             }
         });
-        return [.. found.SelectMany(f => f)];
+        return [.. found.OfType<DuplicatePair>()];
     }
 
     private static double Median(double[] values)
